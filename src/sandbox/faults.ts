@@ -55,8 +55,9 @@ export class FaultInjector {
 
   /** Changes only the given settings. Throws a ZodError on bad input. */
   update(input: unknown): FaultSettings {
-    const partial = faultSettingsSchema.partial().parse(input);
-    this.#settings = faultSettingsSchema.parse({ ...this.#settings, ...partial });
+    // Merge the raw input before parsing: a parsed partial would fill every missing key with its default.
+    const changes = z.record(z.string(), z.unknown()).parse(input);
+    this.#settings = faultSettingsSchema.parse({ ...this.#settings, ...changes });
     return this.#settings;
   }
 

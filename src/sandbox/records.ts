@@ -19,9 +19,10 @@ export type FileValue =
       key: string;
       size: number;
     }
-  | { link_type: 'web'; url: string; name: string; content_type: string | null }
+  | { link_type: 'web'; url: string; name: string; content_type: string | null; attachmentId?: number }
   | {
       link_type: 'local';
+      attachmentId?: number;
       localStorageId: number;
       /** Path below the LocalStorage root, with forward slashes. */
       relative_path: string;
@@ -29,11 +30,15 @@ export type FileValue =
       content_type: string | null;
     };
 
-/** A thumbnail: shown as the transient placeholder until `readyAt`, then as a signed URL to `key`. */
+/**
+ * A thumbnail: shown as the transient placeholder until `readyAt`, then as a signed URL to `key` — or as null
+ * when the upload was no image, as ShotGrid shows a thumbnail whose processing failed.
+ */
 export interface ImageValue {
   key: string;
   content_type: string;
   readyAt: number;
+  failed: boolean;
 }
 
 export type StoredValue = string | number | boolean | null | EntityRef | EntityRef[] | FileValue | ImageValue;
@@ -59,12 +64,14 @@ export function isImageValue(value: unknown): value is ImageValue {
 
 export class RecordStore {
   readonly #byType = new Map<EntityType, Map<number, StoredRecord>>();
-  #nextId = 1;
+  // Ids count per entity type, as on a real site: Version 5 and Shot 5 both exist, so mixing up types shows.
+  readonly #nextId = new Map<EntityType, number>();
 
   /** Adds a record with the next id. Stamps created_at/updated_at; created_by when given. */
   insert(type: EntityType, fields: Record<string, StoredValue>, by?: EntityRef): StoredRecord {
-    const now = new Date(Date.UTC(2026, 0, 1) + this.#nextId * 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    const id = this.#nextId++;
+    const now = isoSeconds(new Date());
+    const id = this.#nextId.get(type) ?? 1;
+    this.#nextId.set(type, id + 1);
     const record: StoredRecord = {
       type,
       id,
@@ -90,7 +97,7 @@ export class RecordStore {
   }
 
   update(record: StoredRecord, fields: Record<string, StoredValue>, by?: EntityRef): StoredRecord {
-    Object.assign(record.fields, fields, { updated_at: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z') });
+    Object.assign(record.fields, fields, { updated_at: isoSeconds(new Date()) });
     if (by) record.fields.updated_by = by;
     return record;
   }
@@ -126,4 +133,9 @@ export class RecordStore {
     }
     return table;
   }
+}
+
+/** ShotGrid's date-time form: ISO 8601 in UTC to the second. */
+export function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

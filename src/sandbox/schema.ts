@@ -185,7 +185,6 @@ export const schema = {
       login: { type: 'text' },
       email: { type: 'text' },
       sg_status_list: { type: 'status_list' },
-      projects: { type: 'multi_entity', links: ['Project'], readOnly: true },
       image,
     },
   },

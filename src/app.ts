@@ -1,0 +1,78 @@
+import ejs from 'ejs';
+import express, { type Express, type RequestHandler } from 'express';
+import type { Config } from './config.ts';
+import { requestLogging, type Logger } from './log.ts';
+import { publicDir, viewsDir } from './paths.ts';
+import { errorHandler, notFoundHandler } from './web/errors.ts';
+import { healthRoutes } from './web/health.ts';
+import { homePage } from './web/home.ts';
+import { resolveFrameAncestors, securityHeaders } from './web/security-headers.ts';
+
+// The Express app, assembled top-down so the order of middleware reads as what happens to a request.
+// No I/O here: everything the app talks to arrives in `deps`, so tests build the real app around fakes.
+
+export interface AppDeps {
+  config: Config;
+  log: Logger;
+  /** The tracking site in use: the configured one, or the sandbox's in sandbox mode. */
+  siteUrl: string;
+  /** Resolves when the site answers; rejects with the reason when it does not (used by /readyz). */
+  checkSite: () => Promise<void>;
+  /** In sandbox mode: the sandbox's right-click menu page, linked from the home page and allowed to frame us. */
+  sandboxMenuUrl?: string | undefined;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { config, log } = deps;
+  const app = express();
+
+  app.set('env', config.nodeEnv);
+  // Client address and protocol come from X-Forwarded-* only across this many proxies.
+  app.set('trust proxy', config.trustProxy);
+  app.disable('x-powered-by');
+  app.set('views', viewsDir);
+  app.set('view engine', 'ejs');
+  app.set('view cache', config.production);
+  app.engine('ejs', (path, data, done) => {
+    ejs.renderFile(path, data as ejs.Data, { cache: config.production }, done);
+  });
+
+  // 1. Every request gets an id and a log line.
+  app.use(requestLogging(log));
+  // 2. Security headers, framing allowed only to the site (ShotGrid's modal overlay).
+  app.use(
+    securityHeaders({
+      frameAncestors: resolveFrameAncestors(config.frameAncestors, [
+        deps.siteUrl,
+        ...(deps.sandboxMenuUrl === undefined ? [] : [deps.sandboxMenuUrl]),
+      ]),
+      https: config.publicUrl.startsWith('https:'),
+    }),
+  );
+  // 3. What every page needs to build its links: the public path prefix (the proxy may strip or keep it).
+  app.use(pageLocals(config.publicPath));
+  // 4. The service, under its base path.
+  app.use(config.basePath === '' ? '/' : config.basePath, serviceRoutes(deps));
+  // 5. Nothing matched: 404; then every error becomes a page or JSON.
+  app.use(notFoundHandler());
+  app.use(errorHandler({ basePath: config.basePath, publicPath: config.publicPath }));
+
+  return app;
+}
+
+function serviceRoutes(deps: AppDeps): express.Router {
+  const router = express.Router();
+  // Our own CSS and scripts; nothing is loaded from the internet.
+  router.use('/public', express.static(publicDir, { index: false, redirect: false }));
+  router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
+  router.use(healthRoutes(deps.checkSite));
+  // The Action Menu Item endpoints (POST /ami/<action>, GET /ami/<action>/<context>) mount here.
+  return router;
+}
+
+function pageLocals(publicPath: string): RequestHandler {
+  return (_req, res, next) => {
+    res.locals['base'] = publicPath;
+    next();
+  };
+}

@@ -1,0 +1,34 @@
+import { pino } from 'pino';
+import { faultsFromEnv } from './faults.ts';
+import { startSandboxSite } from './site.ts';
+
+// `npm run sandbox`: the sandbox ShotGrid site on its own, for trying the service against it from another
+// process or machine. The service starts the same site in-process when no real site is configured.
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+const log = pino({ name: 'sandbox' });
+try {
+  const site = await startSandboxSite({
+    port: port('SANDBOX_PORT', 3001),
+    storagePort: port('SANDBOX_STORAGE_PORT', 3002),
+    ...(process.env.SANDBOX_HOST ? { host: process.env.SANDBOX_HOST } : {}),
+    ...(process.env.SANDBOX_DATA_DIR ? { dataDir: process.env.SANDBOX_DATA_DIR } : {}),
+    serviceUrl: process.env.PUBLIC_URL ?? `http://localhost:${process.env.PORT ?? 3000}`,
+    faults: faultsFromEnv(process.env.SANDBOX_FAULTS),
+    log,
+  });
+  process.stdout.write(`\nSandbox ShotGrid site: ${site.url}\nRight-click menu:      ${site.menuUrl}\nScript: ${site.scriptName} / ${site.scriptKey}\n\n`);
+  const stop = () => void site.close().then(() => process.exit(0));
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+} catch (error) {
+  process.stderr.write(`sandbox: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,177 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express, { type RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { ZodError, z } from 'zod';
+import { ApiError, API_CODE, apiErrorHandler, notFound, sendApiError } from './api-errors.ts';
+import { accessTokenRouter, requireViewer, TokenIssuer } from './auth.ts';
+import { entityRouter } from './entity-routes.ts';
+import { FaultInjector, type FaultSettingsInput } from './faults.ts';
+import { fileRouter, publicFileRouter } from './file-routes.ts';
+import { RecordStore } from './records.ts';
+import { SANDBOX_DEFAULTS, seedSite } from './seed.ts';
+import type { SiteContext } from './site-context.ts';
+import { ObjectStorage } from './storage/object-storage.ts';
+import { uploadRouter } from './upload-routes.ts';
+
+// The sandbox ShotGrid site: REST API + OAuth on one port, S3-style signed storage on another (a different
+// origin, as on a real site), seeded the same on every start. Used by tests, benches and `npm start` when no
+// real site is configured.
+
+export interface SandboxOptions {
+  port?: number;
+  host?: string;
+  storagePort?: number;
+  /** Where stored objects live; a temp folder (removed on close) when not given. */
+  dataDir?: string;
+  /** The ami-transfer service's public URL, where the seeded menu items and the menu page POST. */
+  serviceUrl?: string;
+  scriptName?: string;
+  scriptKey?: string;
+  amiSecret?: string;
+  /** Access token lifetime (ShotGrid's default: 600 s). */
+  tokenTtlSeconds?: number;
+  /** Lifetime of signed storage URLs (default 900 s). */
+  signedUrlSeconds?: number;
+  /** How long a new thumbnail stays the transient placeholder (default 2000 ms). */
+  thumbnailDelayMs?: number;
+  faults?: FaultSettingsInput;
+  log?: Logger;
+}
+
+export interface SandboxSite {
+  /** The site URL (the API origin), e.g. http://127.0.0.1:3001. */
+  url: string;
+  storageUrl: string;
+  /** The page that plays ShotGrid's right-click menu. */
+  menuUrl: string;
+  scriptName: string;
+  scriptKey: string;
+  amiSecret: string;
+  faults: FaultInjector;
+  store: RecordStore;
+  storage: ObjectStorage;
+  close(): Promise<void>;
+}
+
+export async function startSandboxSite(options: SandboxOptions = {}): Promise<SandboxSite> {
+  const host = options.host ?? '127.0.0.1';
+  const scriptName = options.scriptName ?? SANDBOX_DEFAULTS.scriptName;
+  const scriptKey = options.scriptKey ?? SANDBOX_DEFAULTS.scriptKey;
+  const amiSecret = options.amiSecret ?? SANDBOX_DEFAULTS.amiSecret;
+  const serviceUrl = options.serviceUrl ?? 'http://localhost:3000';
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ami-sandbox-')));
+  const ownsDataDir = options.dataDir === undefined;
+
+  const faults = new FaultInjector(options.faults ?? {});
+  const store = new RecordStore();
+  const storage = new ObjectStorage({
+    dir: join(dataDir, 'storage'),
+    bucket: 'sandbox-media',
+    region: 'us-west-2',
+    credentials: { accessKeyId: 'AKIASANDBOXSTORAGE01', secretAccessKey: 'sandbox-storage-secret-key' },
+    faults,
+  });
+  await storage.listen(options.storagePort ?? 0, host);
+  const credentials = await seedSite(store, storage, { scriptName, scriptKey, amiSecret, serviceUrl });
+
+  let siteUrl = '';
+  const authOptions = { store, credentials, faults, tokenTtlSeconds: options.tokenTtlSeconds ?? 600 };
+  const tokens = new TokenIssuer(authOptions);
+  const site: SiteContext = {
+    store,
+    storage,
+    tokens,
+    faults,
+    siteUrl: () => siteUrl,
+    signedUrlSeconds: options.signedUrlSeconds ?? 900,
+    thumbnailDelayMs: options.thumbnailDelayMs ?? 2000,
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(['/api', '/file_serve'], injectApiFaults(faults));
+  app.use(publicFileRouter());
+  app.use(accessTokenRouter(authOptions, tokens));
+  app.use(['/api/v1/entity', '/file_serve'], requireViewer(tokens));
+  app.use(uploadRouter(site));
+  app.use(fileRouter(site));
+  app.use(entityRouter(site));
+  app.use('/sandbox/admin', adminRouter(faults));
+  app.use('/api', () => {
+    throw notFound('No such API endpoint');
+  });
+  app.use(apiErrorHandler);
+
+  const server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
+  siteUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
+  options.log?.info({ url: siteUrl, storage: storage.origin }, 'sandbox ShotGrid site listening');
+
+  return {
+    url: siteUrl,
+    storageUrl: storage.origin,
+    menuUrl: `${siteUrl}/sandbox/menu`,
+    scriptName,
+    scriptKey,
+    amiSecret,
+    faults,
+    store,
+    storage,
+    close: async () => {
+      await closeServer(server);
+      await storage.close();
+      if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Latency and injected API errors (429 with Retry-After, 502 from a proxy, 503) before any API handler. */
+function injectApiFaults(faults: FaultInjector): RequestHandler {
+  return async (_req, res, next) => {
+    await faults.delay();
+    const fault = faults.apiFault();
+    if (fault === '429') {
+      res.set('Retry-After', String(faults.settings.retryAfterSeconds));
+      sendApiError(res, new ApiError(429, API_CODE.server, 'Too many requests: slow down'));
+    } else if (fault === '502') {
+      // A proxy in front of the site answers, not the site: HTML, not ShotGrid's JSON.
+      res.status(502).type('text/html').send('<html><body><h1>502 Bad Gateway</h1></body></html>');
+    } else if (fault === '503') {
+      sendApiError(res, new ApiError(503, API_CODE.server, 'Service temporarily unavailable'));
+    } else {
+      next();
+    }
+  };
+}
+
+/** GET the fault settings, PUT to replace them, PATCH to change some, DELETE to turn every fault off. */
+function adminRouter(faults: FaultInjector): express.Router {
+  const router = express.Router();
+  router.use(express.json({ limit: '16kb' }));
+  const answer = (res: express.Response, apply: () => unknown): void => {
+    try {
+      apply();
+      res.json(faults.settings);
+    } catch (error) {
+      if (!(error instanceof ZodError)) throw error;
+      res.status(400).json({ error: { code: 'invalid_faults', message: z.prettifyError(error) } });
+    }
+  };
+  router.get('/faults', (_req, res) => void res.json(faults.settings));
+  router.put('/faults', (req, res) => answer(res, () => faults.set(req.body)));
+  router.patch('/faults', (req, res) => answer(res, () => faults.update(req.body)));
+  router.delete('/faults', (_req, res) => answer(res, () => faults.reset()));
+  return router;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeAllConnections();
+  });
+}

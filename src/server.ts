@@ -1,0 +1,262 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { createLogger, serializeError, type Logger } from './log.ts';
+import type { SandboxOptions, SandboxSite } from './sandbox/site.ts';
+import { checkSiteReachable } from './site-check.ts';
+
+// The process: read the config, listen, start the sandbox site when no real site is configured, and shut down
+// gracefully. Exit codes: 0 after a clean shutdown, 1 when the config is invalid, start-up fails, or shutdown
+// had to cut requests that were still running when the grace period ended.
+
+/**
+ * Node's default requestTimeout (300 s for the whole request) would kill long uploads and downloads, so it is off;
+ * a client still has to finish sending its headers within headersTimeout. The keep-alive timeout is longer than
+ * the idle timeouts of common proxies and load balancers (60 s), so the proxy, not us, closes idle connections,
+ * and never sends a request down a connection we are closing.
+ */
+export const serverTimeouts = {
+  requestTimeoutMs: 0,
+  headersTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 65_000,
+} as const;
+
+export type StartSandbox = (options: SandboxOptions) => Promise<SandboxSite>;
+
+export interface ServerDeps {
+  log?: Logger;
+  /** How sandbox mode starts its site; `false` makes sandbox mode an error (for tests that configure a site). */
+  startSandbox?: StartSandbox | false;
+  /** Readiness check of the site in use (default: an HTTP request to it). */
+  checkSite?: (siteUrl: string) => Promise<void>;
+}
+
+export interface RunningServer {
+  /** Where this process can be reached directly (not through the proxy), with the base path. */
+  url: string;
+  /** Where people and ShotGrid reach it (PUBLIC_URL, or the local address when that is not set). */
+  publicUrl: string;
+  /** The tracking site in use. */
+  siteUrl: string;
+  /** In sandbox mode: the sandbox's right-click menu page. */
+  sandboxMenuUrl: string | undefined;
+  server: Server;
+  /**
+   * Stops accepting connections, closes idle ones, lets running requests finish for up to `graceMs`
+   * (SHUTDOWN_GRACE_SECONDS by default), then cuts the rest. Calling it again during a shutdown with a shorter
+   * grace cuts sooner; every call resolves with the same outcome.
+   */
+  close(graceMs?: number): Promise<{ forced: boolean }>;
+}
+
+const loadSandbox: StartSandbox = async (options) => {
+  // Loaded only in sandbox mode, so a production process never loads the sandbox.
+  const { startSandboxSite } = await import('./sandbox/site.ts');
+  return startSandboxSite(options);
+};
+
+export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
+  const log = deps.log ?? createLogger({ level: config.logLevel });
+  const checkSite = deps.checkSite ?? ((siteUrl: string) => checkSiteReachable(siteUrl));
+  for (const warning of config.warnings) log.warn(warning);
+
+  // Listen first: in sandbox mode the sandbox must know our address, and the app must know the sandbox's, so
+  // requests that arrive before the app exists are told to come back in a moment.
+  let handleRequest = answerStarting;
+  const server = createServer(
+    {
+      requestTimeout: serverTimeouts.requestTimeoutMs,
+      headersTimeout: serverTimeouts.headersTimeoutMs,
+      keepAliveTimeout: serverTimeouts.keepAliveTimeoutMs,
+    },
+    (req, res) => handleRequest(req, res),
+  );
+  await listen(server, config.port, config.host);
+
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${reachableHost(config.host)}:${port}${config.basePath}`;
+  const publicUrl = config.publicUrlIsDefault ? `http://localhost:${port}${config.basePath}` : config.publicUrl;
+
+  let siteUrl: string;
+  let sandbox: SandboxSite | undefined;
+  if (config.site !== null) {
+    siteUrl = config.site.url;
+  } else {
+    try {
+      sandbox = await startSandboxFor(config, publicUrl, deps.startSandbox, log);
+    } catch (error) {
+      await new Promise((resolve) => server.close(resolve));
+      throw error;
+    }
+    siteUrl = sandbox.url;
+  }
+
+  const app = createApp({
+    config: { ...config, publicUrl },
+    log,
+    siteUrl,
+    checkSite: () => checkSite(siteUrl),
+    sandboxMenuUrl: sandbox?.menuUrl,
+  });
+  handleRequest = app;
+
+  log.info(
+    { url, publicUrl, basePath: config.basePath, siteUrl, sandbox: sandbox !== undefined, trustProxy: config.trustProxy },
+    'ami-transfer listening',
+  );
+
+  let shutdown: Promise<{ forced: boolean }> | undefined;
+  let cutNow: (() => void) | undefined;
+  const close = (graceMs = config.shutdownGraceSeconds * 1000): Promise<{ forced: boolean }> => {
+    if (shutdown === undefined) {
+      const drain = drainServer(server, graceMs, log);
+      cutNow = drain.cutNow;
+      shutdown = drain.done.then(async (outcome) => {
+        await sandbox?.close();
+        return outcome;
+      });
+    } else if (graceMs === 0) {
+      cutNow?.();
+    }
+    return shutdown;
+  };
+
+  return { url, publicUrl, siteUrl, sandboxMenuUrl: sandbox?.menuUrl, server, close };
+}
+
+async function startSandboxFor(
+  config: Config,
+  serviceUrl: string,
+  startSandbox: StartSandbox | false | undefined,
+  log: Logger,
+): Promise<SandboxSite> {
+  if (startSandbox === false) throw new Error('No ShotGrid site is configured and the sandbox is disabled.');
+  const sharedSecret = config.ami.sharedSecret?.reveal();
+  return (startSandbox ?? loadSandbox)({
+    port: config.sandbox.port,
+    storagePort: config.sandbox.storagePort,
+    ...(config.sandbox.dataDir === null ? {} : { dataDir: config.sandbox.dataDir }),
+    serviceUrl,
+    ...(sharedSecret === undefined ? {} : { amiSecret: sharedSecret }),
+    faults: config.sandbox.faults,
+    log: log.child({ component: 'sandbox' }),
+  });
+}
+
+function answerStarting(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '1' });
+  res.end('ami-transfer is starting; try again in a moment.\n');
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    server.once('error', onError);
+    server.listen({ port, host }, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** An address a client on this machine can connect to, for the host the server listens on. */
+function reachableHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/**
+ * Graceful shutdown of the HTTP server. `server.close()` stops accepting and closes the idle keep-alive
+ * connections; connections busy with a request become idle when their response ends, so they are swept again
+ * until none is left or the grace period ends, when the rest are cut.
+ */
+function drainServer(server: Server, graceMs: number, log: Logger): { done: Promise<{ forced: boolean }>; cutNow: () => void } {
+  let cut: () => void = () => {};
+  const cutRequested = new Promise<void>((resolve) => {
+    cut = resolve;
+  });
+
+  const done = (async () => {
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const sweep = setInterval(() => server.closeIdleConnections(), 100);
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    const active = await connectionCount(server);
+    log.info({ activeConnections: active, graceMs }, 'shutting down: no new connections; waiting for running requests');
+
+    const outcome = await Promise.race([closed.then(() => 'drained' as const), graceOver.then(() => 'cut' as const), cutRequested.then(() => 'cut' as const)]);
+    clearInterval(sweep);
+    clearTimeout(timer);
+    if (outcome === 'drained') {
+      log.info('shutdown: all requests finished');
+      return { forced: false };
+    }
+    const remaining = await connectionCount(server);
+    log.warn({ connections: remaining }, 'shutdown: grace period over, cutting the remaining connections');
+    server.closeAllConnections();
+    await closed;
+    return { forced: true };
+  })();
+
+  return { done, cutNow: () => cut() };
+}
+
+function connectionCount(server: Server): Promise<number> {
+  return new Promise((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count)));
+}
+
+/** The entry point: `node dist/server.js` (or `node src/server.ts` in development). */
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  }
+  const log = createLogger({ level: config.logLevel });
+
+  let running: RunningServer;
+  try {
+    running = await startServer(config, { log });
+  } catch (error) {
+    log.fatal({ err: serializeError(error) }, 'could not start');
+    log.flush();
+    process.stderr.write(`ami-transfer could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  }
+
+  if (running.sandboxMenuUrl !== undefined) {
+    process.stdout.write(
+      `\nNo ShotGrid site is configured: running the sandbox site at ${running.siteUrl}\n` +
+        `Open its right-click menu in a browser:  ${running.sandboxMenuUrl}\n` +
+        `The service:                             ${running.publicUrl}\n\n`,
+    );
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      log.warn({ signal }, 'second signal: cutting running requests now');
+      void running.close(0);
+      return;
+    }
+    log.info({ signal }, 'shutdown requested');
+    void running.close().then(({ forced }) => {
+      log.flush(() => process.exit(forced ? 1 : 0));
+    });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+if (import.meta.main) {
+  await main();
+}

@@ -1,0 +1,181 @@
+import { STATUS_CODES } from 'node:http';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { serializeError } from '../log.ts';
+
+// The one place where errors become HTTP answers. Handlers throw an HttpError (or anything else, which becomes a
+// 500 that says nothing of its insides); this answers JSON to clients that want JSON and a page to people, and
+// logs the error with the request id. Pages and bodies never carry a stack, a token or a signature: only the
+// message an HttpError was given for people.
+
+export interface HttpErrorOptions {
+  /** The form field or parameter at fault, for 400s. */
+  field?: string;
+  /** What the person can do about it; the page shows a sensible default per status when not given. */
+  hint?: string;
+  /** Extra response headers, e.g. Retry-After. */
+  headers?: Readonly<Record<string, string>>;
+  cause?: unknown;
+}
+
+export class HttpError extends Error {
+  readonly status: number;
+  /** Stable, machine-readable: clients switch on it (bad_request, not_found, site_unreachable…). */
+  readonly code: string;
+  readonly field: string | undefined;
+  readonly hint: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(status: number, code: string, message: string, options: HttpErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'HttpError';
+    this.status = status;
+    this.code = code;
+    this.field = options.field;
+    this.hint = options.hint;
+    this.headers = options.headers ?? {};
+  }
+
+  static badRequest(message: string, options: HttpErrorOptions = {}): HttpError {
+    return new HttpError(400, 'bad_request', message, options);
+  }
+
+  static notFound(message = 'There is nothing at this address.', options: HttpErrorOptions = {}): HttpError {
+    return new HttpError(404, 'not_found', message, options);
+  }
+
+  static siteUnreachable(message = 'The ShotGrid site did not answer.', options: HttpErrorOptions = {}): HttpError {
+    return new HttpError(502, 'site_unreachable', message, options);
+  }
+}
+
+/** Codes for errors that arrive with only a status (from body parsers, static files and the like). */
+const codeForStatus: Readonly<Record<number, string>> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  408: 'request_timeout',
+  409: 'conflict',
+  410: 'gone',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  416: 'range_not_satisfiable',
+  429: 'too_many_requests',
+  500: 'internal_error',
+  502: 'bad_gateway',
+  503: 'service_unavailable',
+  504: 'gateway_timeout',
+};
+
+const defaultHints: Readonly<Record<number, string>> = {
+  400: 'Check what was sent and try again.',
+  401: "Start the action again from ShotGrid's right-click menu.",
+  403: 'Ask your ShotGrid administrator for access.',
+  404: "Check the address, or start again from ShotGrid's right-click menu.",
+  413: 'Send less at once, or ask your administrator about the size limit.',
+  429: 'Wait a moment, then try again.',
+  500: 'Try again. If it keeps happening, give your administrator the request id below.',
+  502: 'Try again in a minute. If the site stays unreachable, tell your administrator.',
+  503: 'Try again in a minute.',
+  504: 'Try again in a minute.',
+};
+
+/** Any thrown value as an HttpError that is safe to show: unknown errors become a plain 500. */
+export function toHttpError(error: unknown): HttpError {
+  if (error instanceof HttpError) return error;
+  const { status, statusCode, expose } = (error ?? {}) as { status?: unknown; statusCode?: unknown; expose?: unknown };
+  const given = typeof status === 'number' ? status : typeof statusCode === 'number' ? statusCode : 500;
+  const known = given >= 400 && given <= 599 ? given : 500;
+  // http-errors (used by Express's body parsers) marks which messages are meant for clients.
+  const message =
+    known < 500 && expose === true && error instanceof Error ? error.message : (STATUS_CODES[known] ?? 'Error');
+  return new HttpError(known, codeForStatus[known] ?? (known < 500 ? 'bad_request' : 'internal_error'), sentence(message), {
+    cause: error,
+  });
+}
+
+/** Ends the middleware chain: whatever no route answered is a 404. */
+export function notFoundHandler(): RequestHandler {
+  return (_req, _res, next) => {
+    next(HttpError.notFound());
+  };
+}
+
+export interface ErrorHandlerOptions {
+  /** Where routes are mounted (to tell /api paths). */
+  basePath: string;
+  /** Where people reach the service (for the retry link on the page). */
+  publicPath: string;
+}
+
+export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
+  return (error: unknown, req, res, _next) => {
+    const httpError = toHttpError(error);
+    const logFields = { err: serializeError(error), status: httpError.status, code: httpError.code };
+    if (httpError.status >= 500) req.log.error(logFields, 'request error');
+    else req.log.info(logFields, 'request refused');
+
+    if (res.headersSent) {
+      // Part of a body is out (a streamed download): cut the connection so the client never sees it as complete.
+      res.destroy();
+      return;
+    }
+
+    res.status(httpError.status);
+    res.set({ 'Cache-Control': 'no-store', ...httpError.headers });
+    const pathInside = pathInsideBase(req, options.basePath);
+
+    if (wantsJson(req, pathInside)) {
+      res.json({
+        error: {
+          code: httpError.code,
+          message: httpError.message,
+          ...(httpError.field === undefined ? {} : { field: httpError.field }),
+        },
+      });
+      return;
+    }
+
+    const retryable = httpError.status >= 500 && (req.method === 'GET' || req.method === 'HEAD');
+    const page = {
+      title: `${httpError.status} ${STATUS_CODES[httpError.status] ?? 'Error'}`,
+      status: httpError.status,
+      code: httpError.code,
+      message: httpError.message,
+      field: httpError.field,
+      hint: httpError.hint ?? defaultHints[httpError.status] ?? defaultHints[httpError.status < 500 ? 400 : 500],
+      requestId: req.id,
+      retryHref: retryable ? options.publicPath + pathInside : undefined,
+    };
+    res.render('error', page, (renderError: Error | null, html: string) => {
+      if (renderError) {
+        req.log.error({ err: serializeError(renderError) }, 'error page failed to render');
+        res.type('text/plain').send(`${page.title}\n${page.message}\n${page.hint ?? ''}\nRequest id: ${page.requestId}\n`);
+        return;
+      }
+      res.type('html').send(html);
+    });
+  };
+}
+
+/** JSON for API paths and for clients whose Accept prefers JSON over HTML; a page otherwise. */
+function wantsJson(req: Request, pathInside: string): boolean {
+  if (pathInside === '/api' || pathInside.startsWith('/api/')) return true;
+  return req.accepts(['html', 'json']) === 'json';
+}
+
+/** The request's URL (path and query) below the base path; the whole URL when it is outside. */
+function pathInsideBase(req: Request, basePath: string): string {
+  const url = req.originalUrl;
+  if (basePath === '' || !url.startsWith(basePath)) return url;
+  const rest = url.slice(basePath.length);
+  if (rest === '' || rest.startsWith('?')) return `/${rest}`;
+  return rest.startsWith('/') ? rest : url;
+}
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  const capital = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}

@@ -1,0 +1,14 @@
+import type { RequestHandler } from 'express';
+import { amiActions } from '../ami/actions.ts';
+
+// The page someone sees when they open the service's address directly rather than through ShotGrid's menu.
+
+export function homePage(options: { sandboxMenuUrl: string | undefined }): RequestHandler {
+  return (_req, res) => {
+    res.render('home', {
+      title: 'ami-transfer',
+      actions: amiActions,
+      sandboxMenuUrl: options.sandboxMenuUrl,
+    });
+  };
+}
