@@ -30,15 +30,10 @@ export function createApp(deps: AppDeps): Express {
   // Client address and protocol come from X-Forwarded-* only across this many proxies.
   app.set('trust proxy', config.trustProxy);
   app.disable('x-powered-by');
-  app.set('views', viewsDir);
-  app.set('view engine', 'ejs');
-  app.set('view cache', config.production);
-  app.engine('ejs', (path, data, done) => {
-    ejs.renderFile(path, data as ejs.Data, { cache: config.production }, done);
-  });
+  useEjsViews(app, config.production);
 
   // 1. Every request gets an id and a log line.
-  app.use(requestLogging(log));
+  app.use(requestLogging(log, { quietPaths: [`${config.basePath}/healthz`, `${config.basePath}/readyz`] }));
   // 2. Security headers, framing allowed only to the site (ShotGrid's modal overlay).
   app.use(
     securityHeaders({
@@ -68,6 +63,16 @@ function serviceRoutes(deps: AppDeps): express.Router {
   router.use(healthRoutes(deps.checkSite));
   // The Action Menu Item endpoints (POST /ami/<action>, GET /ami/<action>/<context>) mount here.
   return router;
+}
+
+/** EJS templates from views/; compiled templates are cached in production. Pages include header/footer partials. */
+export function useEjsViews(app: Express, cache: boolean): void {
+  app.set('views', viewsDir);
+  app.set('view engine', 'ejs');
+  app.set('view cache', cache);
+  app.engine('ejs', (path, data, done) => {
+    ejs.renderFile(path, data as ejs.Data, { cache }, done);
+  });
 }
 
 function pageLocals(publicPath: string): RequestHandler {

@@ -4,18 +4,12 @@ import { inspect } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
 import { amiActionEnvSuffix, amiActions, type AmiAction } from './ami/actions.ts';
+import { sandboxDefaults } from './sandbox/defaults.ts';
 import { faultsFromEnv, type FaultSettingsInput } from './sandbox/faults.ts';
 
 // The environment, read once at start into a typed config. Every problem names its variable and what it expects,
 // and all problems are reported together so an operator fixes them in one go. Secret values are held in `Secret`
 // boxes that print as "[secret]", so logging the config (or an error holding it) never leaks them.
-
-/** What the sandbox site seeds; used when the service runs without a ShotGrid site. */
-export const sandboxDefaults = {
-  scriptName: 'ami-transfer',
-  scriptKey: 'sandbox-key',
-  amiSecretToken: 'sandbox-secret',
-} as const;
 
 export class ConfigError extends Error {
   /** The variables that were wrong or missing, in the order found. */
@@ -380,7 +374,7 @@ function readAmi(reader: EnvReader, sandboxMode: boolean, warnings: string[]): C
   const tokenExpected = 'the secret token set on the Action Menu Items';
   const shared =
     reader.read('AMI_SECRET_TOKEN', nonEmpty, tokenExpected, { secret: true }) ??
-    (sandboxMode ? sandboxDefaults.amiSecretToken : undefined);
+    (sandboxMode ? sandboxDefaults.amiSecret : undefined);
 
   const prefix = 'AMI_SECRET_TOKEN_';
   const known = new Map(amiActions.map((action) => [prefix + amiActionEnvSuffix(action), action] as const));
@@ -400,7 +394,7 @@ function readAmi(reader: EnvReader, sandboxMode: boolean, warnings: string[]): C
   }
   if (sandboxMode && ownTokens.length > 0) {
     warnings.push(
-      `${ownTokens.join(', ')} ${ownTokens.length > 1 ? 'are' : 'is'} set in sandbox mode, but the sandbox's menu signs every action with AMI_SECRET_TOKEN ("${sandboxDefaults.amiSecretToken}" unless set): those actions will refuse its requests.`,
+      `${ownTokens.join(', ')} ${ownTokens.length > 1 ? 'are' : 'is'} set in sandbox mode, but the sandbox's menu signs every action with AMI_SECRET_TOKEN ("${sandboxDefaults.amiSecret}" unless set): those actions will refuse its requests.`,
     );
   }
 

@@ -111,7 +111,9 @@ export function requestIdFrom(header: string | undefined): string {
  * response ends: method, path without query, status, duration. A route whose path holds a capability (a context
  * token) sets `res.locals.logPath` to a masked form.
  */
-export function requestLogging(log: Logger): RequestHandler {
+export function requestLogging(log: Logger, options: { quietPaths?: readonly string[] } = {}): RequestHandler {
+  // Health probes come every few seconds from load balancers: logged at debug level unless they fail.
+  const quietPaths = new Set(options.quietPaths ?? []);
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     const requestId = requestIdFrom(req.get('x-request-id'));
@@ -128,9 +130,11 @@ export function requestLogging(log: Logger): RequestHandler {
         path: res.locals.logPath ?? pathWithoutQuery(req.originalUrl),
         status: res.statusCode,
         durationMs,
+        ...(res.locals.errorCode === undefined ? {} : { error: res.locals.errorCode }),
         ...(aborted ? { aborted: true } : {}),
       };
       if (res.statusCode >= 500) req.log.warn(line, 'request failed');
+      else if (quietPaths.has(line.path) && !aborted) req.log.debug(line, 'request done');
       else req.log.info(line, aborted ? 'request aborted' : 'request done');
     };
     // 'close' comes after 'finish' for a completed response, and alone when the connection dropped first.

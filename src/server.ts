@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createLogger, serializeError, type Logger } from './log.ts';
+import { createLogger, type Logger } from './log.ts';
 import type { SandboxOptions, SandboxSite } from './sandbox/site.ts';
 import { checkSiteReachable } from './site-check.ts';
 
@@ -22,7 +22,9 @@ export const serverTimeouts = {
   keepAliveTimeoutMs: 65_000,
 } as const;
 
-export type StartSandbox = (options: SandboxOptions) => Promise<SandboxSite>;
+/** What the server needs of the sandbox site (src/sandbox/site.ts gives more). */
+export type SandboxHandle = Pick<SandboxSite, 'url' | 'menuUrl' | 'close'>;
+export type StartSandbox = (options: SandboxOptions) => Promise<SandboxHandle>;
 
 export interface ServerDeps {
   log?: Logger;
@@ -79,7 +81,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const publicUrl = config.publicUrlIsDefault ? `http://localhost:${port}${config.basePath}` : config.publicUrl;
 
   let siteUrl: string;
-  let sandbox: SandboxSite | undefined;
+  let sandbox: SandboxHandle | undefined;
   if (config.site !== null) {
     siteUrl = config.site.url;
   } else {
@@ -130,7 +132,7 @@ async function startSandboxFor(
   serviceUrl: string,
   startSandbox: StartSandbox | false | undefined,
   log: Logger,
-): Promise<SandboxSite> {
+): Promise<SandboxHandle> {
   if (startSandbox === false) throw new Error('No ShotGrid site is configured and the sandbox is disabled.');
   const sharedSecret = config.ami.sharedSecret?.reveal();
   return (startSandbox ?? loadSandbox)({
@@ -226,7 +228,7 @@ async function main(): Promise<void> {
   try {
     running = await startServer(config, { log });
   } catch (error) {
-    log.fatal({ err: serializeError(error) }, 'could not start');
+    log.fatal({ err: error }, 'could not start');
     log.flush();
     process.stderr.write(`ami-transfer could not start: ${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(1);

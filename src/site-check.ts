@@ -7,7 +7,9 @@ import { request } from 'undici';
 export async function checkSiteReachable(siteUrl: string, timeoutMs = 5000): Promise<void> {
   const { statusCode, body } = await request(new URL('/api/v1/', siteUrl), {
     method: 'GET',
-    headers: { accept: 'application/json' },
+    // A fresh connection per probe: it tests that the site accepts connections, and leaves no pooled socket
+    // behind to hold up a shutdown.
+    headers: { accept: 'application/json', connection: 'close' },
     signal: AbortSignal.timeout(timeoutMs),
   });
   await body.dump();

@@ -16,11 +16,15 @@ export const faultSettingsSchema = z.strictObject({
   storagePutFailRate: rate.default(0),
   /** 500 InternalError, 503 SlowDown, or the connection reset after part of the body was read. */
   storagePutModes: z.array(z.enum(storagePutFaultModes)).min(1).default(['500', '503', 'reset']),
+  /** The next this many storage PUTs fail, whatever the rate (counts down; for deterministic tests). */
+  storagePutFailCount: z.number().int().min(0).default(0),
   /** Share of storage GETs whose connection is dropped part-way through the body. */
   storageGetResetRate: rate.default(0),
   /** Share of REST API requests (not auth) answered with an error instead. */
   apiFailRate: rate.default(0),
   apiModes: z.array(z.enum(apiFaultModes)).min(1).default(['429', '502', '503']),
+  /** The next this many API requests fail, whatever the rate (counts down; for deterministic tests). */
+  apiFailCount: z.number().int().min(0).default(0),
   /** Retry-After sent with injected 429s, in seconds. */
   retryAfterSeconds: z.number().int().min(0).max(3600).default(1),
   /** Delay added before every API and storage response, in milliseconds. */
@@ -67,7 +71,8 @@ export class FaultInjector {
 
   /** The storage PUT fault to play now, or null. */
   storagePutFault(): StoragePutFault | null {
-    return this.#roll(this.#settings.storagePutFailRate) ? this.#pick(this.#settings.storagePutModes) : null;
+    const fail = this.#countDown('storagePutFailCount') || this.#roll(this.#settings.storagePutFailRate);
+    return fail ? this.#pick(this.#settings.storagePutModes) : null;
   }
 
   storageGetReset(): boolean {
@@ -76,13 +81,20 @@ export class FaultInjector {
 
   /** The API fault to play now, or null. */
   apiFault(): ApiFault | null {
-    return this.#roll(this.#settings.apiFailRate) ? this.#pick(this.#settings.apiModes) : null;
+    const fail = this.#countDown('apiFailCount') || this.#roll(this.#settings.apiFailRate);
+    return fail ? this.#pick(this.#settings.apiModes) : null;
   }
 
   /** Waits the configured latency (resolves at once when none). */
   async delay(): Promise<void> {
     const ms = this.#settings.latencyMs;
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  #countDown(counter: 'storagePutFailCount' | 'apiFailCount'): boolean {
+    if (this.#settings[counter] <= 0) return false;
+    this.#settings = { ...this.#settings, [counter]: this.#settings[counter] - 1 };
+    return true;
   }
 
   #roll(share: number): boolean {

@@ -1,4 +1,5 @@
 import type { Credentials } from './auth.ts';
+import { sandboxDefaults } from './defaults.ts';
 import { contentTypeFor } from './content-types.ts';
 import {
   csvDocument,
@@ -17,14 +18,6 @@ import type { ObjectStorage } from './storage/object-storage.ts';
 // The sandbox's seed: the same records and bytes on every start. Project Demo (members artist and coord) with
 // sequences, shots, assets, tasks, 40 versions, notes and attachments of every link type; project Backlot for
 // `outsider`; two LocalStorages; the scripts and one ActionMenuItem per action of the service.
-
-export const SANDBOX_DEFAULTS = {
-  scriptName: 'ami-transfer',
-  scriptKey: 'sandbox-key',
-  amiSecret: 'sandbox-secret',
-  /** Password of every seeded person (artist, coord, outsider). */
-  userPassword: 'sandbox-password',
-} as const;
 
 /** The service's actions and the entity type each seeded menu item is offered on (null: every type). */
 export const SERVICE_ACTIONS = [
@@ -71,7 +64,7 @@ export async function seedSite(store: RecordStore, storage: ObjectStorage, optio
       [options.scriptName, { apiUserId: script.id, key: options.scriptKey, maySudo: true }],
       ['readonly-script', { apiUserId: readonlyScript.id, key: 'readonly-key', maySudo: false }],
     ]),
-    passwords: new Map(['artist', 'coord', 'outsider', 'former'].map((login) => [login, SANDBOX_DEFAULTS.userPassword])),
+    passwords: new Map(['artist', 'coord', 'outsider', 'former'].map((login) => [login, sandboxDefaults.userPassword])),
   };
 
   // Site setup.

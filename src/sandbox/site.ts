@@ -11,8 +11,10 @@ import { accessTokenRouter, requireViewer, TokenIssuer } from './auth.ts';
 import { entityRouter } from './entity-routes.ts';
 import { FaultInjector, type FaultSettingsInput } from './faults.ts';
 import { fileRouter, publicFileRouter } from './file-routes.ts';
+import { menuRouter } from './menu-routes.ts';
 import { RecordStore } from './records.ts';
-import { SANDBOX_DEFAULTS, seedSite } from './seed.ts';
+import { sandboxDefaults } from './defaults.ts';
+import { seedSite } from './seed.ts';
 import type { SiteContext } from './site-context.ts';
 import { ObjectStorage } from './storage/object-storage.ts';
 import { uploadRouter } from './upload-routes.ts';
@@ -59,9 +61,9 @@ export interface SandboxSite {
 
 export async function startSandboxSite(options: SandboxOptions = {}): Promise<SandboxSite> {
   const host = options.host ?? '127.0.0.1';
-  const scriptName = options.scriptName ?? SANDBOX_DEFAULTS.scriptName;
-  const scriptKey = options.scriptKey ?? SANDBOX_DEFAULTS.scriptKey;
-  const amiSecret = options.amiSecret ?? SANDBOX_DEFAULTS.amiSecret;
+  const scriptName = options.scriptName ?? sandboxDefaults.scriptName;
+  const scriptKey = options.scriptKey ?? sandboxDefaults.scriptKey;
+  const amiSecret = options.amiSecret ?? sandboxDefaults.amiSecret;
   const serviceUrl = options.serviceUrl ?? 'http://localhost:3000';
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'ami-sandbox-')));
   const ownsDataDir = options.dataDir === undefined;
@@ -102,6 +104,7 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
   app.use(fileRouter(site));
   app.use(entityRouter(site));
   app.use('/sandbox/admin', adminRouter(faults));
+  app.use(menuRouter(site));
   app.use('/api', () => {
     throw notFound('No such API endpoint');
   });

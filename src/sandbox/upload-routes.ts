@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Router } from 'express';
 import { viewerOf } from './access.ts';
-import { badRequest, notFound } from './api-errors.ts';
+import { ApiError, API_CODE, badRequest, notFound } from './api-errors.ts';
 import { contentTypeFor, looksLikeImage } from './content-types.ts';
 import { editableRecord, entityTypeParam } from './entity-routes.ts';
 import { isoSeconds, type EntityRef, type FileValue, type StoredRecord } from './records.ts';
@@ -216,7 +216,10 @@ async function finishInStorage(site: SiteContext, upload: PendingUpload, info: U
         etags.map((etag: string, index) => ({ partNumber: index + 1, etag })),
       );
     } catch (error) {
-      if (error instanceof StorageError) throw badRequest(`Storage refused to complete the upload: ${error.code}: ${error.message}`);
+      if (error instanceof StorageError) {
+        const message = `Storage refused to complete the upload: ${error.code}: ${error.message}`;
+        throw error.status >= 500 ? new ApiError(500, API_CODE.server, message) : badRequest(message);
+      }
       throw error;
     }
   }

@@ -13,6 +13,8 @@ declare global {
       requestId?: string;
       /** The path to log instead of the real one, for paths that carry a capability (e.g. a context token). */
       logPath?: string;
+      /** The stable code of the error answered, for the request's log line (set by the error handler). */
+      errorCode?: string;
     }
   }
 }

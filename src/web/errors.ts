@@ -1,6 +1,5 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
-import { serializeError } from '../log.ts';
 
 // The one place where errors become HTTP answers. Handlers throw an HttpError (or anything else, which becomes a
 // 500 that says nothing of its insides); this answers JSON to clients that want JSON and a page to people, and
@@ -89,7 +88,11 @@ export function toHttpError(error: unknown): HttpError {
   const known = given >= 400 && given <= 599 ? given : 500;
   // http-errors (used by Express's body parsers) marks which messages are meant for clients.
   const message =
-    known < 500 && expose === true && error instanceof Error ? error.message : (STATUS_CODES[known] ?? 'Error');
+    known < 500 && expose === true && error instanceof Error
+      ? error.message
+      : known === 500
+        ? 'Something went wrong on our side.'
+        : (STATUS_CODES[known] ?? 'Error');
   return new HttpError(known, codeForStatus[known] ?? (known < 500 ? 'bad_request' : 'internal_error'), sentence(message), {
     cause: error,
   });
@@ -112,9 +115,10 @@ export interface ErrorHandlerOptions {
 export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
     const httpError = toHttpError(error);
-    const logFields = { err: serializeError(error), status: httpError.status, code: httpError.code };
-    if (httpError.status >= 500) req.log.error(logFields, 'request error');
-    else req.log.info(logFields, 'request refused');
+    // The request's own log line carries the code; the error itself matters when it is ours (5xx).
+    res.locals.errorCode = httpError.code;
+    if (httpError.status >= 500) req.log.error({ err: error, code: httpError.code }, 'request error');
+    else req.log.debug({ err: error, code: httpError.code }, 'request refused');
 
     if (res.headersSent) {
       // Part of a body is out (a streamed download): cut the connection so the client never sees it as complete.
@@ -150,7 +154,7 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
     };
     res.render('error', page, (renderError: Error | null, html: string) => {
       if (renderError) {
-        req.log.error({ err: serializeError(renderError) }, 'error page failed to render');
+        req.log.error({ err: renderError }, 'error page failed to render');
         res.type('text/plain').send(`${page.title}\n${page.message}\n${page.hint ?? ''}\nRequest id: ${page.requestId}\n`);
         return;
       }

@@ -7,7 +7,7 @@ import type { FaultInjector } from '../faults.ts';
 import { fileChunkSize } from './disk.ts';
 import { parseRange } from './http-range.ts';
 import type { BodyChecks, ObjectStorage, StoredObject } from './object-storage.ts';
-import { errorXml, maxPutSize, MiB, s3Errors, StorageError } from './s3-errors.ts';
+import { errorXml, maxPartNumber, maxPutSize, MiB, s3Errors, StorageError } from './s3-errors.ts';
 import { objectPath, type QuerySigner } from './sigv4.ts';
 
 // The HTTP face of the sandbox's S3: path-style object URLs, presigned-URL auth only, PUT (object or part),
@@ -147,7 +147,7 @@ async function putPart(deps: S3HandlerDeps, x: Exchange, target: ObjectTarget): 
     throw s3Errors.invalidPartNumber(partNumberText ?? '');
   }
   const partNumber = Number(partNumberText);
-  if (partNumber < 1 || partNumber > 10_000) throw s3Errors.invalidPartNumber(partNumberText);
+  if (partNumber < 1 || partNumber > maxPartNumber) throw s3Errors.invalidPartNumber(partNumberText);
   if (!deps.storage.hasMultipartUpload(target.key, uploadId)) throw s3Errors.noSuchUpload(uploadId);
   if (await playPutFault(deps, x, checks.expectedSize)) return;
   startBody(x);
