@@ -1,0 +1,167 @@
+import type { Selection, SelectedEntity, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../tracker.ts';
+import { ShotgridClient, type SgRecord, type ShotgridClientOptions } from './client.ts';
+import { ShotgridError } from './errors.ts';
+
+// The Tracker interface on ShotGrid's REST API.
+
+/** The field ShotGrid shows as an entity's name; `code` for most types, custom entities included. */
+const NAME_FIELDS: Readonly<Record<string, string>> = {
+  Project: 'name',
+  HumanUser: 'name',
+  ApiUser: 'firstname',
+  Group: 'code',
+  Department: 'name',
+  Task: 'content',
+  Note: 'subject',
+  Reply: 'content',
+  Ticket: 'title',
+  Attachment: 'filename',
+  Tag: 'name',
+  ActionMenuItem: 'title',
+};
+
+/** Types with no `project` field to ask for. */
+const SITE_WIDE_TYPES = new Set(['Project', 'HumanUser', 'ApiUser', 'Group', 'Department', 'Tag', 'LocalStorage', 'ActionMenuItem']);
+
+const TRANSIENT_THUMBNAIL = '/images/status/transient/';
+/** A first-part URL older than this is asked for again: ShotGrid does not say how long its links live. */
+const FIRST_URL_REUSE_MS = 5 * 60_000;
+
+/** What a ShotGrid upload needs between requests (TrackerUpload.state). */
+interface ShotgridUploadState {
+  info: Record<string, unknown>;
+  completePath: string;
+  firstUrl: string;
+  firstUrlAt: number;
+  /** links.get_next_part as first received (it names part 2); other parts are asked for by number. */
+  nextPartPath: string | null;
+}
+const ID_CHUNK = 500;
+
+export function nameFieldOf(entityType: string): string {
+  return NAME_FIELDS[entityType] ?? 'code';
+}
+
+export class ShotgridTracker implements Tracker {
+  readonly kind = 'shotgrid';
+  readonly siteUrl: string;
+  readonly client: ShotgridClient;
+
+  constructor(options: ShotgridClientOptions) {
+    this.client = new ShotgridClient(options);
+    this.siteUrl = this.client.siteUrl;
+  }
+
+  checkReachable(): Promise<void> {
+    return this.client.checkReachable();
+  }
+
+  async lookupSelection(login: string, entityType: string, ids: readonly number[]): Promise<Selection> {
+    const session = this.client.as(login);
+    const nameField = nameFieldOf(entityType);
+    const fields = [nameField, 'image', ...(SITE_WIDE_TYPES.has(entityType) ? [] : ['project'])];
+    const found = new Map<number, SgRecord>();
+    for (let start = 0; start < ids.length; start += ID_CHUNK) {
+      const chunk = ids.slice(start, start + ID_CHUNK);
+      for (const record of await session.find(entityType, [['id', 'in', chunk]], fields)) found.set(record.id, record);
+    }
+    const visible: SelectedEntity[] = [];
+    const hiddenIds: number[] = [];
+    for (const id of ids) {
+      const record = found.get(id);
+      if (record) visible.push(this.#entity(entityType, record, nameField));
+      else hiddenIds.push(id);
+    }
+    return { visible, hiddenIds };
+  }
+
+  async beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload> {
+    const start = await this.client.as(login).beginUpload(target, filename, multipart);
+    if (multipart && start.nextPartPath === null) throw new ShotgridError('protocol', 'A multipart upload began without links.get_next_part');
+    const state: ShotgridUploadState = {
+      info: start.info,
+      completePath: start.completePath,
+      firstUrl: start.uploadUrl,
+      firstUrlAt: Date.now(),
+      nextPartPath: start.nextPartPath,
+    };
+    return { target, filename, multipart, state: { ...state } };
+  }
+
+  async partUrl(login: string, upload: TrackerUpload, n: number): Promise<string> {
+    const state = upload.state as unknown as ShotgridUploadState;
+    if (n === 1 && Date.now() - state.firstUrlAt < FIRST_URL_REUSE_MS) return state.firstUrl;
+    if (!upload.multipart || state.nextPartPath === null) {
+      throw new ShotgridError('protocol', 'The upload link expired; a single-part upload is begun again');
+    }
+    // get_next_part names its part in the query; asking by number lets parts go in parallel and out of order.
+    const path = new URL(state.nextPartPath, this.siteUrl);
+    path.searchParams.set('part_number', String(n));
+    const next = await this.client.as(login).nextPart(`${path.pathname}${path.search}`);
+    return next.uploadUrl;
+  }
+
+  async completeUpload(
+    login: string,
+    upload: TrackerUpload,
+    etags: readonly string[],
+    data: { displayName?: string; tagIds?: readonly number[] },
+  ): Promise<UploadedFile> {
+    const state = upload.state as unknown as ShotgridUploadState;
+    const session = this.client.as(login);
+    const info = upload.multipart ? { ...state.info, etags: [...etags] } : state.info;
+    await session.completeUpload(state.completePath, info, {
+      ...(data.displayName ? { display_name: data.displayName } : {}),
+      ...(data.tagIds?.length ? { tags: data.tagIds.map((id) => ({ type: 'Tag' as const, id })) } : {}),
+    });
+    // The 201 carries no id: read back what the upload created.
+    const { target } = upload;
+    const recordUrl = `${this.siteUrl}/detail/${encodeURIComponent(target.type)}/${target.id}`;
+    if (target.field !== null) {
+      const record = await session.read(target.type, target.id, [target.field]);
+      const value = record?.[target.field] as { id?: unknown; name?: unknown } | string | null | undefined;
+      if (target.field === 'image' || typeof value === 'string') return { attachmentId: null, name: upload.filename, siteUrl: recordUrl };
+      if (typeof value?.id !== 'number') throw new ShotgridError('protocol', `The upload completed but ${target.type}.${target.field} holds no file`);
+      return { attachmentId: value.id, name: typeof value.name === 'string' ? value.name : upload.filename, siteUrl: recordUrl };
+    }
+    const [attachment] = await session.find(
+      'Attachment',
+      [['attachment_links', 'is', { type: target.type, id: target.id }], ['filename', 'is', upload.filename]],
+      ['this_file'],
+      { sort: '-id', limit: 1 },
+    );
+    if (!attachment) throw new ShotgridError('protocol', 'The upload completed but no attachment was found on the record');
+    const file = attachment.this_file as { name?: unknown } | null;
+    return { attachmentId: attachment.id, name: typeof file?.name === 'string' ? file.name : upload.filename, siteUrl: recordUrl };
+  }
+
+  async abortUpload(login: string, upload: TrackerUpload): Promise<void> {
+    if (!upload.multipart) return;
+    const state = upload.state as unknown as ShotgridUploadState;
+    await this.client.as(login).abortUpload(state.completePath, state.info);
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+
+  #entity(type: string, record: SgRecord, nameField: string): SelectedEntity {
+    const name = record[nameField];
+    const project = record.project as { id?: unknown; name?: unknown } | null | undefined;
+    return {
+      type,
+      id: record.id,
+      name: typeof name === 'string' && name !== '' ? name : `${type} ${record.id}`,
+      project: project && typeof project.id === 'number' ? { id: project.id, name: typeof project.name === 'string' ? project.name : null } : null,
+      thumbnail: thumbnailState(record.image),
+      siteUrl: `${this.siteUrl}/detail/${encodeURIComponent(type)}/${record.id}`,
+    };
+  }
+}
+
+/** ShotGrid's image values: null, the transient "pending" placeholder (never cached), or a signed URL. */
+export function thumbnailState(image: unknown): SelectedEntity['thumbnail'] {
+  if (typeof image !== 'string' || image === '') return { state: 'none' };
+  if (image.includes(TRANSIENT_THUMBNAIL)) return { state: 'pending' };
+  return { state: 'ready', url: image };
+}

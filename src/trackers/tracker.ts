@@ -1,0 +1,69 @@
+// What the service needs of a tracking site, whatever site it is (ShotGrid first, ftrack second). The
+// actions and the transfer core speak only this; each adapter maps it onto its site's API.
+
+/** An entity the user selected, as they may see it. */
+export interface SelectedEntity {
+  type: string;
+  id: number;
+  /** Its code or name, as the site shows it. */
+  name: string;
+  project: { id: number; name: string | null } | null;
+  /** No thumbnail, one still being processed, or a short-lived URL to it (never stored). */
+  thumbnail: { state: 'none' } | { state: 'pending' } | { state: 'ready'; url: string };
+  /** The entity's page on the site. */
+  siteUrl: string;
+}
+
+export interface Selection {
+  /** The selected entities the user can see, in the order they were selected. */
+  visible: SelectedEntity[];
+  /** Selected ids the user cannot see (or that no longer exist): named as such, never shown. */
+  hiddenIds: number[];
+}
+
+/** Where an upload goes: a file or image field of a record, or (field null) a new Attachment linked to it. */
+export interface UploadTarget {
+  type: string;
+  id: number;
+  field: string | null;
+}
+
+/**
+ * An upload begun at the site, as plain data: kept in the shared store between the page's requests, so any
+ * instance can send the next part or complete it. What is inside is the adapter's own business.
+ */
+export interface TrackerUpload {
+  target: UploadTarget;
+  filename: string;
+  multipart: boolean;
+  /** Adapter state (JSON-serialisable). */
+  state: Record<string, unknown>;
+}
+
+/** What an upload created at the site. */
+export interface UploadedFile {
+  /** The Attachment that holds the file; null for a thumbnail, which has none. */
+  attachmentId: number | null;
+  name: string;
+  /** The record the file belongs to, on the site. */
+  siteUrl: string;
+}
+
+export interface Tracker {
+  readonly kind: 'shotgrid' | 'ftrack';
+  /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */
+  readonly siteUrl: string;
+  /** Throws when the site cannot be reached or refuses the service's credentials. */
+  checkReachable(): Promise<void>;
+  /** The selected entities as `login` sees them (their permissions apply). */
+  lookupSelection(login: string, entityType: string, ids: readonly number[]): Promise<Selection>;
+  /** Begins an upload as `login`; `multipart` when the file goes in more than one part. */
+  beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload>;
+  /** A fresh presigned URL to PUT part `n` (1-based; 1 for a single-part upload) to. */
+  partUrl(login: string, upload: TrackerUpload, n: number): Promise<string>;
+  /** Completes the upload with the parts' ETags in order, then reads back what it created. */
+  completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly number[] }): Promise<UploadedFile>;
+  /** Gives up a multipart upload so no orphaned parts stay in storage (a no-op for single-part). */
+  abortUpload(login: string, upload: TrackerUpload): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,37 @@
+// How a file is cut into parts for a multipart upload to S3-style storage: every part but the last at least
+// 5 MiB, at most 10,000 parts, so the part size grows with the file (any size up to 5 TiB fits). Bigger parts
+// for bigger files also mean fewer requests; the floor keeps small files in a few parts for parallelism.
+
+export const MiB = 1024 * 1024;
+export const MIN_PART_SIZE = 5 * MiB;
+export const MAX_PARTS = 10_000;
+export const MAX_PART_SIZE = 5 * 1024 * MiB;
+export const MAX_OBJECT_SIZE = 5 * 1024 * 1024 * MiB;
+
+export interface PartPlan {
+  size: number;
+  /** Bytes per part (the last part may be smaller). */
+  partSize: number;
+  partCount: number;
+  multipart: boolean;
+}
+
+/**
+ * Plans the parts. `preferredPartSize` (default 8 MiB) applies while the file fits in 10,000 such parts;
+ * beyond that the part size is the smallest whole MiB that does. A file of one part is sent as a single PUT.
+ */
+export function planParts(size: number, preferredPartSize = 8 * MiB): PartPlan {
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`file size must be a whole number of bytes, got ${size}`);
+  if (size > MAX_OBJECT_SIZE) throw new RangeError(`a file over 5 TiB cannot be stored (got ${size} bytes)`);
+  const floor = Math.max(MIN_PART_SIZE, preferredPartSize);
+  const partSize = Math.max(floor, Math.ceil(size / MAX_PARTS / MiB) * MiB);
+  const partCount = Math.max(1, Math.ceil(size / partSize));
+  return { size, partSize, partCount, multipart: partCount > 1 };
+}
+
+/** Byte range [start, end) of part `n` (1-based). */
+export function partRange(plan: PartPlan, n: number): { start: number; end: number } {
+  if (!Number.isInteger(n) || n < 1 || n > plan.partCount) throw new RangeError(`part ${n} is outside 1..${plan.partCount}`);
+  const start = (n - 1) * plan.partSize;
+  return { start, end: Math.min(plan.size, start + plan.partSize) };
+}
