@@ -1,0 +1,139 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
+import { cutParts } from './part-cutter.ts';
+import type { PartPlan } from './part-plan.ts';
+import { withRetries, type RetryPolicy } from './retry-policy.ts';
+import { putPart, StoragePutError } from './storage-put.ts';
+
+// An upload whose bytes the service reads itself (a plain form post, a bench): the stream is cut into parts,
+// a bounded window of parts is held in memory and PUT in parallel to every target (one read, N writes), each
+// part retried while it is still held; then every target's upload is completed. A target that fails for good is
+// aborted at the site (no orphaned parts, no half-linked attachment) while the others go on.
+
+export interface HeldUploadJob {
+  tracker: Tracker;
+  login: string;
+  targets: readonly UploadTarget[];
+  filename: string;
+  plan: PartPlan;
+  displayName?: string;
+  tagIds?: readonly number[];
+}
+
+export interface HeldUploadOptions {
+  /** Parts in flight at once (each held in memory until every target has it). */
+  parallelParts?: number;
+  retry?: RetryPolicy;
+  dispatcher?: Dispatcher;
+  signal?: AbortSignal;
+  /** Bytes acknowledged by storage so far, summed over targets. */
+  onProgress?(sentBytes: number): void;
+}
+
+export type TargetOutcome =
+  | { target: UploadTarget; ok: true; file: UploadedFile }
+  | { target: UploadTarget; ok: false; error: Error };
+
+interface TargetRun {
+  target: UploadTarget;
+  upload: TrackerUpload | null;
+  etags: string[];
+  failure: Error | null;
+}
+
+export async function uploadHeld(job: HeldUploadJob, source: Readable, options: HeldUploadOptions = {}): Promise<TargetOutcome[]> {
+  const parallel = Math.max(1, options.parallelParts ?? 4);
+  const runs: TargetRun[] = await Promise.all(
+    job.targets.map(async (target): Promise<TargetRun> => {
+      try {
+        const upload = await job.tracker.beginUpload(job.login, target, job.filename, job.plan.multipart);
+        return { target, upload, etags: [], failure: null };
+      } catch (error) {
+        return { target, upload: null, etags: [], failure: asError(error) };
+      }
+    }),
+  );
+
+  let sent = 0;
+  const inFlight = new Set<Promise<void>>();
+  let partNumber = 0;
+  let received = 0;
+  let readFailure: Error | null = null;
+  try {
+    for await (const part of cutParts(source, job.plan.partSize)) {
+      partNumber += 1;
+      received += part.length;
+      if (received > job.plan.size) throw new Error(`the file is larger than announced (${job.plan.size} bytes)`);
+      const n = partNumber;
+      const task = sendPartToAll(job, runs, n, part, options).then((acknowledged) => {
+        sent += acknowledged;
+        options.onProgress?.(sent);
+      });
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task));
+      if (inFlight.size >= parallel) await Promise.race(inFlight);
+      if (runs.every((run) => run.failure !== null)) break;
+    }
+    await Promise.all(inFlight);
+    const stoppedEarly = runs.every((run) => run.failure !== null);
+    if (!stoppedEarly && received !== job.plan.size) throw new Error(`the file ended after ${received} of ${job.plan.size} bytes`);
+  } catch (error) {
+    readFailure = asError(error);
+    await Promise.allSettled(inFlight);
+  }
+
+  return Promise.all(
+    runs.map(async (run): Promise<TargetOutcome> => {
+      const failure = run.failure ?? readFailure;
+      if (failure || !run.upload) {
+        if (run.upload) await job.tracker.abortUpload(job.login, run.upload).catch(() => undefined);
+        return { target: run.target, ok: false, error: failure ?? new Error('the upload did not begin') };
+      }
+      try {
+        const file = await job.tracker.completeUpload(job.login, run.upload, run.etags, {
+          ...(job.displayName ? { displayName: job.displayName } : {}),
+          ...(job.tagIds ? { tagIds: job.tagIds } : {}),
+        });
+        return { target: run.target, ok: true, file };
+      } catch (error) {
+        await job.tracker.abortUpload(job.login, run.upload).catch(() => undefined);
+        return { target: run.target, ok: false, error: asError(error) };
+      }
+    }),
+  );
+}
+
+/** Sends one held part to every target still going; a target whose part fails for good is marked failed. */
+async function sendPartToAll(job: HeldUploadJob, runs: TargetRun[], n: number, bytes: Buffer, options: HeldUploadOptions): Promise<number> {
+  let acknowledged = 0;
+  await Promise.all(
+    runs.map(async (run) => {
+      if (run.failure || !run.upload) return;
+      const upload = run.upload;
+      try {
+        const { etag } = await withRetries(
+          async () => putPart(await job.tracker.partUrl(job.login, upload, n), { bytes }, {
+            ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+          }),
+          {
+            ...(options.retry ? { policy: options.retry } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+            // An expired URL is fetched afresh on the next attempt (partUrl asks the site again).
+            classify: (error) => ({ retryable: error instanceof StoragePutError && error.retryable }),
+          },
+        );
+        run.etags[n - 1] = etag;
+        acknowledged += bytes.length;
+      } catch (error) {
+        run.failure = asError(error);
+      }
+    }),
+  );
+  return acknowledged;
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
