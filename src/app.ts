@@ -1,8 +1,12 @@
 import ejs from 'ejs';
 import express, { type Express, type RequestHandler } from 'express';
+import type { ContextStore } from './ami/context-store.ts';
+import { amiLaunchRoutes } from './ami/launch-routes.ts';
+import type { ReplayGuard } from './ami/replay-guard.ts';
 import type { Config } from './config.ts';
 import { requestLogging, type Logger } from './log.ts';
 import { publicDir, viewsDir } from './paths.ts';
+import type { Tracker } from './trackers/tracker.ts';
 import { errorHandler, notFoundHandler } from './web/errors.ts';
 import { healthRoutes } from './web/health.ts';
 import { homePage } from './web/home.ts';
@@ -14,12 +18,16 @@ import { resolveFrameAncestors, securityHeaders } from './web/security-headers.t
 export interface AppDeps {
   config: Config;
   log: Logger;
-  /** The tracking site in use: the configured one, or the sandbox's in sandbox mode. */
-  siteUrl: string;
-  /** Resolves when the site answers; rejects with the reason when it does not (used by /readyz). */
-  checkSite: () => Promise<void>;
+  /** The tracking site in use (the configured one, or the sandbox's in sandbox mode), through the service's script. */
+  tracker: Tracker;
+  /** Launched actions, under their unguessable ids. */
+  contexts: ContextStore;
+  /** Signatures already used, so a captured AMI request cannot be replayed. */
+  replay: ReplayGuard;
   /** In sandbox mode: the sandbox's right-click menu page, linked from the home page and allowed to frame us. */
   sandboxMenuUrl?: string | undefined;
+  /** Origins thumbnails may load from besides https: hosts (the sandbox's plain-http storage). */
+  imageOrigins?: readonly string[];
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -38,10 +46,11 @@ export function createApp(deps: AppDeps): Express {
   app.use(
     securityHeaders({
       frameAncestors: resolveFrameAncestors(config.frameAncestors, [
-        deps.siteUrl,
+        deps.tracker.siteUrl,
         ...(deps.sandboxMenuUrl === undefined ? [] : [deps.sandboxMenuUrl]),
       ]),
       https: config.publicUrl.startsWith('https:'),
+      imageOrigins: deps.imageOrigins ?? [],
     }),
   );
   // 3. What every page needs to build its links: the public path prefix (the proxy may strip or keep it).
@@ -60,8 +69,16 @@ function serviceRoutes(deps: AppDeps): express.Router {
   // Our own CSS and scripts; nothing is loaded from the internet.
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
-  router.use(healthRoutes(deps.checkSite));
-  // The Action Menu Item endpoints (POST /ami/<action>, GET /ami/<action>/<context>) mount here.
+  router.use(healthRoutes(() => deps.tracker.checkReachable()));
+  // The Action Menu Item endpoints: POST /ami/<action> launches, GET /ami/<action>/<context> is the action's page.
+  router.use(
+    amiLaunchRoutes({
+      config: deps.config,
+      tracker: deps.tracker,
+      contexts: deps.contexts,
+      replay: deps.replay,
+    }),
+  );
   return router;
 }
 

@@ -422,7 +422,9 @@ function readSessionSecret(reader: EnvReader, production: boolean, warnings: str
       'SESSION_SECRET is required when NODE_ENV=production: at least 32 random characters, the same on every instance (e.g. `openssl rand -hex 32`).',
     );
   } else if (reader.raw('SESSION_SECRET') === undefined) {
-    warnings.push('SESSION_SECRET is not set: using a random one for this process, so sessions end when it restarts.');
+    warnings.push(
+      'SESSION_SECRET is not set: using a random one for this process, so the forms of pages open when it restarts stop working (and instances cannot check each other\'s).',
+    );
   }
   return { secret: new Secret(randomBytes(32).toString('hex')), generated: true };
 }

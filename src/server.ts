@@ -1,10 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
+import { ContextStore } from './ami/context-store.ts';
+import { ReplayGuard } from './ami/replay-guard.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
+import { sandboxDefaults } from './sandbox/defaults.ts';
 import type { SandboxOptions, SandboxSite } from './sandbox/site.ts';
-import { checkSiteReachable } from './site-check.ts';
+import { createKeyValueStore } from './store/create-store.ts';
+import type { KeyValueStore } from './store/key-value-store.ts';
+import { ShotgridTracker } from './trackers/shotgrid/tracker.ts';
+import type { Tracker } from './trackers/tracker.ts';
 
 // The process: read the config, listen, start the sandbox site when no real site is configured, and shut down
 // gracefully. Exit codes: 0 after a clean shutdown, 1 when the config is invalid, start-up fails, or shutdown
@@ -23,15 +29,13 @@ export const serverTimeouts = {
 } as const;
 
 /** What the server needs of the sandbox site (src/sandbox/site.ts gives more). */
-export type SandboxHandle = Pick<SandboxSite, 'url' | 'menuUrl' | 'close'>;
+export type SandboxHandle = Pick<SandboxSite, 'url' | 'menuUrl' | 'storageUrl' | 'close'>;
 export type StartSandbox = (options: SandboxOptions) => Promise<SandboxHandle>;
 
 export interface ServerDeps {
   log?: Logger;
   /** How sandbox mode starts its site; `false` makes sandbox mode an error (for tests that configure a site). */
   startSandbox?: StartSandbox | false;
-  /** Readiness check of the site in use (default: an HTTP request to it). */
-  checkSite?: (siteUrl: string) => Promise<void>;
 }
 
 export interface RunningServer {
@@ -60,7 +64,6 @@ const loadSandbox: StartSandbox = async (options) => {
 
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
   const log = deps.log ?? createLogger({ level: config.logLevel });
-  const checkSite = deps.checkSite ?? ((siteUrl: string) => checkSiteReachable(siteUrl));
   for (const warning of config.warnings) log.warn(warning);
 
   // Listen first: in sandbox mode the sandbox must know our address, and the app must know the sandbox's, so
@@ -80,26 +83,39 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const url = `http://${reachableHost(config.host)}:${port}${config.basePath}`;
   const publicUrl = config.publicUrlIsDefault ? `http://localhost:${port}${config.basePath}` : config.publicUrl;
 
-  let siteUrl: string;
   let sandbox: SandboxHandle | undefined;
-  if (config.site !== null) {
-    siteUrl = config.site.url;
-  } else {
-    try {
+  let tracker: Tracker | undefined;
+  let store: KeyValueStore | undefined;
+  try {
+    let credentials: { siteUrl: string; scriptName: string; scriptKey: string };
+    if (config.site !== null) {
+      credentials = { siteUrl: config.site.url, scriptName: config.site.scriptName, scriptKey: config.site.scriptKey.reveal() };
+    } else {
       sandbox = await startSandboxFor(config, publicUrl, deps.startSandbox, log);
-    } catch (error) {
-      await new Promise((resolve) => server.close(resolve));
-      throw error;
+      // The sandbox's script, whose credentials are public by design (production refuses sandbox mode).
+      credentials = { siteUrl: sandbox.url, scriptName: sandboxDefaults.scriptName, scriptKey: sandboxDefaults.scriptKey };
     }
-    siteUrl = sandbox.url;
+    tracker = new ShotgridTracker({ ...credentials, log: log.child({ component: 'shotgrid' }) });
+    store = await createKeyValueStore(config.redisUrl?.reveal() ?? null, {
+      onRedisError: (error) => log.error({ err: error }, 'redis connection error'),
+    });
+  } catch (error) {
+    await new Promise((resolve) => server.close(resolve));
+    await tracker?.close();
+    await sandbox?.close();
+    throw error;
   }
+  const siteUrl = tracker.siteUrl;
 
   const app = createApp({
     config: { ...config, publicUrl },
     log,
-    siteUrl,
-    checkSite: () => checkSite(siteUrl),
+    tracker,
+    contexts: new ContextStore(store, config.contextTtlSeconds),
+    replay: new ReplayGuard(store),
     sandboxMenuUrl: sandbox?.menuUrl,
+    // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.
+    imageOrigins: sandbox === undefined ? [] : [sandbox.storageUrl],
   });
   handleRequest = app;
 
@@ -115,6 +131,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       const drain = drainServer(server, graceMs, log);
       cutNow = drain.cutNow;
       shutdown = drain.done.then(async (outcome) => {
+        // Only once no request is left to use them. A call to the site may still be running for a request that
+        // was cut (or a readiness probe that gave up), and closing waits for it: bounded, so it cannot hold the exit.
+        await settleWithin(tracker.close(), 1000);
+        await store.close();
         await sandbox?.close();
         return outcome;
       });
@@ -137,6 +157,8 @@ async function startSandboxFor(
   const sharedSecret = config.ami.sharedSecret?.reveal();
   return (startSandbox ?? loadSandbox)({
     port: config.sandbox.port,
+    scriptName: sandboxDefaults.scriptName,
+    scriptKey: sandboxDefaults.scriptKey,
     storagePort: config.sandbox.storagePort,
     ...(config.sandbox.dataDir === null ? {} : { dataDir: config.sandbox.dataDir }),
     serviceUrl,
@@ -206,6 +228,15 @@ function drainServer(server: Server, graceMs: number, log: Logger): { done: Prom
   })();
 
   return { done, cutNow: () => cut() };
+}
+
+/** Waits for the promise, but no longer than `ms`; its failure is not ours to report at shutdown. */
+function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise.then(() => undefined, () => undefined), timeout]).finally(() => clearTimeout(timer));
 }
 
 function connectionCount(server: Server): Promise<number> {

@@ -17,7 +17,7 @@ import { startServer, type RunningServer, type StartSandbox } from '../src/serve
 
 /** A stand-in tracking site for readiness: answers like a site that is up, fails like one that is down, or holds. */
 class FakeSite {
-  mode: 'up' | 'failing' | 'holding' = 'up';
+  mode: 'up' | 'failing' | 'refusing' | 'holding' = 'up';
   probes = 0;
   readonly #held: ServerResponse[] = [];
   readonly #server: Server;
@@ -61,12 +61,18 @@ class FakeSite {
     this.#probed = undefined;
     if (this.mode === 'holding') this.#held.push(res);
     else if (this.mode === 'failing') res.writeHead(502).end('Bad Gateway');
+    else if (this.mode === 'refusing') {
+      // ShotGrid's answer to wrong script credentials.
+      res.writeHead(400, { 'content-type': 'application/json' }).end('{"errors":[{"status":400,"code":102,"title":"Can\'t authenticate script"}]}');
+    }
     else this.#sendUp(res);
   }
 
   #sendUp(res: ServerResponse): void {
-    // A real site answers an anonymous request with an error body; any answer under 500 means it is up.
-    res.writeHead(401, { 'content-type': 'application/json' }).end('{"errors":[{"status":401}]}');
+    // Readiness asks for a token with the service's script credentials, as every API call starts.
+    res.writeHead(200, { 'content-type': 'application/json' }).end(
+      JSON.stringify({ access_token: 'fake-access-token', token_type: 'Bearer', expires_in: 600, refresh_token: 'fake-refresh-token' }),
+    );
   }
 }
 
@@ -118,7 +124,7 @@ describe('the service in-process', () => {
     assert.equal(answer.headers['cache-control'], 'no-store');
   });
 
-  test('/readyz follows the site: 200 while it answers, 503 JSON when it fails or is gone', async () => {
+  test('/readyz follows the site: 200 while it grants the script a token, 503 JSON when it refuses, fails or is gone', async () => {
     const site = await fakeSite();
     const running = await serve(siteEnv(site));
 
@@ -126,6 +132,11 @@ describe('the service in-process', () => {
     assert.equal(ready.status, 200);
     assert.deepEqual(JSON.parse(ready.text), { status: 'ok' });
     assert.equal(site.probes, 1, 'the site itself was asked');
+
+    site.mode = 'refusing';
+    const refusing = await get(`${running.url}/readyz`);
+    assert.equal(refusing.status, 503, 'a site that refuses our credentials is no use either');
+    assert.equal(JSON.parse(refusing.text).error.code, 'site_unreachable');
 
     site.mode = 'failing';
     const failing = await get(`${running.url}/readyz`);
@@ -235,6 +246,7 @@ describe('sandbox mode', () => {
       return {
         url: sandboxSite.url,
         menuUrl: 'http://localhost:47001/sandbox/menu',
+        storageUrl: 'http://127.0.0.1:47002',
         close: async () => {
           closed = true;
         },
@@ -258,6 +270,8 @@ describe('sandbox mode', () => {
         String(home.headers['content-security-policy']),
         new RegExp(`frame-ancestors ${sandboxSite.url.replaceAll('.', '\\.')} http://localhost:47001(;|$)`),
       );
+      // Thumbnails are signed URLs on the site's storage: any https host, and the sandbox's plain-http storage.
+      assert.match(String(home.headers['content-security-policy']), /img-src 'self' data: https: http:\/\/127\.0\.0\.1:47002(;|$)/);
       assert.equal((await get(`${running.url}/readyz`)).status, 200);
       assert.equal(sandboxSite.probes, 1, 'readiness asks the sandbox site');
     } finally {

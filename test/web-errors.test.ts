@@ -126,7 +126,7 @@ describe('error middleware', () => {
   test("errors from Express's own parsers get their status and a code", async () => {
     const tooLarge = await get('/ami-transfer/json', 'application/json', 'POST', JSON.stringify({ much: 'more than ten bytes' }));
     assert.equal(tooLarge.status, 413);
-    assert.equal(JSON.parse(tooLarge.text).error.code, 'payload_too_large');
+    assert.equal(JSON.parse(tooLarge.text).error.code, 'body_too_large');
     const malformed = await get('/ami-transfer/json', 'application/json', 'POST', '{');
     assert.equal(malformed.status, 400);
     assert.equal(JSON.parse(malformed.text).error.code, 'bad_request');

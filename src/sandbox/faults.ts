@@ -20,6 +20,8 @@ export const faultSettingsSchema = z.strictObject({
   storagePutFailCount: z.number().int().min(0).default(0),
   /** Share of storage GETs whose connection is dropped part-way through the body. */
   storageGetResetRate: rate.default(0),
+  /** The next this many storage GETs are dropped part-way, whatever the rate (counts down). */
+  storageGetResetCount: z.number().int().min(0).default(0),
   /** Share of REST API requests (not auth) answered with an error instead. */
   apiFailRate: rate.default(0),
   apiModes: z.array(z.enum(apiFaultModes)).min(1).default(['429', '502', '503']),
@@ -76,7 +78,7 @@ export class FaultInjector {
   }
 
   storageGetReset(): boolean {
-    return this.#roll(this.#settings.storageGetResetRate);
+    return this.#countDown('storageGetResetCount') || this.#roll(this.#settings.storageGetResetRate);
   }
 
   /** The API fault to play now, or null. */
@@ -91,7 +93,7 @@ export class FaultInjector {
     if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
   }
 
-  #countDown(counter: 'storagePutFailCount' | 'apiFailCount'): boolean {
+  #countDown(counter: 'storagePutFailCount' | 'storageGetResetCount' | 'apiFailCount'): boolean {
     if (this.#settings[counter] <= 0) return false;
     this.#settings = { ...this.#settings, [counter]: this.#settings[counter] - 1 };
     return true;

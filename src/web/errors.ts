@@ -35,17 +35,49 @@ export class HttpError extends Error {
   }
 
   static badRequest(message: string, options: HttpErrorOptions = {}): HttpError {
-    return new HttpError(400, 'bad_request', message, options);
+    return new HttpError(400, ERROR_CODES.badRequest, message, options);
   }
 
   static notFound(message = 'There is nothing at this address.', options: HttpErrorOptions = {}): HttpError {
-    return new HttpError(404, 'not_found', message, options);
+    return new HttpError(404, ERROR_CODES.notFound, message, options);
   }
 
   static siteUnreachable(message = 'The ShotGrid site did not answer.', options: HttpErrorOptions = {}): HttpError {
-    return new HttpError(502, 'site_unreachable', message, options);
+    return new HttpError(502, ERROR_CODES.siteUnreachable, message, options);
   }
 }
+
+/**
+ * The stable codes clients switch on, named once. Generic ones come from a status alone (codeForStatus below);
+ * the others say exactly which check refused the request.
+ */
+export const ERROR_CODES = {
+  badRequest: 'bad_request',
+  notFound: 'not_found',
+  bodyTooLarge: 'body_too_large',
+  unsupportedMediaType: 'unsupported_media_type',
+  siteUnreachable: 'site_unreachable',
+  /** The site refused to act as the launching user (sudo refused: an inactive or unknown login). */
+  siteRefusedUser: 'site_refused_user',
+  /** The site refused a request the service made (a 4xx other than permissions), e.g. an unknown entity type. */
+  siteRefusedRequest: 'site_refused_request',
+  /** An AMI POST whose signature does not match its fields and the action's secret token. */
+  amiSignatureInvalid: 'ami_signature_invalid',
+  /** A signed AMI POST whose `timestamp` is older (or newer) than the window allows. */
+  amiTimestampOutsideWindow: 'ami_timestamp_outside_window',
+  /** A signed AMI POST seen before within the window. */
+  amiReplayed: 'ami_replayed',
+  /** An AMI POST without a signature, while unsigned requests are not accepted. */
+  amiUnsigned: 'ami_unsigned',
+  /** An AMI POST with a missing or malformed field (named in `field`). */
+  amiPayloadInvalid: 'ami_payload_invalid',
+  /** The action does not apply to the selected entity type. */
+  amiEntityTypeUnsupported: 'ami_entity_type_unsupported',
+  /** The action context in the URL is malformed, unknown or expired. */
+  contextExpired: 'context_expired',
+  /** A state-changing form came without the right CSRF token. */
+  csrfInvalid: 'csrf_invalid',
+} as const;
 
 /** Codes for errors that arrive with only a status (from body parsers, static files and the like). */
 const codeForStatus: Readonly<Record<number, string>> = {
@@ -57,7 +89,7 @@ const codeForStatus: Readonly<Record<number, string>> = {
   408: 'request_timeout',
   409: 'conflict',
   410: 'gone',
-  413: 'payload_too_large',
+  413: ERROR_CODES.bodyTooLarge,
   415: 'unsupported_media_type',
   416: 'range_not_satisfiable',
   429: 'too_many_requests',
@@ -72,7 +104,9 @@ const defaultHints: Readonly<Record<number, string>> = {
   401: "Start the action again from ShotGrid's right-click menu.",
   403: 'Ask your ShotGrid administrator for access.',
   404: "Check the address, or start again from ShotGrid's right-click menu.",
+  410: "Run the action again from ShotGrid's right-click menu.",
   413: 'Send less at once, or ask your administrator about the size limit.',
+  415: 'Send the form as application/x-www-form-urlencoded or multipart/form-data.',
   429: 'Wait a moment, then try again.',
   500: 'Try again. If it keeps happening, give your administrator the request id below.',
   502: 'Try again in a minute. If the site stays unreachable, tell your administrator.',

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { amiActions } from '../ami/actions.ts';
+import { allActions } from '../actions/registry.ts';
 
 // The page someone sees when they open the service's address directly rather than through ShotGrid's menu.
 
@@ -7,7 +7,7 @@ export function homePage(options: { sandboxMenuUrl: string | undefined }): Reque
   return (_req, res) => {
     res.render('home', {
       title: 'ami-transfer',
-      actions: amiActions,
+      actions: allActions(),
       sandboxMenuUrl: options.sandboxMenuUrl,
     });
   };

@@ -11,6 +11,11 @@ export interface SecurityHeaderOptions {
   frameAncestors: readonly string[];
   /** True when people reach the service over TLS: then insecure subresources are upgraded and HSTS is sent. */
   https: boolean;
+  /**
+   * Origins images may come from besides the service and any https: host. Thumbnails are short-lived signed URLs
+   * on the site's storage (any https host, e.g. a CDN or S3); the sandbox's storage is plain http.
+   */
+  imageOrigins?: readonly string[];
 }
 
 export function securityHeaders(options: SecurityHeaderOptions): RequestHandler {
@@ -25,7 +30,7 @@ export function securityHeaders(options: SecurityHeaderOptions): RequestHandler 
         fontSrc: [self],
         formAction: [self],
         frameAncestors: options.frameAncestors.length > 0 ? [...options.frameAncestors] : ["'none'"],
-        imgSrc: [self, 'data:'],
+        imgSrc: [self, 'data:', 'https:', ...(options.imageOrigins ?? [])],
         objectSrc: ["'none'"],
         scriptSrc: [self],
         scriptSrcAttr: ["'none'"],

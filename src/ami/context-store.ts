@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import type { KeyValueStore } from '../store/key-value-store.ts';
+import { amiActions, type AmiAction } from './actions.ts';
+
+// An action context is what a verified launch leaves behind for the action's page: who asked, on which site, for
+// which entities. Its id is the only key to it and travels in the page's URL (ShotGrid's modal is a cross-site
+// iframe where cookies may be blocked), so it is 256 random bits: as hard to guess as a session secret. Contexts
+// expire with the store's TTL; a context that cannot be read back as one (bad JSON, an older format after a
+// deploy) counts as expired, so the user is told to run the action again rather than shown an error.
+
+export interface ActionContext {
+  /** Unguessable: 32 random bytes, base64url (43 characters). */
+  id: string;
+  action: AmiAction;
+  siteUrl: string;
+  user: { id: number; login: string };
+  /** False only when accepted unsigned: the user is then taken on trust. */
+  signed: boolean;
+  entityType: string;
+  selectedIds: number[];
+  project: { id: number; name: string | null } | null;
+  title: string | null;
+  /** ISO 8601. */
+  createdAt: string;
+  /** ISO 8601. */
+  expiresAt: string;
+}
+
+export type NewActionContext = Omit<ActionContext, 'id' | 'createdAt' | 'expiresAt'>;
+
+const idPattern = /^[A-Za-z0-9_-]{43}$/;
+
+/** Whether value has the shape of a context id; says nothing about whether such a context exists. */
+export function isContextId(value: string): boolean {
+  return idPattern.test(value);
+}
+
+const positiveId = z.number().int().positive();
+const storedContext = z.object({
+  id: z.string().regex(idPattern),
+  action: z.enum(amiActions),
+  siteUrl: z.string(),
+  user: z.object({ id: positiveId, login: z.string() }),
+  signed: z.boolean(),
+  entityType: z.string(),
+  selectedIds: z.array(positiveId),
+  project: z.object({ id: positiveId, name: z.string().nullable() }).nullable(),
+  title: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+  expiresAt: z.iso.datetime(),
+}) satisfies z.ZodType<ActionContext>;
+
+export class ContextStore {
+  readonly #store: KeyValueStore;
+  readonly #ttlSeconds: number;
+
+  constructor(store: KeyValueStore, ttlSeconds: number) {
+    if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) {
+      throw new RangeError(`A context TTL must be a whole number of seconds, at least 1 (got ${ttlSeconds})`);
+    }
+    this.#store = store;
+    this.#ttlSeconds = ttlSeconds;
+  }
+
+  async create(input: NewActionContext): Promise<ActionContext> {
+    const createdAt = new Date();
+    // Field by field, so nothing a caller happens to carry along is stored with it.
+    const context: ActionContext = {
+      id: randomBytes(32).toString('base64url'),
+      action: input.action,
+      siteUrl: input.siteUrl,
+      user: { id: input.user.id, login: input.user.login },
+      signed: input.signed,
+      entityType: input.entityType,
+      selectedIds: [...input.selectedIds],
+      project: input.project === null ? null : { id: input.project.id, name: input.project.name },
+      title: input.title,
+      createdAt: createdAt.toISOString(),
+      expiresAt: new Date(createdAt.getTime() + this.#ttlSeconds * 1000).toISOString(),
+    };
+    await this.#store.set(keyOf(context.id), JSON.stringify(context), this.#ttlSeconds);
+    return context;
+  }
+
+  /** The context, or null when the id is malformed (the store is not asked), unknown, expired or unreadable. */
+  async get(id: string): Promise<ActionContext | null> {
+    if (!isContextId(id)) return null;
+    const stored = await this.#store.get(keyOf(id));
+    if (stored === null) return null;
+    let json: unknown;
+    try {
+      json = JSON.parse(stored);
+    } catch {
+      return null;
+    }
+    const parsed = storedContext.safeParse(json);
+    if (!parsed.success || parsed.data.id !== id) return null;
+    // The store's TTL already removes it; this also holds for a store whose clock runs behind.
+    if (Date.parse(parsed.data.expiresAt) <= Date.now()) return null;
+    return parsed.data;
+  }
+
+  async delete(id: string): Promise<void> {
+    if (!isContextId(id)) return;
+    await this.#store.delete(keyOf(id));
+  }
+}
+
+function keyOf(id: string): string {
+  return `ami-context:${id}`;
+}

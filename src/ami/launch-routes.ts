@@ -1,0 +1,256 @@
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
+import { allActions, appliesTo, entityTypesText, findAction, type ActionDefinition } from '../actions/registry.ts';
+import type { Config } from '../config.ts';
+import type { SelectedEntity, Selection, Tracker } from '../trackers/tracker.ts';
+import { CSRF_FIELD, csrfToken, requireCsrfToken } from '../web/csrf.ts';
+import { ERROR_CODES, HttpError } from '../web/errors.ts';
+import { httpErrorFromSite } from '../web/site-errors.ts';
+import { isContextId, type ActionContext, type ContextStore } from './context-store.ts';
+import { defaultFormBodyLimits, readAmiForm, type FormBodyLimits } from './form-body.ts';
+import { AmiPayloadError, parseAmiPayload, type AmiFields, type AmiPayload } from './payload.ts';
+import type { ReplayGuard } from './replay-guard.ts';
+import { verifyAmiRequest } from './verify.ts';
+
+// Flow 1, "Launch" (DESIGN.md): ShotGrid POSTs an Action Menu Item's form to /ami/<action>; the service reads it,
+// verifies the signature, the timestamp window and that it was not seen before, parses it, stores an action
+// context under an unguessable id and answers 303 to GET /ami/<action>/<id>. That page is reload-safe (a GET;
+// the POST's signature could not be used twice anyway) and needs no cookie: the id in the URL is the capability,
+// and forms on the page carry a CSRF token derived from it (src/web/csrf.ts).
+//
+//   POST /ami/:action                       launch: verify, remember, 303
+//   GET  /ami/:action/:contextId            the action's page: the selection, looked up as the user
+//   POST /ami/:action/:contextId/discard    forget the launch (CSRF-checked like every POST below a context)
+
+export interface LaunchRouteDeps {
+  config: Pick<Config, 'ami' | 'publicPath' | 'session'>;
+  tracker: Tracker;
+  contexts: ContextStore;
+  replay: ReplayGuard;
+  bodyLimits?: FormBodyLimits;
+}
+
+const DISCARD = 'discard';
+
+export function amiLaunchRoutes(deps: LaunchRouteDeps): Router {
+  const router = express.Router();
+  const csrfSecret = deps.config.session.secret.reveal();
+
+  router.use('/ami/:action/:contextId', maskContextIdInLog);
+  router.use('/ami/:action/:contextId/:purpose', requireCsrfToken(csrfSecret));
+
+  router.post('/ami/:action', launchAction(deps));
+  router.get('/ami/:action/:contextId', showActionPage(deps, csrfSecret));
+  router.post(`/ami/:action/:contextId/${DISCARD}`, discardLaunch(deps));
+  return router;
+}
+
+// ---- POST /ami/:action ----
+
+function launchAction(deps: LaunchRouteDeps): RequestHandler {
+  const { config, contexts, tracker } = deps;
+  return async (req, res) => {
+    const action = actionOf(req);
+    const fields = await readAmiForm(req, deps.bodyLimits ?? defaultFormBodyLimits);
+
+    const secret = config.ami.secrets[action.action];
+    const verdict = await verifyAmiRequest(fields, {
+      secrets: secret === null ? [] : [secret.reveal()],
+      windowSeconds: config.ami.timestampWindowSeconds,
+      acceptUnsigned: config.ami.acceptUnsigned,
+      replay: deps.replay,
+    });
+    if (!verdict.ok) {
+      // The verifier's message says why (how old, which variable to check) and holds no secret: for the operator.
+      req.log.warn({ action: action.action, reason: verdict.reason, detail: verdict.message }, 'AMI request refused');
+      throw refusal(verdict.reason, config.ami.timestampWindowSeconds);
+    }
+
+    const payload = parsePayload(fields);
+    if (!appliesTo(action, payload.entityType)) {
+      throw new HttpError(
+        400,
+        ERROR_CODES.amiEntityTypeUnsupported,
+        `“${action.title}” works on ${entityTypesText(action)}, not on ${payload.entityType}.`,
+        {
+          field: 'entity_type',
+          hint: `Select ${entityTypesText(action)} in ShotGrid, or ask your administrator to offer this Action Menu Item only there.`,
+        },
+      );
+    }
+
+    const context = await contexts.create({
+      action: action.action,
+      siteUrl: tracker.siteUrl,
+      user: payload.user,
+      signed: verdict.signed,
+      entityType: payload.entityType,
+      selectedIds: payload.selectedIds,
+      project: payload.project,
+      title: payload.title,
+    });
+    const launched = {
+      action: action.action,
+      user: payload.user.login,
+      entityType: payload.entityType,
+      selected: payload.selectedIds.length,
+      signed: verdict.signed,
+      ...(verdict.signed ? { skewSeconds: verdict.skewSeconds } : {}),
+    };
+    if (verdict.signed) req.log.info(launched, 'action launched');
+    else req.log.warn(launched, 'action launched from an UNSIGNED request (AMI_ACCEPT_UNSIGNED): the user it names is taken on trust');
+
+    res.set('Cache-Control', 'no-store');
+    // Relative to where people reach the service (behind the proxy), never to where the request arrived.
+    res.redirect(303, pagePath(config.publicPath, context));
+  };
+}
+
+type RefusalReason = 'unsigned' | 'bad_signature' | 'bad_timestamp' | 'stale' | 'future' | 'replayed';
+
+/** The answer to a request that failed verification: what happened and what to do, nothing that helps forging. */
+function refusal(reason: RefusalReason, windowSeconds: number): HttpError {
+  const startAgain = "Start the action again from ShotGrid's right-click menu.";
+  switch (reason) {
+    case 'unsigned':
+      return new HttpError(401, ERROR_CODES.amiUnsigned, 'This request from ShotGrid is not signed, and the service accepts only signed requests.', {
+        hint: "Ask your administrator to give the Action Menu Item the service's secret token.",
+      });
+    case 'bad_signature':
+      return new HttpError(401, ERROR_CODES.amiSignatureInvalid, 'The signature of this request is not valid.', {
+        hint: `${startAgain} If it keeps happening, the Action Menu Item's secret token and the service's differ: tell your administrator.`,
+      });
+    case 'bad_timestamp':
+      return new HttpError(400, ERROR_CODES.amiPayloadInvalid, 'The timestamp of this request is not a valid time.', {
+        field: 'timestamp',
+      });
+    case 'stale':
+      return new HttpError(401, ERROR_CODES.amiTimestampOutsideWindow, `This request is too old: a launch must arrive within ${windowSeconds} seconds.`, {
+        hint: `${startAgain} If it keeps happening, the clocks of ShotGrid and the service disagree: tell your administrator.`,
+      });
+    case 'future':
+      return new HttpError(401, ERROR_CODES.amiTimestampOutsideWindow, "This request's time is ahead of the service's clock.", {
+        hint: `${startAgain} If it keeps happening, the clocks of ShotGrid and the service disagree: tell your administrator.`,
+      });
+    case 'replayed':
+      return new HttpError(401, ERROR_CODES.amiReplayed, 'This request was already used: each launch works once.', {
+        hint: startAgain,
+      });
+  }
+}
+
+function parsePayload(fields: AmiFields): AmiPayload {
+  try {
+    return parseAmiPayload(fields);
+  } catch (error) {
+    if (!(error instanceof AmiPayloadError)) throw error;
+    throw new HttpError(400, ERROR_CODES.amiPayloadInvalid, error.message, {
+      field: error.field,
+      hint: "Start the action again from ShotGrid's right-click menu. If it keeps happening, tell your administrator.",
+      cause: error,
+    });
+  }
+}
+
+// ---- GET /ami/:action/:contextId ----
+
+function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandler {
+  const { config, contexts, tracker } = deps;
+  return async (req, res) => {
+    const action = actionOf(req);
+    const context = await contextOf(req, contexts, action);
+
+    let selection: Selection;
+    try {
+      // As the launching user (sudo): their permissions decide what they see.
+      selection = await tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds);
+    } catch (error) {
+      throw httpErrorFromSite(error, context.user.login);
+    }
+
+    res.set('Cache-Control', 'no-store');
+    res.render('ami/selection', {
+      title: `${action.title} · ami-transfer`,
+      action,
+      user: context.user,
+      signed: context.signed,
+      entityType: context.entityType,
+      entityTypePlural: pluralOf(context.entityType),
+      project: context.project ?? sharedProject(selection.visible),
+      siteHost: new URL(context.siteUrl).host,
+      siteUrl: context.siteUrl,
+      visible: selection.visible,
+      hiddenCount: selection.hiddenIds.length,
+      selectedCount: context.selectedIds.length,
+      expiresAt: new Date(context.expiresAt).toISOString(),
+      discardAction: `${pagePath(config.publicPath, context)}/${DISCARD}`,
+      csrfField: CSRF_FIELD,
+      discardToken: csrfToken(csrfSecret, context.id, DISCARD),
+    });
+  };
+}
+
+// ---- POST /ami/:action/:contextId/discard ----
+
+function discardLaunch(deps: LaunchRouteDeps): RequestHandler {
+  return async (req, res) => {
+    const action = actionOf(req);
+    const context = await contextOf(req, deps.contexts, action);
+    await deps.contexts.delete(context.id);
+    req.log.info({ action: action.action, user: context.user.login }, 'launch discarded');
+    res.set('Cache-Control', 'no-store');
+    res.render('ami/discarded', { title: `${action.title} · ami-transfer`, action });
+  };
+}
+
+// ---- shared ----
+
+function actionOf(req: Request): ActionDefinition {
+  const action = findAction(String(req.params['action']));
+  if (action === undefined) {
+    throw HttpError.notFound(`There is no action by that name. The actions are: ${allActions().map((a) => a.action).join(', ')}.`);
+  }
+  return action;
+}
+
+/** The launch behind the URL; expired, unknown and malformed ids all read the same, as a page that is gone. */
+async function contextOf(req: Request, contexts: ContextStore, action: ActionDefinition): Promise<ActionContext> {
+  const id = String(req.params['contextId']);
+  const context = isContextId(id) ? await contexts.get(id) : null;
+  if (context === null) {
+    throw new HttpError(410, ERROR_CODES.contextExpired, 'This page has expired — run the action again from ShotGrid.', {
+      hint: "Select the entities in ShotGrid, right-click, and pick the action again. A launch stays open for a limited time.",
+    });
+  }
+  // A launch belongs to one action: its id under another action's address is nothing.
+  if (context.action !== action.action) throw HttpError.notFound();
+  return context;
+}
+
+function pagePath(publicPath: string, context: ActionContext): string {
+  return `${publicPath}/ami/${context.action}/${context.id}`;
+}
+
+/**
+ * The context id in the path is a capability: the request log writes the path with it masked. Mounted on
+ * /ami/:action/:contextId, so req.baseUrl ends with the id and req.path is what follows it.
+ */
+const maskContextIdInLog: RequestHandler = (req: Request, res: Response, next) => {
+  const matched = req.baseUrl;
+  const rest = req.path === '/' ? '' : req.path;
+  res.locals.logPath = `${matched.slice(0, matched.lastIndexOf('/') + 1)}:contextId${rest.length > 256 ? `${rest.slice(0, 256)}…` : rest}`;
+  next();
+};
+
+/** The project every visible entity shares, when the launch did not name one. */
+function sharedProject(entities: readonly SelectedEntity[]): { id: number; name: string | null } | null {
+  const first = entities[0]?.project ?? null;
+  if (first === null) return null;
+  return entities.every((entity) => entity.project?.id === first.id) ? first : null;
+}
+
+/** "Versions", "Assets", "Entities": good enough for ShotGrid's type names in a heading. */
+function pluralOf(entityType: string): string {
+  if (/[^aeiou]y$/i.test(entityType)) return `${entityType.slice(0, -1)}ies`;
+  if (/(s|x|ch|sh)$/i.test(entityType)) return `${entityType}es`;
+  return `${entityType}s`;
+}

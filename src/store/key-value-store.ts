@@ -1,0 +1,17 @@
+// The small key-value contract that shared state is built on: action contexts, replay guards, upload progress.
+// Two twins implement it — in-process memory (bounded, with TTLs) and Redis (shared by every instance) — and one
+// contract test runs against both, so the service behaves the same with one process or many.
+
+export interface KeyValueStore {
+  get(key: string): Promise<string | null>;
+  /** Stores the value, replacing any, for ttlSeconds. */
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Stores the value only if the key is absent, atomically; true when it was stored. */
+  setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** Sets one field of a hash and gives the whole hash ttlSeconds: many writers can each set their own field. */
+  hashSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Every field of a hash ({} when absent or expired). */
+  hashGetAll(key: string): Promise<Record<string, string>>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,123 @@
+import { createClient } from 'redis';
+import type { KeyValueStore } from './key-value-store.ts';
+import { checkTtlSeconds } from './ttl.ts';
+
+// The shared twin: every instance behind the proxy sees the same contexts, replay guard and upload state.
+// Failures surface as rejected promises: there is no fallback to memory, which would split state between
+// instances without anyone noticing. The URL may hold a password, so it never appears in a message or a log.
+
+export interface RedisKeyValueStoreOptions {
+  /** Put before every key, so the service can share a Redis database with others. Default 'ami-transfer:'. */
+  prefix?: string;
+  /** Told of connection errors (each failed reconnect attempt among them); commands reject on their own anyway. */
+  onError?: (error: Error) => void;
+}
+
+type RedisClient = ReturnType<typeof createClient>;
+
+// The first connection is tried a few times (Redis may be starting next to us), then start-up fails with a
+// message. Once connected, a lost connection is retried for as long as it takes, but never more often than every
+// 2 s; meanwhile commands fail at once (no offline queue), so requests get an error instead of hanging.
+const initialConnectRetries = 4;
+const maxReconnectDelayMs = 2_000;
+const connectTimeoutMs = 5_000;
+
+export class RedisKeyValueStore implements KeyValueStore {
+  readonly #client: RedisClient;
+  readonly #prefix: string;
+
+  private constructor(client: RedisClient, prefix: string) {
+    this.#client = client;
+    this.#prefix = prefix;
+  }
+
+  /** Connects to Redis at url (redis:// or rediss://); rejects when the first connection cannot be made. */
+  static async connect(url: string, options: RedisKeyValueStoreOptions = {}): Promise<RedisKeyValueStore> {
+    let connectedOnce = false;
+    let client: RedisClient;
+    try {
+      client = createClient({
+        url,
+        disableOfflineQueue: true,
+        socket: {
+          connectTimeout: connectTimeoutMs,
+          reconnectStrategy: (retries, cause) => {
+            if (!connectedOnce && retries >= initialConnectRetries) return cause;
+            // Exponential with jitter, so instances that lost Redis together do not reconnect in lockstep.
+            return Math.min(100 * 2 ** retries, maxReconnectDelayMs) + Math.floor(Math.random() * 100);
+          },
+        },
+      });
+    } catch (error) {
+      // A malformed URL's TypeError carries the whole URL (`input`), password included: say what, never the value.
+      throw new Error(`The Redis URL is not valid: ${messageOf(error, 'it could not be parsed')}`);
+    }
+    client.on('error', (error: unknown) => options.onError?.(error instanceof Error ? error : new Error(String(error))));
+    client.on('ready', () => {
+      connectedOnce = true;
+    });
+    try {
+      await client.connect();
+    } catch (error) {
+      if (client.isOpen) client.destroy();
+      throw new Error(`Could not connect to Redis: ${messageOf(error, 'no answer')}`);
+    }
+    return new RedisKeyValueStore(client, options.prefix ?? 'ami-transfer:');
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.#client.get(this.#prefix + key);
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    checkTtlSeconds(ttlSeconds);
+    await this.#client.set(this.#prefix + key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+  }
+
+  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    checkTtlSeconds(ttlSeconds);
+    // SET NX EX: the check and the write are one command, atomic across every instance.
+    const reply = await this.#client.set(this.#prefix + key, value, {
+      expiration: { type: 'EX', value: ttlSeconds },
+      condition: 'NX',
+    });
+    return reply !== null;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.#client.del(this.#prefix + key);
+  }
+
+  async hashSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void> {
+    checkTtlSeconds(ttlSeconds);
+    // One transaction, so the hash never lives on without its TTL.
+    try {
+      await this.#client.multi().hSet(this.#prefix + key, field, value).expire(this.#prefix + key, ttlSeconds).exec();
+    } catch (error) {
+      throw firstCommandError(error);
+    }
+  }
+
+  async hashGetAll(key: string): Promise<Record<string, string>> {
+    return { ...(await this.#client.hGetAll(this.#prefix + key)) };
+  }
+
+  /** Waits for commands under way, then disconnects; when Redis is unreachable, drops the connection attempts. */
+  async close(): Promise<void> {
+    if (this.#client.isReady) await this.#client.close();
+    else if (this.#client.isOpen) this.#client.destroy();
+  }
+}
+
+/** An error's own message without any wrapping object, which might hold the URL. */
+function messageOf(error: unknown, fallback: string): string {
+  if (error instanceof TypeError && 'input' in error) return 'it could not be parsed';
+  return error instanceof Error && error.message !== '' ? error.message : fallback;
+}
+
+/** A failed transaction's first command error (e.g. WRONGTYPE) rather than the wrapper that only counts them. */
+function firstCommandError(error: unknown): unknown {
+  const { replies, errorIndexes } = error as { replies?: unknown[]; errorIndexes?: number[] };
+  const first = errorIndexes?.[0] === undefined ? undefined : replies?.[errorIndexes[0]];
+  return first instanceof Error ? first : error;
+}

@@ -1,0 +1,47 @@
+import { PassThrough, type Readable } from 'node:stream';
+
+// One source stream read once, written to several destinations (one file to N Versions). A chunk goes on only
+// when every live branch has taken the last one, so the slowest branch sets the pace and memory stays at one
+// chunk per branch. A branch that fails (its request died) is dropped; the others carry on.
+
+export function fanOut(source: Readable, branches: number): PassThrough[] {
+  const outputs = Array.from({ length: branches }, () => new PassThrough({ highWaterMark: 256 * 1024 }));
+  if (branches === 1) {
+    // Nothing to share: let pipe handle backpressure and errors directly.
+    source.on('error', (error) => outputs[0]!.destroy(error));
+    source.pipe(outputs[0]!);
+    return outputs;
+  }
+  const live = new Set(outputs);
+  for (const output of outputs) output.on('close', () => live.delete(output));
+
+  void (async () => {
+    try {
+      for await (const chunk of source) {
+        const waits: Promise<void>[] = [];
+        for (const output of live) {
+          if (output.destroyed) continue;
+          if (!output.write(chunk)) waits.push(drained(output));
+        }
+        if (live.size === 0) break;
+        await Promise.all(waits);
+      }
+      for (const output of live) output.end();
+    } catch (error) {
+      for (const output of outputs) output.destroy(error instanceof Error ? error : new Error(String(error)));
+    }
+  })();
+  return outputs;
+}
+
+function drained(output: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      output.off('drain', done);
+      output.off('close', done);
+      resolve();
+    };
+    output.once('drain', done);
+    output.once('close', done);
+  });
+}

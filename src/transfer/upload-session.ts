@@ -1,0 +1,230 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { KeyValueStore } from '../store/key-value-store.ts';
+import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
+import { fanOut } from './fan-out.ts';
+import { partRange, planParts, type PartPlan } from './part-plan.ts';
+import { putPart, StoragePutError } from './storage-put.ts';
+import { cleanUploadName } from './upload-name.ts';
+
+// Uploads driven by the page: it announces a file, then sends numbered parts (several at once, in any order,
+// again after a failure or a reload) and finally asks for completion. Each part streams straight through to
+// every target's storage URL; the state — which target has which part — lives in the shared store, so any
+// instance can take the next part and a dropped connection resumes from the parts already stored.
+
+export interface UploadFileRequest {
+  name: string;
+  size: number;
+  targets: readonly UploadTarget[];
+  displayName?: string;
+  tagIds?: readonly number[];
+}
+
+export type UploadResult =
+  | { target: UploadTarget; ok: true; file: UploadedFile }
+  | { target: UploadTarget; ok: false; message: string };
+
+export interface UploadRecord {
+  id: string;
+  contextId: string;
+  login: string;
+  name: string;
+  size: number;
+  partSize: number;
+  partCount: number;
+  uploads: TrackerUpload[];
+  displayName: string | null;
+  tagIds: number[];
+  status: 'uploading' | 'done' | 'aborted';
+  results: UploadResult[] | null;
+  createdAt: string;
+}
+
+/** A refusal the page can act on: `status` and a stable `code` for the HTTP layer. */
+export class UploadError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'UploadError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export interface UploadSessionsOptions {
+  store: KeyValueStore;
+  tracker: Tracker;
+  /** How long an upload's state is kept after its last change. */
+  ttlSeconds: number;
+  /** Largest file accepted, or null. */
+  maxBytes: number | null;
+  /** Preferred part size; grows with the file so it fits in 10,000 parts. */
+  partSize?: number;
+  dispatcher?: Dispatcher;
+}
+
+export class UploadSessions {
+  readonly #options: UploadSessionsOptions;
+
+  constructor(options: UploadSessionsOptions) {
+    this.#options = options;
+  }
+
+  /** Checks the file, begins an upload at the site for every target, and remembers it. */
+  async begin(contextId: string, login: string, request: UploadFileRequest): Promise<UploadRecord> {
+    let name: string;
+    try {
+      name = cleanUploadName(request.name);
+    } catch (error) {
+      throw new UploadError(400, 'invalid_name', error instanceof Error ? error.message : String(error));
+    }
+    if (!Number.isSafeInteger(request.size) || request.size < 0) throw new UploadError(400, 'invalid_size', 'The file size is not a number of bytes.');
+    if (request.size === 0) throw new UploadError(400, 'empty_file', `"${name}" is empty: there is nothing to upload.`);
+    const { maxBytes } = this.#options;
+    if (maxBytes !== null && request.size > maxBytes) {
+      throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; files may be at most ${maxBytes} bytes.`);
+    }
+    if (request.targets.length === 0) throw new UploadError(400, 'no_targets', `"${name}" has nowhere to go: choose at least one target.`);
+    const plan: PartPlan = planParts(request.size, this.#options.partSize);
+    const { tracker } = this.#options;
+    const begun = await Promise.allSettled(request.targets.map((target) => tracker.beginUpload(login, target, name, plan.multipart)));
+    const uploads = begun.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const refused = begun.find((result) => result.status === 'rejected');
+    if (refused) {
+      // All or nothing: the page shows the refusal and nothing stays half-begun at the site.
+      await Promise.allSettled(uploads.map((upload) => tracker.abortUpload(login, upload)));
+      throw refused.reason;
+    }
+    const record: UploadRecord = {
+      id: randomBytes(18).toString('base64url'),
+      contextId,
+      login,
+      name,
+      size: request.size,
+      partSize: plan.partSize,
+      partCount: plan.partCount,
+      uploads,
+      displayName: request.displayName?.trim() || null,
+      tagIds: [...(request.tagIds ?? [])],
+      status: 'uploading',
+      results: null,
+      createdAt: new Date().toISOString(),
+    };
+    await this.#save(record);
+    return record;
+  }
+
+  /** The upload, if it exists and belongs to this launch. */
+  async get(contextId: string, id: string): Promise<UploadRecord | null> {
+    if (!/^[A-Za-z0-9_-]{24}$/.test(id)) return null;
+    const json = await this.#options.store.get(`upload:${id}`);
+    if (json === null) return null;
+    const record = JSON.parse(json) as UploadRecord;
+    return record.contextId === contextId ? record : null;
+  }
+
+  /** Part numbers every target has (sorted): what a resuming page need not send again. */
+  async partsDone(record: UploadRecord): Promise<number[]> {
+    const have = await this.#etags(record);
+    const done: number[] = [];
+    for (let n = 1; n <= record.partCount; n++) {
+      if (record.uploads.every((_, target) => have.has(`${target}:${n}`))) done.push(n);
+    }
+    return done;
+  }
+
+  /**
+   * Streams part `n` to every target that lacks it. The body is not held: after a failure the page sends the
+   * part again (UploadError 503 `part_failed`), and only the targets still lacking it get it.
+   */
+  async receivePart(record: UploadRecord, n: number, body: Readable, length: number, contentMd5: string | undefined, signal?: AbortSignal): Promise<{ sent: number }> {
+    if (record.status !== 'uploading') throw new UploadError(409, 'upload_finished', 'This upload is already finished.');
+    if (!Number.isInteger(n) || n < 1 || n > record.partCount) throw new UploadError(400, 'invalid_part', `Part ${n} is outside 1–${record.partCount}.`);
+    const { start, end } = partRange(planOf(record), n);
+    if (length !== end - start) throw new UploadError(400, 'part_size_mismatch', `Part ${n} must be ${end - start} bytes, not ${length}.`);
+    if (contentMd5 !== undefined && !/^[A-Za-z0-9+/]{22}==$/.test(contentMd5)) throw new UploadError(400, 'invalid_md5', 'Content-MD5 must be a base64 MD5 digest.');
+
+    const have = await this.#etags(record);
+    const lacking = record.uploads.map((upload, index) => ({ upload, index })).filter(({ index }) => !have.has(`${index}:${n}`));
+    if (lacking.length === 0) {
+      body.resume();
+      return { sent: 0 };
+    }
+    // Links first: bytes start to flow only when every destination is ready for them.
+    const { tracker, dispatcher } = this.#options;
+    const urls = await Promise.all(lacking.map(({ upload }) => tracker.partUrl(record.login, upload, n)));
+    const branches = fanOut(body, lacking.length);
+    const outcomes = await Promise.allSettled(
+      lacking.map(async ({ index }, i) => {
+        const { etag } = await putPart(urls[i]!, { stream: branches[i]!, size: length, ...(contentMd5 ? { contentMd5 } : {}) }, {
+          ...(dispatcher ? { dispatcher } : {}),
+          ...(signal ? { signal } : {}),
+        });
+        await this.#options.store.hashSet(`upload:${record.id}:etags`, `${index}:${n}`, etag, this.#options.ttlSeconds);
+      }),
+    );
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failed) {
+      const error = failed.reason;
+      if (error instanceof StoragePutError && !error.retryable) {
+        // BadDigest: the bytes changed between the page and storage; sending them again is the cure.
+        throw new UploadError(422, 'part_corrupted', `Part ${n} arrived damaged (${error.code}); send it again.`);
+      }
+      throw new UploadError(503, 'part_failed', `Part ${n} could not be stored; send it again.`);
+    }
+    return { sent: length * lacking.length };
+  }
+
+  /** Completes every target's upload at the site with its parts' ETags; results per target. */
+  async complete(record: UploadRecord): Promise<UploadRecord> {
+    if (record.status === 'done') return record;
+    if (record.status !== 'uploading') throw new UploadError(409, 'upload_finished', 'This upload was cancelled.');
+    const have = await this.#etags(record);
+    const arrived = (await this.partsDone(record)).length;
+    if (arrived !== record.partCount) {
+      throw new UploadError(409, 'parts_missing', `${record.partCount - arrived} of ${record.partCount} parts have not arrived yet.`);
+    }
+    const { tracker } = this.#options;
+    const results = await Promise.all(
+      record.uploads.map(async (upload, index): Promise<UploadResult> => {
+        const etags = Array.from({ length: record.partCount }, (_, i) => have.get(`${index}:${i + 1}`)!);
+        try {
+          const file = await tracker.completeUpload(record.login, upload, etags, {
+            ...(record.displayName ? { displayName: record.displayName } : {}),
+            ...(record.tagIds.length ? { tagIds: record.tagIds } : {}),
+          });
+          return { target: upload.target, ok: true, file };
+        } catch (error) {
+          await tracker.abortUpload(record.login, upload).catch(() => undefined);
+          return { target: upload.target, ok: false, message: error instanceof Error ? error.message : String(error) };
+        }
+      }),
+    );
+    const done: UploadRecord = { ...record, status: 'done', results };
+    await this.#save(done);
+    return done;
+  }
+
+  /** Gives the upload up at the site for every target: no orphaned parts, nothing created. */
+  async abort(record: UploadRecord): Promise<UploadRecord> {
+    if (record.status !== 'uploading') return record;
+    await Promise.allSettled(record.uploads.map((upload) => this.#options.tracker.abortUpload(record.login, upload)));
+    const aborted: UploadRecord = { ...record, status: 'aborted' };
+    await this.#save(aborted);
+    return aborted;
+  }
+
+  async #etags(record: UploadRecord): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.#options.store.hashGetAll(`upload:${record.id}:etags`)));
+  }
+
+  async #save(record: UploadRecord): Promise<void> {
+    await this.#options.store.set(`upload:${record.id}`, JSON.stringify(record), this.#options.ttlSeconds);
+  }
+}
+
+function planOf(record: UploadRecord): PartPlan {
+  return { size: record.size, partSize: record.partSize, partCount: record.partCount, multipart: record.partCount > 1 };
+}
