@@ -1,15 +1,18 @@
 import ejs from 'ejs';
 import express, { type Express, type RequestHandler } from 'express';
 import type { ContextStore } from './ami/context-store.ts';
+import { uploadRoutes } from './actions/upload-routes.ts';
 import { amiLaunchRoutes } from './ami/launch-routes.ts';
 import type { ReplayGuard } from './ami/replay-guard.ts';
 import type { Config } from './config.ts';
 import { requestLogging, type Logger } from './log.ts';
 import { publicDir, viewsDir } from './paths.ts';
 import type { Tracker } from './trackers/tracker.ts';
+import type { UploadSessions } from './transfer/upload-session.ts';
 import { errorHandler, notFoundHandler } from './web/errors.ts';
 import { healthRoutes } from './web/health.ts';
 import { homePage } from './web/home.ts';
+import { sharedScript } from './web/shared-scripts.ts';
 import { resolveFrameAncestors, securityHeaders } from './web/security-headers.ts';
 
 // The Express app, assembled top-down so the order of middleware reads as what happens to a request.
@@ -24,6 +27,8 @@ export interface AppDeps {
   contexts: ContextStore;
   /** Signatures already used, so a captured AMI request cannot be replayed. */
   replay: ReplayGuard;
+  /** Uploads driven by the action pages, their state in the shared store. */
+  uploads: UploadSessions;
   /** In sandbox mode: the sandbox's right-click menu page, linked from the home page and allowed to frame us. */
   sandboxMenuUrl?: string | undefined;
   /** Origins thumbnails may load from besides https: hosts (the sandbox's plain-http storage). */
@@ -67,6 +72,7 @@ export function createApp(deps: AppDeps): Express {
 function serviceRoutes(deps: AppDeps): express.Router {
   const router = express.Router();
   // Our own CSS and scripts; nothing is loaded from the internet.
+  router.get('/public/js/match-files.js', sharedScript('match-files'));
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
   router.use(healthRoutes(() => deps.tracker.checkReachable()));
@@ -77,6 +83,17 @@ function serviceRoutes(deps: AppDeps): express.Router {
       tracker: deps.tracker,
       contexts: deps.contexts,
       replay: deps.replay,
+    }),
+  );
+  // The upload API under a launch's page (upload-files, attach-files).
+  router.use(
+    uploadRoutes({
+      config: deps.config,
+      tracker: deps.tracker,
+      contexts: deps.contexts,
+      uploads: deps.uploads,
+      versionFileField: deps.config.uploadVersionField,
+      formParallelParts: deps.config.uploadParallelParts,
     }),
   );
   return router;

@@ -92,6 +92,10 @@ export interface Config {
   contextTtlSeconds: number;
   /** Largest file the service accepts, or null for no limit of its own. */
   maxUploadBytes: number | null;
+  /** The Version field that upload-files writes. */
+  uploadVersionField: string;
+  /** Parts of one file in flight at once (the no-JavaScript form's held window; the page's default). */
+  uploadParallelParts: number;
   /** Hosts web links may be fetched from (`*.example.com` allows subdomains). */
   webLinkHosts: readonly string[];
   /** LocalStorage code → the path where that storage is mounted on this machine. */
@@ -334,6 +338,10 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadBytes:
       reader.read('MAX_UPLOAD_BYTES', byteSizeSchema, 'a positive number of bytes, optionally with KiB, MiB, GiB or TiB, e.g. 50GiB') ??
       null,
+    uploadVersionField:
+      reader.read('UPLOAD_VERSION_FIELD', z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), 'a ShotGrid field name such as sg_uploaded_movie') ??
+      'sg_uploaded_movie',
+    uploadParallelParts: reader.read('UPLOAD_PARALLEL_PARTS', integerIn(1, 16), 'a number from 1 to 16') ?? 4,
     webLinkHosts:
       reader.read('WEB_LINK_HOSTS', commaList(hostnameSchema), 'a comma-separated list of host names, e.g. vimeo.com,*.example.com') ?? [],
     localStorageMounts: readLocalStorageMounts(reader),

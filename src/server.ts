@@ -11,6 +11,10 @@ import { createKeyValueStore } from './store/create-store.ts';
 import type { KeyValueStore } from './store/key-value-store.ts';
 import { ShotgridTracker } from './trackers/shotgrid/tracker.ts';
 import type { Tracker } from './trackers/tracker.ts';
+import { UploadSessions } from './transfer/upload-session.ts';
+
+/** How long an upload's state is kept after its last part: a week, like a multipart upload left at the site. */
+const UPLOAD_STATE_TTL_SECONDS = 7 * 24 * 3600;
 
 // The process: read the config, listen, start the sandbox site when no real site is configured, and shut down
 // gracefully. Exit codes: 0 after a clean shutdown, 1 when the config is invalid, start-up fails, or shutdown
@@ -113,6 +117,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tracker,
     contexts: new ContextStore(store, config.contextTtlSeconds),
     replay: new ReplayGuard(store),
+    uploads: new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes }),
     sandboxMenuUrl: sandbox?.menuUrl,
     // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.
     imageOrigins: sandbox === undefined ? [] : [sandbox.storageUrl],

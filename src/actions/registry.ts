@@ -11,6 +11,8 @@ export interface ActionDefinition {
   description: string;
   /** The entity types the action works on; `any` for every type. */
   entityTypes: readonly string[] | 'any';
+  /** The action's own page, where it has one; otherwise the launch page shows the verified selection. */
+  page?: 'upload';
 }
 
 const definitions: readonly ActionDefinition[] = [
@@ -19,12 +21,14 @@ const definitions: readonly ActionDefinition[] = [
     title: 'Upload files',
     description: "Upload a movie or file to each selected Version's uploaded-movie field.",
     entityTypes: ['Version'],
+    page: 'upload',
   },
   {
     action: 'attach-files',
     title: 'Attach files',
     description: 'Attach files to the selected entities, as ShotGrid attachments.',
     entityTypes: 'any',
+    page: 'upload',
   },
   {
     action: 'download-zip',

@@ -22,7 +22,7 @@ import { verifyAmiRequest } from './verify.ts';
 //   POST /ami/:action/:contextId/discard    forget the launch (CSRF-checked like every POST below a context)
 
 export interface LaunchRouteDeps {
-  config: Pick<Config, 'ami' | 'publicPath' | 'session'>;
+  config: Pick<Config, 'ami' | 'publicPath' | 'session' | 'maxUploadBytes' | 'uploadParallelParts'>;
   tracker: Tracker;
   contexts: ContextStore;
   replay: ReplayGuard;
@@ -168,7 +168,7 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
     }
 
     res.set('Cache-Control', 'no-store');
-    res.render('ami/selection', {
+    res.render(action.page === 'upload' ? 'actions/upload' : 'ami/selection', {
       title: `${action.title} · ami-transfer`,
       action,
       user: context.user,
@@ -185,6 +185,12 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
       discardAction: `${pagePath(config.publicPath, context)}/${DISCARD}`,
       csrfField: CSRF_FIELD,
       discardToken: csrfToken(csrfSecret, context.id, DISCARD),
+      // The upload pages' API (src/actions/upload-routes.ts) and the no-JavaScript form.
+      uploadApi: `${pagePath(config.publicPath, context)}/uploads`,
+      uploadToken: csrfToken(csrfSecret, context.id, 'uploads'),
+      formUploadAction: `${pagePath(config.publicPath, context)}/form-upload?${CSRF_FIELD}=${csrfToken(csrfSecret, context.id, 'form-upload')}`,
+      maxUploadBytes: config.maxUploadBytes,
+      parallelParts: config.uploadParallelParts,
     });
   };
 }
@@ -204,7 +210,7 @@ function discardLaunch(deps: LaunchRouteDeps): RequestHandler {
 
 // ---- shared ----
 
-function actionOf(req: Request): ActionDefinition {
+export function actionOf(req: Request): ActionDefinition {
   const action = findAction(String(req.params['action']));
   if (action === undefined) {
     throw HttpError.notFound(`There is no action by that name. The actions are: ${allActions().map((a) => a.action).join(', ')}.`);
@@ -213,7 +219,7 @@ function actionOf(req: Request): ActionDefinition {
 }
 
 /** The launch behind the URL; expired, unknown and malformed ids all read the same, as a page that is gone. */
-async function contextOf(req: Request, contexts: ContextStore, action: ActionDefinition): Promise<ActionContext> {
+export async function contextOf(req: Request, contexts: ContextStore, action: ActionDefinition): Promise<ActionContext> {
   const id = String(req.params['contextId']);
   const context = isContextId(id) ? await contexts.get(id) : null;
   if (context === null) {
@@ -226,7 +232,7 @@ async function contextOf(req: Request, contexts: ContextStore, action: ActionDef
   return context;
 }
 
-function pagePath(publicPath: string, context: ActionContext): string {
+export function pagePath(publicPath: string, context: ActionContext): string {
   return `${publicPath}/ami/${context.action}/${context.id}`;
 }
 

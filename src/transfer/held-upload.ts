@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { cutParts } from './part-cutter.ts';
-import type { PartPlan } from './part-plan.ts';
+import { MAX_PARTS, type PartPlan } from './part-plan.ts';
 import { withRetries, type RetryPolicy } from './retry-policy.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
 
@@ -16,7 +16,8 @@ export interface HeldUploadJob {
   login: string;
   targets: readonly UploadTarget[];
   filename: string;
-  plan: PartPlan;
+  /** The planned parts; `size: null` when the size is not known ahead (a form upload): then always multipart. */
+  plan: PartPlan | { size: null; partSize: number };
   displayName?: string;
   tagIds?: readonly number[];
 }
@@ -47,7 +48,8 @@ export async function uploadHeld(job: HeldUploadJob, source: Readable, options: 
   const runs: TargetRun[] = await Promise.all(
     job.targets.map(async (target): Promise<TargetRun> => {
       try {
-        const upload = await job.tracker.beginUpload(job.login, target, job.filename, job.plan.multipart);
+        const multipart = job.plan.size === null || job.plan.multipart;
+        const upload = await job.tracker.beginUpload(job.login, target, job.filename, multipart);
         return { target, upload, etags: [], failure: null };
       } catch (error) {
         return { target, upload: null, etags: [], failure: asError(error) };
@@ -64,7 +66,8 @@ export async function uploadHeld(job: HeldUploadJob, source: Readable, options: 
     for await (const part of cutParts(source, job.plan.partSize)) {
       partNumber += 1;
       received += part.length;
-      if (received > job.plan.size) throw new Error(`the file is larger than announced (${job.plan.size} bytes)`);
+      if (job.plan.size !== null && received > job.plan.size) throw new Error(`the file is larger than announced (${job.plan.size} bytes)`);
+      if (partNumber > MAX_PARTS) throw new Error(`the file is too large for ${MAX_PARTS} parts of ${job.plan.partSize} bytes`);
       const n = partNumber;
       const task = sendPartToAll(job, runs, n, part, options).then((acknowledged) => {
         sent += acknowledged;
@@ -77,7 +80,8 @@ export async function uploadHeld(job: HeldUploadJob, source: Readable, options: 
     }
     await Promise.all(inFlight);
     const stoppedEarly = runs.every((run) => run.failure !== null);
-    if (!stoppedEarly && received !== job.plan.size) throw new Error(`the file ended after ${received} of ${job.plan.size} bytes`);
+    if (!stoppedEarly && job.plan.size === null && received === 0) throw new Error('the file is empty: there is nothing to upload');
+    if (!stoppedEarly && job.plan.size !== null && received !== job.plan.size) throw new Error(`the file ended after ${received} of ${job.plan.size} bytes`);
   } catch (error) {
     readFailure = asError(error);
     await Promise.allSettled(inFlight);

@@ -7,7 +7,9 @@ import type { Readable } from 'node:stream';
 export async function* cutParts(source: Readable, partSize: number): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   let pendingBytes = 0;
-  for await (const chunk of source) {
+  // destroyOnReturn off: a caller that stops early leaves the rest of the stream to be drained (a multipart
+  // form's next file is behind it), instead of destroying it.
+  for await (const chunk of source.iterator({ destroyOnReturn: false })) {
     let data = chunk as Buffer;
     while (data.length > 0) {
       const take = Math.min(data.length, partSize - pendingBytes);

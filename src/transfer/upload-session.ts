@@ -113,7 +113,15 @@ export class UploadSessions {
       createdAt: new Date().toISOString(),
     };
     await this.#save(record);
+    await this.#options.store.hashSet(`launch-uploads:${contextId}`, record.id, record.createdAt, this.#options.ttlSeconds);
     return record;
+  }
+
+  /** The uploads begun from one launch, oldest first: what a reloaded page shows and resumes. */
+  async list(contextId: string): Promise<UploadRecord[]> {
+    const ids = Object.entries(await this.#options.store.hashGetAll(`launch-uploads:${contextId}`)).sort((a, b) => a[1].localeCompare(b[1]));
+    const records = await Promise.all(ids.map(([id]) => this.get(contextId, id)));
+    return records.filter((record): record is UploadRecord => record !== null);
   }
 
   /** The upload, if it exists and belongs to this launch. */

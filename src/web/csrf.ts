@@ -33,8 +33,8 @@ const FORM_LIMIT = '16kb';
 /**
  * Refuses every state-changing request under `/…/:contextId/<purpose>` whose token is missing or wrong, before
  * any handler runs, so a refused request changes nothing. Mount it where the route has `contextId` and
- * `purpose` params. The token comes from the X-CSRF-Token header or, for plain form posts, the urlencoded body
- * (which is parsed here, and left in `req.body` for the handler).
+ * `purpose` params. The token comes from the X-CSRF-Token header, for plain form posts from the urlencoded body
+ * (which is parsed here, and left in `req.body` for the handler), and for multipart forms from the query.
  */
 export function requireCsrfToken(secret: string): RequestHandler[] {
   const parseForm = express.urlencoded({ extended: false, limit: FORM_LIMIT, parameterLimit: 50 });
@@ -45,7 +45,9 @@ export function requireCsrfToken(secret: string): RequestHandler[] {
     }
     const { contextId, purpose } = req.params as { contextId?: string; purpose?: string };
     const body: unknown = req.body;
-    const given = req.get(CSRF_HEADER) ?? (isRecord(body) ? body[CSRF_FIELD] : undefined);
+    // A streamed multipart form cannot be read ahead for its token field: it carries the token in its action URL.
+    const fromQuery = req.is('multipart/form-data') ? req.query[CSRF_FIELD] : undefined;
+    const given = req.get(CSRF_HEADER) ?? (isRecord(body) ? body[CSRF_FIELD] : undefined) ?? fromQuery;
     if (contextId === undefined || purpose === undefined || !isValidCsrfToken(secret, contextId, purpose, given)) {
       next(
         new HttpError(403, ERROR_CODES.csrfInvalid, 'This form is out of date or did not come from this page, so nothing was changed.', {

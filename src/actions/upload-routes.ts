@@ -1,0 +1,290 @@
+import Busboy from 'busboy';
+import express, { type Request, type RequestHandler, type Router } from 'express';
+import type { Config } from '../config.ts';
+import type { ContextStore, ActionContext } from '../ami/context-store.ts';
+import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
+import { matchFilesByName } from '../shared/match-files.ts';
+import type { Tracker, UploadTarget } from '../trackers/tracker.ts';
+import { uploadHeld, type TargetOutcome } from '../transfer/held-upload.ts';
+import { MiB } from '../transfer/part-plan.ts';
+import { cleanUploadName } from '../transfer/upload-name.ts';
+import { UploadError, type UploadRecord, type UploadResult, type UploadSessions } from '../transfer/upload-session.ts';
+import { HttpError } from '../web/errors.ts';
+import { httpErrorFromSite } from '../web/site-errors.ts';
+
+// The upload API the action pages drive (docs/decisions/0004-upload-protocol.md), under the launch's address:
+//
+//   POST   …/uploads                     announce a file and its targets → the upload (part size and count)
+//   GET    …/uploads                     this launch's uploads, for a reloaded page to resume
+//   GET    …/uploads/:id                 one upload: parts stored, status, results
+//   PUT    …/uploads/:id/parts/:n        part n's bytes, streamed through to every target
+//   POST   …/uploads/:id/complete        complete at the site → per-target results
+//   DELETE …/uploads/:id                 cancel: abort at the site
+//   POST   …/form-upload                 the no-JavaScript form: multipart/form-data, streamed by busboy
+//
+// `…` is /ami/<action>/<context id>. CSRF tokens are checked before any of these (launch routes, purpose
+// "uploads" or "form-upload"); the context decides what may be uploaded where.
+
+export interface UploadRouteDeps {
+  config: Pick<Config, 'publicPath'>;
+  tracker: Tracker;
+  contexts: ContextStore;
+  uploads: UploadSessions;
+  /** The Version field that upload-files writes (ShotGrid's default: sg_uploaded_movie). */
+  versionFileField: string;
+  /** Parts the no-JavaScript form holds and sends at once. */
+  formParallelParts?: number;
+}
+
+const UPLOAD_ACTIONS = new Set(['upload-files', 'attach-files']);
+
+export function uploadRoutes(deps: UploadRouteDeps): Router {
+  const router = express.Router();
+  const base = '/ami/:action/:contextId';
+  const json = express.json({ limit: '256kb' });
+
+  router.post(`${base}/uploads`, json, async (req, res) => {
+    const { context } = await uploadContext(req, deps);
+    const request = announcedFile(req.body);
+    const targets = targetsFor(context, request.targetIds, deps.versionFileField);
+    const record = await sessionCall(context, () =>
+      deps.uploads.begin(context.id, context.user.login, {
+        name: request.name,
+        size: request.size,
+        targets,
+        ...(request.displayName ? { displayName: request.displayName } : {}),
+        ...(request.tagIds ? { tagIds: request.tagIds } : {}),
+      }),
+    );
+    req.log.info({ upload: record.id, size: record.size, parts: record.partCount, targets: targets.length }, 'upload begun');
+    res.status(201).json({ upload: await view(deps, record) });
+  });
+
+  router.get(`${base}/uploads`, async (req, res) => {
+    const { context } = await uploadContext(req, deps);
+    const records = await deps.uploads.list(context.id);
+    res.set('Cache-Control', 'no-store').json({ uploads: await Promise.all(records.map((record) => view(deps, record))) });
+  });
+
+  router.get(`${base}/uploads/:uploadId`, async (req, res) => {
+    const { record } = await uploadOf(req, deps);
+    res.set('Cache-Control', 'no-store').json({ upload: await view(deps, record) });
+  });
+
+  router.put(`${base}/uploads/:uploadId/parts/:n`, async (req, res) => {
+    const { context, record } = await uploadOf(req, deps);
+    const length = Number(req.get('content-length'));
+    if (req.get('content-length') === undefined || !Number.isSafeInteger(length)) {
+      throw new HttpError(411, 'length_required', 'A part must be sent with its Content-Length.');
+    }
+    const aborted = new AbortController();
+    req.once('close', () => {
+      if (!req.complete) aborted.abort(new Error('the page closed the connection'));
+    });
+    const n = Number(req.params['n']);
+    const { sent } = await sessionCall(context, () => deps.uploads.receivePart(record, n, req, length, req.get('content-md5'), aborted.signal));
+    res.json({ n, sent });
+  });
+
+  router.post(`${base}/uploads/:uploadId/complete`, async (req, res) => {
+    const { context, record } = await uploadOf(req, deps);
+    const done = await sessionCall(context, () => deps.uploads.complete(record));
+    const results = done.results ?? [];
+    req.log.info({ upload: done.id, ok: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length }, 'upload completed');
+    res.json({ upload: await view(deps, done) });
+  });
+
+  router.delete(`${base}/uploads/:uploadId`, async (req, res) => {
+    const { context, record } = await uploadOf(req, deps);
+    const aborted = await sessionCall(context, () => deps.uploads.abort(record));
+    req.log.info({ upload: aborted.id }, 'upload cancelled');
+    res.json({ upload: await view(deps, aborted) });
+  });
+
+  router.post(`${base}/form-upload`, formUpload(deps));
+  return router;
+}
+
+async function uploadContext(req: Request, deps: UploadRouteDeps): Promise<{ context: ActionContext }> {
+  const action = actionOf(req);
+  if (!UPLOAD_ACTIONS.has(action.action)) throw HttpError.notFound('This action takes no uploads.');
+  return { context: await contextOf(req, deps.contexts, action) };
+}
+
+async function uploadOf(req: Request, deps: UploadRouteDeps): Promise<{ context: ActionContext; record: UploadRecord }> {
+  const { context } = await uploadContext(req, deps);
+  const record = await deps.uploads.get(context.id, String(req.params['uploadId']));
+  if (!record) throw HttpError.notFound('There is no such upload for this launch (it may have expired).');
+  return { context, record };
+}
+
+interface AnnouncedFile {
+  name: string;
+  size: number;
+  targetIds: number[];
+  displayName?: string;
+  tagIds?: number[];
+}
+
+function announcedFile(body: unknown): AnnouncedFile {
+  const value = (body ?? {}) as Record<string, unknown>;
+  const fail = (field: string, message: string): never => {
+    throw HttpError.badRequest(message, { field });
+  };
+  const name = typeof value.name === 'string' ? value.name : fail('name', 'name must be the file name.');
+  const size = typeof value.size === 'number' ? value.size : fail('size', 'size must be the file size in bytes.');
+  const targetIds = Array.isArray(value.targets) && value.targets.every((id) => Number.isSafeInteger(id)) ? (value.targets as number[]) : fail('targets', 'targets must be a list of the selected entities’ ids.');
+  const displayName = value.displayName === undefined ? undefined : typeof value.displayName === 'string' ? value.displayName : fail('displayName', 'displayName must be text.');
+  const tagIds = value.tagIds === undefined ? undefined : Array.isArray(value.tagIds) && value.tagIds.every((id) => Number.isSafeInteger(id)) ? (value.tagIds as number[]) : fail('tagIds', 'tagIds must be a list of Tag ids.');
+  return { name, size, targetIds, ...(displayName === undefined ? {} : { displayName }), ...(tagIds === undefined ? {} : { tagIds }) };
+}
+
+/** Targets must be in the launch's selection: a page cannot send files anywhere else. */
+function targetsFor(context: ActionContext, ids: readonly number[], versionFileField: string): UploadTarget[] {
+  const selected = new Set(context.selectedIds);
+  const outside = ids.filter((id) => !selected.has(id));
+  if (outside.length > 0) {
+    throw new HttpError(403, 'target_outside_selection', `${outside.length === 1 ? 'One target is' : `${outside.length} targets are`} not part of this launch's selection: nothing was uploaded.`, { field: 'targets' });
+  }
+  const field = context.action === 'upload-files' ? versionFileField : null;
+  return [...new Set(ids)].map((id) => ({ type: context.entityType, id, field }));
+}
+
+/** Runs a session call, turning its refusals and the site's into HTTP errors the page can show. */
+async function sessionCall<T>(context: ActionContext, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof UploadError) throw new HttpError(error.status, error.code, error.message);
+    if (error instanceof HttpError) throw error;
+    throw httpErrorFromSite(error, context.user.login);
+  }
+}
+
+interface UploadView {
+  id: string;
+  name: string;
+  size: number;
+  partSize: number;
+  partCount: number;
+  partsDone: number[];
+  status: UploadRecord['status'];
+  targets: { type: string; id: number }[];
+  results: ResultView[] | null;
+}
+
+type ResultView =
+  | { type: string; id: number; ok: true; name: string; attachmentId: number | null; siteUrl: string }
+  | { type: string; id: number; ok: false; message: string };
+
+async function view(deps: UploadRouteDeps, record: UploadRecord): Promise<UploadView> {
+  return {
+    id: record.id,
+    name: record.name,
+    size: record.size,
+    partSize: record.partSize,
+    partCount: record.partCount,
+    partsDone: record.status === 'uploading' ? await deps.uploads.partsDone(record) : [],
+    status: record.status,
+    targets: record.uploads.map((upload) => ({ type: upload.target.type, id: upload.target.id })),
+    results: record.results?.map(resultView) ?? null,
+  };
+}
+
+function resultView(result: UploadResult | TargetOutcome): ResultView {
+  const { type, id } = result.target;
+  if (result.ok) return { type, id, ok: true, name: result.file.name, attachmentId: result.file.attachmentId, siteUrl: result.file.siteUrl };
+  return { type, id, ok: false, message: 'message' in result ? result.message : result.error.message };
+}
+
+// ---- the no-JavaScript form ----
+
+/**
+ * multipart/form-data with fields `mode` ("match": each file to the entity of its name; "all": every file to
+ * every selected entity) and `display_name` before the files. Each file streams through busboy into a held-part
+ * upload (a bounded window of parts in memory, retried by the service); the results render as a page.
+ */
+function formUpload(deps: UploadRouteDeps): RequestHandler {
+  return async (req, res) => {
+    const { context } = await uploadContext(req, deps);
+    if (!req.is('multipart/form-data')) throw new HttpError(415, 'unsupported_media_type', 'The upload form must be sent as multipart/form-data.');
+    const selection = await sessionCall(context, () => deps.tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds));
+    const field = context.action === 'upload-files' ? deps.versionFileField : null;
+    const declared = Number(req.get('content-length'));
+    // The form does not say each file's size: parts are sized for the whole request, which bounds every file.
+    const partSize = Math.max(8 * MiB, Number.isSafeInteger(declared) ? Math.ceil(declared / 9_000 / MiB) * MiB : 64 * MiB);
+
+    const fields: Record<string, string> = {};
+    const files: { name: string; outcomes: TargetOutcome[]; refused?: string }[] = [];
+    const work: Promise<void>[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const busboy = Busboy({ headers: req.headers, limits: { fields: 20, fieldSize: 4096, files: 100, parts: 130 } });
+      busboy.on('field', (name, value) => {
+        fields[name] = value;
+      });
+      busboy.on('file', (_name, stream, info) => {
+        const entry: (typeof files)[number] = { name: info.filename ?? '', outcomes: [] };
+        files.push(entry);
+        let filename: string;
+        try {
+          filename = cleanUploadName(info.filename ?? '');
+        } catch (error) {
+          entry.refused = info.filename ? (error as Error).message : 'A file input was left empty.';
+          stream.resume();
+          return;
+        }
+        entry.name = filename;
+        const targets = formTargets(fields['mode'] === 'all' ? 'all' : 'match', filename, selection.visible, context.entityType, field);
+        if (targets.length === 0) {
+          entry.refused = 'No selected entity is named like this file.';
+          stream.resume();
+          return;
+        }
+        // Busboy reads the next file only once this one's stream has ended: the held window bounds memory.
+        const job = uploadHeld(
+          {
+            tracker: deps.tracker,
+            login: context.user.login,
+            targets,
+            filename,
+            plan: { size: null, partSize },
+            ...(fields['display_name']?.trim() ? { displayName: fields['display_name'].trim() } : {}),
+          },
+          stream,
+          { parallelParts: deps.formParallelParts ?? 4 },
+        ).then((outcomes) => {
+          entry.outcomes = outcomes;
+          // Whatever the upload did not read (it stopped when every target failed) is drained.
+          stream.resume();
+        });
+        work.push(job);
+      });
+      busboy.on('close', () => resolve());
+      busboy.on('error', reject);
+      req.pipe(busboy);
+    });
+    await Promise.all(work);
+    const names = new Map(selection.visible.map((entity) => [entity.id, entity.name]));
+    if (files.length === 0) throw HttpError.badRequest('Choose at least one file to upload.', { field: 'files' });
+    res.status(files.every((file) => !file.refused && file.outcomes.every((o) => o.ok)) ? 200 : 207).render('actions/upload-results', {
+      title: 'Upload results · ami-transfer',
+      pageUrl: pagePath(deps.config.publicPath, context),
+      files: files.map((file) => ({
+        name: file.name,
+        refused: file.refused ?? null,
+        results: file.outcomes.map((outcome) => ({ ...resultView(outcome), targetName: names.get(outcome.target.id) ?? `${outcome.target.type} ${outcome.target.id}` })),
+      })),
+    });
+  };
+}
+
+function formTargets(
+  mode: 'match' | 'all',
+  fileName: string,
+  visible: readonly { type: string; id: number; name: string }[],
+  entityType: string,
+  field: string | null,
+): UploadTarget[] {
+  const chosen = mode === 'all' ? visible : (matchFilesByName([fileName], visible).matches[0]?.targets ?? []);
+  return chosen.map((entity) => ({ type: entityType, id: entity.id, field }));
+}

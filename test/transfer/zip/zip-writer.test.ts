@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { test } from 'node:test';
+import { crc32 } from 'node:zlib';
+import { planArchive, type PlannedEntry } from '../../../src/transfer/zip/zip-plan.ts';
+import { writeZipArchive, ZipEntrySizeError } from '../../../src/transfer/zip/zip-writer.ts';
+import { patternBytes } from './archive-checks.ts';
+
+// The writer's stream behaviour, in memory. The archives themselves are judged by real readers in
+// zip-archives.test.ts and zip-big-entry.test.ts.
+
+async function drain(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+test('yields exactly the planned bytes, passing source chunks on without copying them', async () => {
+  const data = [patternBytes(100_000, 1), patternBytes(3, 2)];
+  const chunks = [data[0]!.subarray(0, 65_536), data[0]!.subarray(65_536), data[1]!];
+  const plan = planArchive([
+    { name: 'one.bin', size: 100_000 },
+    { name: 'two.bin', size: 3 },
+  ]);
+  const yielded: Uint8Array[] = [];
+  for await (const chunk of writeZipArchive(plan, (entry) => (entry.index === 0 ? chunks.slice(0, 2) : chunks.slice(2)))) yielded.push(chunk);
+  for (const chunk of chunks) assert.ok(yielded.includes(chunk), 'the source chunk itself is passed on');
+  const archive = Buffer.concat(yielded);
+  assert.equal(archive.length, plan.totalSize);
+  // Spot checks of the layout; the readers check the rest.
+  const second = plan.entries[1]!;
+  assert.equal(archive.readUInt32LE(second.localHeaderOffset), 0x04034b50);
+  assert.deepEqual(archive.subarray(second.dataOffset, second.dataDescriptorOffset), data[1]);
+  assert.equal(archive.readUInt32LE(second.dataDescriptorOffset), 0x08074b50);
+  assert.equal(archive.readUInt32LE(second.dataDescriptorOffset + 4), crc32(data[1]!));
+  assert.equal(archive.readUInt32LE(plan.centralDirectoryOffset), 0x02014b50);
+  assert.equal(archive.readUInt32LE(plan.totalSize - 22), 0x06054b50);
+});
+
+test('reads a source only as fast as the consumer pulls, and opens each source when its turn comes', async () => {
+  const chunk = Buffer.alloc(1024, 7);
+  let produced = 0;
+  const opened: number[] = [];
+  const plan = planArchive([
+    { name: 'a', size: 100 * 1024 },
+    { name: 'b', size: 1024 },
+  ]);
+  const archive = writeZipArchive(plan, (entry: PlannedEntry) => {
+    opened.push(entry.index);
+    return (async function* () {
+      for (let i = 0; i < entry.size / 1024; i++) {
+        produced += 1;
+        yield chunk;
+      }
+    })();
+  });
+  await archive.next(); // local header of a
+  assert.deepEqual(opened, []);
+  for (let pulled = 1; pulled <= 10; pulled++) {
+    await archive.next();
+    assert.equal(produced, pulled);
+  }
+  assert.deepEqual(opened, [0]);
+  await drain(archive);
+  assert.deepEqual(opened, [0, 1]);
+});
+
+test('a consumer that stops early closes the open source', async () => {
+  const source = new Readable({ read() { this.push(Buffer.alloc(1024)); } });
+  const archive = writeZipArchive(planArchive([{ name: 'a', size: 1024 * 1024 }]), () => source);
+  await archive.next();
+  await archive.next();
+  await archive.return();
+  assert.equal(source.destroyed, true);
+});
+
+test('a source shorter than planned ends the stream with an error naming the entry, before any descriptor', async () => {
+  const plan = planArchive([
+    { name: 'ok.txt', size: 2 },
+    { name: 'short.mov', size: 10 },
+  ]);
+  const yielded: Uint8Array[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of writeZipArchive(plan, (entry) => [Buffer.alloc(entry.index === 0 ? 2 : 9)])) yielded.push(chunk);
+    })(),
+    (error: unknown) =>
+      error instanceof ZipEntrySizeError &&
+      error.entryIndex === 1 &&
+      error.entryName === 'short.mov' &&
+      error.plannedSize === 10 &&
+      error.receivedSize === 9 &&
+      /only 9 of its planned 10 bytes/.test(error.message),
+  );
+  assert.equal(Buffer.concat(yielded).length, plan.entries[1]!.dataOffset + 9);
+});
+
+test('a source longer than planned errors before a byte past the plan goes out', async () => {
+  const plan = planArchive([{ name: 'long.mov', size: 10 }]);
+  const yielded: Uint8Array[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const chunk of writeZipArchive(plan, () => [Buffer.alloc(6), Buffer.alloc(6)])) yielded.push(chunk);
+    })(),
+    (error: unknown) => error instanceof ZipEntrySizeError && error.receivedSize === 12 && /more than 12/.test(error.message),
+  );
+  assert.equal(Buffer.concat(yielded).length, plan.entries[0]!.dataOffset + 6);
+});
+
+test("a source's own error comes through as it is; text instead of bytes is refused", async () => {
+  const plan = planArchive([{ name: 'a', size: 10 }]);
+  const failure = new Error('connection reset');
+  await assert.rejects(
+    drain(writeZipArchive(plan, async function* () {
+      yield Buffer.alloc(4);
+      throw failure;
+    })),
+    (error: unknown) => error === failure,
+  );
+  const text = Readable.from(['0123456789'], { objectMode: true });
+  await assert.rejects(drain(writeZipArchive(plan, () => text as AsyncIterable<Uint8Array>)), /source must give bytes, got string/);
+});
+
+test('an empty archive is 22 bytes', async () => {
+  const plan = planArchive([]);
+  const archive = await drain(writeZipArchive(plan, () => []));
+  assert.equal(archive.length, 22);
+  assert.equal(archive.readUInt32LE(0), 0x06054b50);
+});
