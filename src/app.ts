@@ -1,12 +1,14 @@
 import ejs from 'ejs';
 import express, { type Express, type RequestHandler } from 'express';
 import type { ContextStore } from './ami/context-store.ts';
+import { downloadRoutes } from './actions/download-routes.ts';
 import { uploadRoutes } from './actions/upload-routes.ts';
 import { amiLaunchRoutes } from './ami/launch-routes.ts';
 import type { ReplayGuard } from './ami/replay-guard.ts';
 import type { Config } from './config.ts';
 import { requestLogging, type Logger } from './log.ts';
 import { publicDir, viewsDir } from './paths.ts';
+import type { KeyValueStore } from './store/key-value-store.ts';
 import type { Tracker } from './trackers/tracker.ts';
 import type { UploadSessions } from './transfer/upload-session.ts';
 import { errorHandler, notFoundHandler } from './web/errors.ts';
@@ -27,6 +29,8 @@ export interface AppDeps {
   contexts: ContextStore;
   /** Signatures already used, so a captured AMI request cannot be replayed. */
   replay: ReplayGuard;
+  /** The shared key-value store (memory or Redis): download progress. */
+  store: KeyValueStore;
   /** Uploads driven by the action pages, their state in the shared store. */
   uploads: UploadSessions;
   /** In sandbox mode: the sandbox's right-click menu page, linked from the home page and allowed to frame us. */
@@ -83,6 +87,15 @@ function serviceRoutes(deps: AppDeps): express.Router {
       tracker: deps.tracker,
       contexts: deps.contexts,
       replay: deps.replay,
+    }),
+  );
+  // The download page and its zip (download-zip).
+  router.use(
+    downloadRoutes({
+      config: deps.config,
+      tracker: deps.tracker,
+      contexts: deps.contexts,
+      store: deps.store,
     }),
   );
   // The upload API under a launch's page (upload-files, attach-files).

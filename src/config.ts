@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isAbsolute, resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { inspect } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
@@ -98,6 +99,8 @@ export interface Config {
   uploadParallelParts: number;
   /** Hosts web links may be fetched from (`*.example.com` allows subdomains). */
   webLinkHosts: readonly string[];
+  /** Private or loopback ranges (CIDR) web links may reach after all: an intranet host on WEB_LINK_HOSTS. */
+  webLinkPrivateRanges: readonly string[];
   /** LocalStorage code → the path where that storage is mounted on this machine. */
   localStorageMounts: ReadonlyMap<string, string>;
   shutdownGraceSeconds: number;
@@ -184,6 +187,13 @@ const frameAncestorSchema = z
   .string()
   .transform((raw) => raw.toLowerCase().replace(/\/+$/, ''))
   .pipe(z.string().regex(/^(?:'self'|https?:\/\/(?:\*\.)?[a-z0-9.-]+(?::\d{1,5})?)$/));
+
+const cidrSchema = z.string().refine((value) => {
+  const [address, prefix, extra] = value.split('/');
+  const family = isIP(address ?? '');
+  const bits = Number(prefix);
+  return extra === undefined && family !== 0 && Number.isInteger(bits) && bits >= 0 && bits <= (family === 4 ? 32 : 128);
+}, 'not a CIDR range');
 
 const hostnameSchema = z
   .string()
@@ -344,6 +354,8 @@ export function loadConfig(env: Env = process.env): Config {
     uploadParallelParts: reader.read('UPLOAD_PARALLEL_PARTS', integerIn(1, 16), 'a number from 1 to 16') ?? 4,
     webLinkHosts:
       reader.read('WEB_LINK_HOSTS', commaList(hostnameSchema), 'a comma-separated list of host names, e.g. vimeo.com,*.example.com') ?? [],
+    webLinkPrivateRanges:
+      reader.read('WEB_LINK_PRIVATE_RANGES', commaList(cidrSchema), 'a comma-separated list of CIDR ranges, e.g. 10.20.0.0/16') ?? [],
     localStorageMounts: readLocalStorageMounts(reader),
     shutdownGraceSeconds:
       reader.read('SHUTDOWN_GRACE_SECONDS', integerIn(0, 3600), 'a number of seconds from 0 to 3600') ?? 30,

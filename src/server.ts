@@ -117,6 +117,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tracker,
     contexts: new ContextStore(store, config.contextTtlSeconds),
     replay: new ReplayGuard(store),
+    store,
     uploads: new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes }),
     sandboxMenuUrl: sandbox?.menuUrl,
     // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.

@@ -12,7 +12,7 @@ export interface ActionDefinition {
   /** The entity types the action works on; `any` for every type. */
   entityTypes: readonly string[] | 'any';
   /** The action's own page, where it has one; otherwise the launch page shows the verified selection. */
-  page?: 'upload';
+  page?: 'upload' | 'download';
 }
 
 const definitions: readonly ActionDefinition[] = [
@@ -35,6 +35,7 @@ const definitions: readonly ActionDefinition[] = [
     title: 'Download as zip',
     description: "Download the selected entities' files, attachments and thumbnails as one zip.",
     entityTypes: 'any',
+    page: 'download',
   },
   {
     action: 'set-thumbnail',

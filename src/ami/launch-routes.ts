@@ -155,8 +155,13 @@ function parsePayload(fields: AmiFields): AmiPayload {
 
 function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandler {
   const { config, contexts, tracker } = deps;
-  return async (req, res) => {
+  return async (req, res, next) => {
     const action = actionOf(req);
+    // The download page lists files, not just the selection: its own router renders it.
+    if (action.page === 'download') {
+      next();
+      return;
+    }
     const context = await contextOf(req, contexts, action);
 
     let selection: Selection;

@@ -7,6 +7,7 @@ import { isFileValue, isImageValue, type FileValue } from './records.ts';
 import { linkPath, renderFileValue, renderImage, TRANSIENT_THUMBNAIL_PATH } from './render.ts';
 import { fieldDef } from './schema.ts';
 import type { SiteContext } from './site-context.ts';
+import { attachmentDisposition } from '../web/content-disposition.ts';
 
 // Downloads: a file field's value, `?alt=original|thumbnail` and /file_serve/attachment/<id> answer 302 to a
 // short-lived signed storage URL, as ShotGrid does; the client follows it without the Bearer token.
@@ -75,10 +76,4 @@ async function fileLocation(site: SiteContext, file: FileValue): Promise<string>
   }
 }
 
-/** `attachment` with an ASCII fallback and the UTF-8 name per RFC 6266 / 5987. */
-export function attachmentDisposition(name: string): string {
-  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
-  const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-  return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
-}
 

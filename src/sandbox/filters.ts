@@ -445,8 +445,8 @@ function entityTest(arg: Args, context: FilterContext): Test {
     }
     case 'in':
     case 'not_in': {
-      const wants = arg.values.map((v) => givenRef(v, arg));
-      const inside: Test = (v) => wants.some((w) => sameRef(asRef(v), w));
+      const wants = refSet(arg.values.map((v) => givenRef(v, arg)));
+      const inside: Test = (v) => wants.has(asRef(v));
       return arg.relation === 'in' ? inside : (v) => !inside(v);
     }
     case 'type_is':
@@ -472,8 +472,11 @@ function multiEntityTest(arg: Args, context: FilterContext): Test {
     }
     case 'in':
     case 'not_in': {
-      const wants = arg.values.map((v) => givenRef(v, arg));
-      const any: Test = (v) => wants.some((w) => holds(asRefList(v), w));
+      const wants = refSet(arg.values.map((v) => givenRef(v, arg)));
+      const any: Test = (v) => {
+        const list = asRefList(v);
+        return list.length === 0 ? wants.has(null) : list.some((r) => wants.has(r));
+      };
       return arg.relation === 'in' ? any : (v) => !any(v);
     }
     case 'type_is':
@@ -520,6 +523,15 @@ function asRef(value: unknown): EntityRef | null {
 
 function asRefList(value: unknown): EntityRef[] {
   return Array.isArray(value) ? value.filter((v): v is EntityRef => asRef(v) !== null) : [];
+}
+
+/**
+ * A set of entity refs (null included) looked up by type and id: an `in` list of 500 links tested against every
+ * record stays linear, as on a site that answers it from an index.
+ */
+function refSet(refs: readonly (EntityRef | null)[]): { has(ref: EntityRef | null): boolean } {
+  const keys = new Set(refs.map((ref) => (ref === null ? null : `${ref.type}:${ref.id}`)));
+  return { has: (ref) => keys.has(ref === null ? null : `${ref.type}:${ref.id}`) };
 }
 
 function sameRef(a: EntityRef | null, b: EntityRef | null): boolean {

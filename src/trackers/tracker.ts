@@ -49,6 +49,39 @@ export interface UploadedFile {
   siteUrl: string;
 }
 
+/** Which of an entity's files a download gathers. */
+export interface FileKinds {
+  /** Attachments linked to the entity (its Files tab). */
+  attachments: boolean;
+  /** The entity's file/link fields (a Version's uploaded movie, any other file field). */
+  fields: boolean;
+  /** Its thumbnail. */
+  thumbnails: boolean;
+  /** Attachments of the Notes linked to it. */
+  noteAttachments: boolean;
+}
+
+/** Where a file's bytes are: at the site (uploaded), behind a web link nobody checked, or on a studio file system. */
+export type FileLink =
+  | { type: 'upload' }
+  | { type: 'web'; url: string }
+  | { type: 'local'; storageCode: string | null; relativePath: string | null; localPath: string | null };
+
+/** One file of one selected entity, as the site describes it. Names come from the site: never trusted as paths. */
+export interface FileRef {
+  entity: { type: string; id: number; name: string };
+  source: 'attachment' | 'field' | 'thumbnail' | 'note-attachment';
+  /** The field, for `field` and `thumbnail` files. */
+  field: string | null;
+  /** The Attachment record holding the file, where there is one. */
+  attachmentId: number | null;
+  name: string;
+  /** Bytes, as the site states them; null when it does not say (thumbnails, web links). */
+  size: number | null;
+  contentType: string | null;
+  link: FileLink;
+}
+
 export interface Tracker {
   readonly kind: 'shotgrid' | 'ftrack';
   /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */
@@ -63,6 +96,10 @@ export interface Tracker {
   partUrl(login: string, upload: TrackerUpload, n: number): Promise<string>;
   /** Completes the upload with the parts' ETags in order, then reads back what it created. */
   completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly number[] }): Promise<UploadedFile>;
+  /** The files of the selected entities that `login` may see, by kind, in a stable order (entity, source, name). */
+  listFiles(login: string, entityType: string, ids: readonly number[], kinds: FileKinds): Promise<FileRef[]>;
+  /** A fresh short-lived location of an uploaded file or thumbnail's bytes (asked again when it expires). */
+  locateFile(login: string, file: FileRef): Promise<{ url: string; headers?: Record<string, string> }>;
   /** Gives up a multipart upload so no orphaned parts stay in storage (a no-op for single-part). */
   abortUpload(login: string, upload: TrackerUpload): Promise<void>;
   close(): Promise<void>;

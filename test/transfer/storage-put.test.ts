@@ -40,13 +40,20 @@ test('held bytes go with Content-MD5 and the ETag is checked', async () => {
   assert.equal(sha256(await stored('a')), sha256(bytes));
 });
 
-test('streamed bytes pass through with the sender digest, hashed on the way', async () => {
+test('streamed bytes pass through with the sender digest, which storage checks', async () => {
   const bytes = testBytes(2_000_000, 2);
   const contentMd5 = Buffer.from(md5(bytes), 'hex').toString('base64');
   const stream = Readable.from([bytes.subarray(0, 700_000), bytes.subarray(700_000)]);
   const result = await putPart(await storage.presign('PUT', 'b', { expiresIn: 60 }), { stream, size: bytes.length, contentMd5 });
   assert.equal(result.md5, md5(bytes));
   assert.equal(sha256(await stored('b')), sha256(bytes));
+});
+
+test('streamed bytes without a sender digest are hashed on the way and the ETag checked', async () => {
+  const bytes = testBytes(1_500_000, 6);
+  const result = await putPart(await storage.presign('PUT', 'e', { expiresIn: 60 }), { stream: Readable.from([bytes]), size: bytes.length });
+  assert.equal(result.md5, md5(bytes));
+  assert.equal(result.etag, `"${md5(bytes)}"`);
 });
 
 test('bytes that do not match the sender digest are refused by storage and not retryable', async () => {

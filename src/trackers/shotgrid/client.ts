@@ -117,6 +117,10 @@ export class ShotgridClient {
           throw new TokenRefused();
         }
         if (response.statusCode >= 400) throw errorFromResponse(response.statusCode, response.headers, text);
+        // A download answers 302 to signed storage: handed back unfollowed (and unparsed), never followed with the token.
+        if (options.followRedirect === false && response.statusCode >= 300 && response.statusCode < 400) {
+          return { status: response.statusCode, headers: response.headers, json: null };
+        }
         return { status: response.statusCode, headers: response.headers, json: text.trim() === '' ? null : JSON.parse(text) };
       },
       {
@@ -325,6 +329,23 @@ export class ShotgridSession {
       throw new ShotgridError('protocol', 'The next-part answer lacked links.upload or links.get_next_part');
     }
     return { uploadUrl: links.upload, nextPartPath: links.get_next_part };
+  }
+
+  /**
+   * Where a download path on the site (`…/<field>?alt=original`) sends its bytes: the 302's Location, not
+   * followed, so the Bearer token stays on the site. Only site API paths are asked (see send).
+   */
+  async locate(path: string, query: Record<string, string> = {}): Promise<string> {
+    const reply = await this.#client.send(this.login, 'GET', path, { query, idempotent: true, followRedirect: false });
+    const location = reply.headers.location;
+    if (reply.status < 300 || reply.status >= 400 || typeof location !== 'string') {
+      throw new ShotgridError('protocol', `A download link answered ${reply.status} without a redirect to storage`);
+    }
+    const url = new URL(location, this.#client.siteUrl);
+    // A site on https never sends its files over plain http; other schemes (file:, data:) are never fetched.
+    const allowed = new URL(this.#client.siteUrl).protocol === 'http:' ? ['https:', 'http:'] : ['https:'];
+    if (!allowed.includes(url.protocol)) throw new ShotgridError('protocol', `A download link redirected to a ${url.protocol} URL`);
+    return url.toString();
   }
 
   async completeUpload(completePath: string, info: Record<string, unknown>, data: { display_name?: string; tags?: { type: 'Tag'; id: number }[] } = {}): Promise<void> {

@@ -1,6 +1,7 @@
-import type { Selection, SelectedEntity, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../tracker.ts';
-import { ShotgridClient, type SgRecord, type ShotgridClientOptions } from './client.ts';
+import type { FileKinds, FileRef, Selection, SelectedEntity, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../tracker.ts';
+import { ShotgridClient, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
 import { ShotgridError } from './errors.ts';
+import { listSelectionFiles, type SelectedRecord } from './files.ts';
 
 // The Tracker interface on ShotGrid's REST API.
 
@@ -57,14 +58,8 @@ export class ShotgridTracker implements Tracker {
   }
 
   async lookupSelection(login: string, entityType: string, ids: readonly number[]): Promise<Selection> {
-    const session = this.client.as(login);
+    const found = await this.#readSelected(this.client.as(login), entityType, ids, this.#selectionFields(entityType));
     const nameField = nameFieldOf(entityType);
-    const fields = [nameField, 'image', ...(SITE_WIDE_TYPES.has(entityType) ? [] : ['project'])];
-    const found = new Map<number, SgRecord>();
-    for (let start = 0; start < ids.length; start += ID_CHUNK) {
-      const chunk = ids.slice(start, start + ID_CHUNK);
-      for (const record of await session.find(entityType, [['id', 'in', chunk]], fields)) found.set(record.id, record);
-    }
     const visible: SelectedEntity[] = [];
     const hiddenIds: number[] = [];
     for (const id of ids) {
@@ -141,8 +136,60 @@ export class ShotgridTracker implements Tracker {
     await this.client.as(login).abortUpload(state.completePath, state.info);
   }
 
+  async listFiles(login: string, entityType: string, ids: readonly number[], kinds: FileKinds): Promise<FileRef[]> {
+    const session = this.client.as(login);
+    const unique = [...new Set(ids)];
+    // `*` brings every file/link field without a schema call; otherwise the selection's own fields suffice.
+    const fields = kinds.fields ? ['*'] : this.#selectionFields(entityType);
+    const found = await this.#readSelected(session, entityType, unique, fields);
+    const nameField = nameFieldOf(entityType);
+    const selected: SelectedRecord[] = unique.flatMap((id) => {
+      const record = found.get(id);
+      return record ? [{ entity: this.#entity(entityType, record, nameField), record }] : [];
+    });
+    return listSelectionFiles(session, selected, kinds);
+  }
+
+  /**
+   * A fresh signed storage URL for an uploaded file or a thumbnail, from the site's 302 (not followed: the
+   * Bearer token never goes to storage). Web and local links are the caller's to fetch, under its own policy.
+   */
+  async locateFile(login: string, file: FileRef): Promise<{ url: string }> {
+    if (file.link.type !== 'upload') throw new ShotgridError('bad_request', `${file.name} is a ${file.link.type} link, not a file stored at the site`);
+    const { type, id } = file.entity;
+    const path =
+      file.source === 'thumbnail'
+        ? `/api/v1/entity/${encodeURIComponent(type)}/${id}/image`
+        : // The Attachment the listing saw, not whatever the field holds now: the bytes keep the size planned,
+          // and a field re-pointed at a web link since cannot send the service to a host nobody checked.
+          file.attachmentId !== null
+          ? `/api/v1/entity/attachments/${file.attachmentId}/this_file`
+          : `/api/v1/entity/${encodeURIComponent(type)}/${id}/${encodeURIComponent(file.field ?? '')}`;
+    const url = await this.client.as(login).locate(path, { alt: 'original' });
+    if (new URL(url).pathname.startsWith(TRANSIENT_THUMBNAIL)) {
+      throw new ShotgridError('not_found', `The thumbnail of ${type} ${id} is being processed again; try later`);
+    }
+    return { url };
+  }
+
   close(): Promise<void> {
     return this.client.close();
+  }
+
+  /** The selected records `session` may see, by id, read in chunks (one query per 500 ids). */
+  async #readSelected(session: ShotgridSession, entityType: string, ids: readonly number[], fields: readonly string[]): Promise<Map<number, SgRecord>> {
+    const found = new Map<number, SgRecord>();
+    for (let start = 0; start < ids.length; start += ID_CHUNK) {
+      const chunk = ids.slice(start, start + ID_CHUNK);
+      // A chunk matches at most its own length: the limit spares the empty page that would confirm it.
+      for (const record of await session.find(entityType, [['id', 'in', chunk]], fields, { limit: chunk.length })) found.set(record.id, record);
+    }
+    return found;
+  }
+
+  /** What a SelectedEntity is made of: the name field, the thumbnail and (for project-scoped types) the project. */
+  #selectionFields(entityType: string): string[] {
+    return [nameFieldOf(entityType), 'image', ...(SITE_WIDE_TYPES.has(entityType) ? [] : ['project'])];
   }
 
   #entity(type: string, record: SgRecord, nameField: string): SelectedEntity {

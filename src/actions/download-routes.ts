@@ -1,0 +1,253 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import express, { type Request, type Router } from 'express';
+import { request, type Dispatcher } from 'undici';
+import type { ContextStore, ActionContext } from '../ami/context-store.ts';
+import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
+import type { Config } from '../config.ts';
+import type { KeyValueStore } from '../store/key-value-store.ts';
+import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
+import { createFileResolver, planDownload, type DownloadEntry } from '../transfer/archive-plan.ts';
+import { openDownload } from '../transfer/download-source.ts';
+import { openLocalFile, resolveLocalFile } from '../transfer/local-files.ts';
+import { prefetching } from '../transfer/prefetch.ts';
+import { checkWebLink, createWebLinkAgent, resolveWebLink, type WebLinkPolicy } from '../transfer/web-link-policy.ts';
+import { writeZipArchive } from '../transfer/zip/zip-writer.ts';
+import { attachmentDisposition } from '../web/content-disposition.ts';
+import { HttpError } from '../web/errors.ts';
+import { httpErrorFromSite } from '../web/site-errors.ts';
+
+// Flow 3, "Download as zip" (DESIGN.md):
+//
+//   GET …                                the page: per selected entity, its files by kind, with sizes and totals
+//   GET …/zip?kinds=…&download=<id>     the archive, streamed: exact Content-Length, entries stored, manifest last
+//   GET …/zip/<id>/status                how far that download got, and which file failed if one did
+//
+// `…` is /ami/download-zip/<context id>. A source that fails for good aborts the response (the browser marks the
+// download failed), and the status says which file: a zip never looks complete when it is not.
+
+export interface DownloadRouteDeps {
+  config: Pick<Config, 'publicPath' | 'webLinkHosts' | 'webLinkPrivateRanges' | 'localStorageMounts'>;
+  tracker: Tracker;
+  contexts: ContextStore;
+  store: KeyValueStore;
+  /** Sources fetched ahead of the one being written. */
+  prefetch?: number;
+  /** For tests: web links over plain http (never in production). */
+  allowHttpWebLinks?: boolean;
+  webLinkLookup?: Parameters<typeof createWebLinkAgent>[1];
+}
+
+export const ALL_KINDS: FileKinds = { attachments: true, fields: true, thumbnails: true, noteAttachments: true };
+const KIND_NAMES = { attachments: 'attachments', fields: 'fields', thumbnails: 'thumbnails', noteAttachments: 'notes' } as const;
+const STATUS_TTL_SECONDS = 24 * 3600;
+
+interface DownloadStatus {
+  state: 'planning' | 'sending' | 'done' | 'failed';
+  total: number | null;
+  sent: number;
+  files: number;
+  /** The entry being written when it failed. */
+  failedFile: string | null;
+  message: string | null;
+}
+
+export function downloadRoutes(deps: DownloadRouteDeps): Router {
+  const router = express.Router();
+  const policy: WebLinkPolicy = {
+    hosts: deps.config.webLinkHosts,
+    allowedPrivateRanges: deps.config.webLinkPrivateRanges,
+    ...(deps.allowHttpWebLinks ? { allowHttp: true } : {}),
+  };
+  const webAgent = createWebLinkAgent(policy, deps.webLinkLookup);
+  const base = '/ami/:action/:contextId';
+
+  router.get(base, async (req, res, next) => {
+    const action = actionOf(req);
+    if (action.page !== 'download') {
+      next();
+      return;
+    }
+    const context = await contextOf(req, deps.contexts, action);
+    const kinds = kindsFrom(req.query.kinds);
+    const files = await siteCall(context, () => deps.tracker.listFiles(context.user.login, context.entityType, context.selectedIds, ALL_KINDS));
+    const listed = await Promise.all(files.map(async (file) => ({ file, ...(await pageStatus(file, policy, deps.config.localStorageMounts)) })));
+    res.set('Cache-Control', 'no-store');
+    res.render('actions/download', {
+      title: `${action.title} · ami-transfer`,
+      action,
+      user: context.user,
+      project: context.project,
+      entityType: context.entityType,
+      selectedCount: context.selectedIds.length,
+      siteUrl: context.siteUrl,
+      siteHost: new URL(context.siteUrl).host,
+      groups: groupByEntity(listed),
+      kinds,
+      kindNames: KIND_NAMES,
+      zipUrl: `${pagePath(deps.config.publicPath, context)}/zip`,
+    });
+  });
+
+  router.get(`${base}/zip`, async (req, res) => {
+    const context = await downloadContext(req, deps);
+    const kinds = kindsFrom(req.query.kinds);
+    const downloadId = typeof req.query.download === 'string' && /^[A-Za-z0-9-]{8,64}$/.test(req.query.download) ? req.query.download : null;
+    const statusKey = downloadId ? `zip-status:${context.id}:${downloadId}` : null;
+    const status: DownloadStatus = { state: 'planning', total: null, sent: 0, files: 0, failedFile: null, message: null };
+    const saveStatus = async () => {
+      if (statusKey) await deps.store.set(statusKey, JSON.stringify(status), STATUS_TTL_SECONDS);
+    };
+    await saveStatus();
+
+    const login = context.user.login;
+    const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, kinds));
+    const resolve = createFileResolver({
+      webLinks: policy,
+      localMounts: deps.config.localStorageMounts,
+      probeTrackedSize: async (file) => contentLength(await deps.tracker.locateFile(login, file)),
+      probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
+    });
+    const plan = await planDownload(files, resolve);
+    status.state = 'sending';
+    status.total = plan.archive.totalSize;
+    status.files = plan.includedFiles;
+    await saveStatus();
+
+    res.status(200).set({
+      'Content-Type': 'application/zip',
+      'Content-Length': String(plan.archive.totalSize),
+      'Content-Disposition': attachmentDisposition(archiveName(context, new Date())),
+      'Cache-Control': 'no-store',
+    });
+    req.log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize }, 'zip download started');
+
+    const aborted = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) aborted.abort(new Error('the browser stopped the download'));
+    });
+    const prefetcher = prefetching(plan.entries, (entry) => openEntry(entry, deps.tracker, login, webAgent, policy, aborted.signal), deps.prefetch ?? 4);
+    let current: DownloadEntry | null = null;
+    const ticker = setInterval(() => void saveStatus().catch(() => undefined), 1000);
+    try {
+      const archive = writeZipArchive(plan.archive, (planned) => {
+        current = plan.entries[planned.index]!;
+        return prefetcher.open(current);
+      });
+      await pipeline(counted(archive, (bytes) => (status.sent += bytes)), res, { signal: aborted.signal });
+      status.state = 'done';
+      req.log.info({ bytes: status.sent }, 'zip download finished');
+    } catch (error) {
+      status.state = 'failed';
+      status.failedFile = (current as DownloadEntry | null)?.name ?? null;
+      status.message = error instanceof Error ? error.message : String(error);
+      req.log.warn({ file: status.failedFile, err: error }, 'zip download failed: response aborted');
+      // Cut the connection: with Content-Length announced, the browser sees a short download, never a whole one.
+      res.destroy(error instanceof Error ? error : new Error(String(error)));
+    } finally {
+      clearInterval(ticker);
+      prefetcher.close();
+      await saveStatus().catch(() => undefined);
+    }
+  });
+
+  router.get(`${base}/zip/:downloadId/status`, async (req, res) => {
+    const context = await downloadContext(req, deps);
+    const json = await deps.store.get(`zip-status:${context.id}:${String(req.params['downloadId'])}`);
+    if (json === null) throw HttpError.notFound('No download by that id for this launch.');
+    res.set('Cache-Control', 'no-store').json(JSON.parse(json));
+  });
+
+  return router;
+}
+
+async function downloadContext(req: Request, deps: DownloadRouteDeps): Promise<ActionContext> {
+  const action = actionOf(req);
+  if (action.page !== 'download') throw HttpError.notFound('This action has no download.');
+  return contextOf(req, deps.contexts, action);
+}
+
+/** `kinds=attachments,fields,thumbnails,notes`; all when absent. */
+function kindsFrom(raw: unknown): FileKinds {
+  if (raw === undefined || raw === '') return ALL_KINDS;
+  const names = new Set((Array.isArray(raw) ? raw.join(',') : String(raw)).split(','));
+  return {
+    attachments: names.has(KIND_NAMES.attachments),
+    fields: names.has(KIND_NAMES.fields),
+    thumbnails: names.has(KIND_NAMES.thumbnails),
+    noteAttachments: names.has(KIND_NAMES.noteAttachments),
+  };
+}
+
+/** What the page can say of a file without fetching anything: its size if known, or why it will be skipped. */
+async function pageStatus(file: FileRef, policy: WebLinkPolicy, mounts: ReadonlyMap<string, string>): Promise<{ skipped: string | null; size: number | null }> {
+  if (file.link.type === 'web') {
+    try {
+      checkWebLink(policy, file.link.url);
+    } catch (error) {
+      return { skipped: `web link not fetched: ${(error as Error).message}`, size: file.size };
+    }
+    return { skipped: null, size: null };
+  }
+  if (file.link.type === 'local') {
+    const found = await resolveLocalFile(mounts, file.link);
+    return found.ok ? { skipped: null, size: found.file.size } : { skipped: found.reason, size: null };
+  }
+  return { skipped: null, size: file.size };
+}
+
+function groupByEntity(listed: { file: FileRef; skipped: string | null; size: number | null }[]) {
+  const groups = new Map<string, { entity: FileRef['entity']; files: typeof listed }>();
+  for (const item of listed) {
+    const key = `${item.file.entity.type}:${item.file.entity.id}`;
+    const group = groups.get(key) ?? { entity: item.file.entity, files: [] };
+    group.files.push(item);
+    groups.set(key, group);
+  }
+  return [...groups.values()];
+}
+
+function openEntry(entry: DownloadEntry, tracker: Tracker, login: string, webAgent: Dispatcher, policy: WebLinkPolicy, signal: AbortSignal): Readable {
+  const { origin } = entry;
+  switch (origin.kind) {
+    case 'manifest':
+      return Readable.from([origin.bytes]);
+    case 'local':
+      return openLocalFile(origin.file);
+    case 'tracker':
+      return openDownload({ locate: () => tracker.locateFile(login, entry.file!), size: entry.size, signal });
+    case 'web':
+      return openDownload({ locate: async () => ({ url: await resolveWebLink(policy, webAgent, origin.url, 5, signal) }), size: entry.size, dispatcher: webAgent, signal });
+  }
+}
+
+/** The size a location answers a HEAD with (null when it does not say). */
+async function contentLength(location: { url: string; headers?: Record<string, string> }, dispatcher?: Dispatcher): Promise<number | null> {
+  const response = await request(location.url, { method: 'HEAD', headers: location.headers ?? {}, ...(dispatcher ? { dispatcher } : {}) });
+  await response.body.dump();
+  const length = Number(response.headers['content-length']);
+  return response.statusCode === 200 && Number.isSafeInteger(length) ? length : null;
+}
+
+async function* counted(source: AsyncIterable<Uint8Array>, count: (bytes: number) => void): AsyncGenerator<Uint8Array> {
+  for await (const chunk of source) {
+    count(chunk.length);
+    yield chunk;
+  }
+}
+
+/** `Demo_Versions_2026-11-23.zip`: project, what was selected, the day. */
+export function archiveName(context: ActionContext, date: Date): string {
+  const plural = context.entityType.endsWith('s') ? context.entityType : `${context.entityType}s`;
+  const parts = [context.project?.name ?? null, plural, date.toISOString().slice(0, 10)].filter((part): part is string => Boolean(part));
+  return `${parts.join('_').replace(/[\s/\\]+/g, '_')}.zip`;
+}
+
+async function siteCall<T>(context: ActionContext, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw httpErrorFromSite(error, context.user.login);
+  }
+}
+

@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { request } from 'undici';
+import { isFileValue } from '../../src/sandbox/records.ts';
+import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../helpers/service.ts';
+import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
+
+// The download-zip action through the real service and sandbox: the page lists the files, the zip streams
+// with an exact Content-Length, passes unzip, 7z and Python's zipfile, holds every file byte-identical, and
+// survives dropped source connections; a source that keeps failing aborts the response and the status says which.
+
+let env: ServiceWithSandbox;
+let mount: string;
+let folder: string;
+const localBytes = Buffer.from('EXR plate stand-in\n'.repeat(1000));
+
+before(async () => {
+  mount = await mkdtemp(join(tmpdir(), 'mount-'));
+  folder = await mkdtemp(join(tmpdir(), 'zips-'));
+  const plate = join(mount, 'demo/shots/sh010/plates/sh010_bg_v001.exr');
+  await mkdir(dirname(plate), { recursive: true });
+  await writeFile(plate, localBytes);
+  env = await startServiceWithSandbox({ LOCAL_STORAGE_MOUNTS: `primary=${mount}` });
+});
+after(async () => {
+  await env.close();
+  await rm(mount, { recursive: true, force: true });
+  await rm(folder, { recursive: true, force: true });
+});
+beforeEach(() => env.site.faults.reset());
+
+const shotIds = (...codes: string[]) => codes.map((code) => env.site.store.all('Shot').find((s) => s.fields.code === code)!.id);
+
+async function storedSha(key: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of env.site.storage.createReadStream(key)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** sha256 of every uploaded attachment's bytes by file name (the seed's names are unique per shot). */
+async function seededHashes(): Promise<Map<string, string>> {
+  const hashes = new Map<string, string>();
+  for (const attachment of env.site.store.all('Attachment')) {
+    const file = attachment.fields.this_file;
+    if (isFileValue(file) && file.link_type === 'upload') hashes.set(file.name, await storedSha(file.key));
+  }
+  return hashes;
+}
+
+async function fetchZip(url: string): Promise<{ status: number; headers: Record<string, unknown>; path: string; bytes: number; error: unknown }> {
+  const response = await request(url);
+  const path = join(folder, `${Math.random().toString(36).slice(2)}.zip`);
+  let bytes = 0;
+  let error: unknown = null;
+  try {
+    await pipeline(
+      response.body,
+      async function* (source) {
+        for await (const chunk of source) {
+          bytes += (chunk as Buffer).length;
+          yield chunk;
+        }
+      },
+      createWriteStream(path),
+    );
+  } catch (caught) {
+    error = caught;
+  }
+  return { status: response.statusCode, headers: response.headers, path, bytes, error };
+}
+
+describe('download-zip', { timeout: 180_000 }, () => {
+  test('the page lists each entity’s files with sizes, and which stay in the manifest only', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010', 'sh030'));
+    const response = await request(page.pageUrl, { headers: { accept: 'text/html' } });
+    const html = await response.body.text();
+    assert.equal(response.statusCode, 200);
+    for (const name of ['sh010_brief.pdf', 'sh010_shotlist.csv', 'sh030_temp_mix.wav', 'sh010_bg_v001.exr', 'Reference board']) assert.ok(html.includes(name), name);
+    assert.match(html, /manifest only: web link not fetched/);
+  });
+
+  test('the zip has an exact Content-Length, passes three readers, and every file is byte-identical', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010', 'sh020', 'sh030'));
+    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments,fields,thumbnails,notes`);
+    assert.equal(zip.status, 200);
+    assert.equal(zip.error, null);
+    assert.equal(Number(zip.headers['content-length']), zip.bytes);
+    assert.match(String(zip.headers['content-disposition']), /^attachment; filename="Demo_Shots_\d{4}-\d{2}-\d{2}\.zip"; filename\*=UTF-8''Demo_Shots_/);
+    const entries = await checkWithAllReaders(zip.path);
+    const names = entries.map((entry) => entry.name);
+    assert.equal(names.at(-1), 'manifest.csv');
+    assert.ok(names.includes('Shot/sh010/sh010_brief.pdf'));
+    assert.ok(names.includes('Shot/sh010/sh010_bg_v001.exr'), 'the local file from its mount');
+    assert.ok(names.includes('Shot/sh030/sh030_temp_mix.wav'));
+    const hashes = await seededHashes();
+    for (const entry of entries) {
+      const base = entry.name.split('/').pop()!;
+      if (hashes.has(base)) assert.equal(entry.sha256, hashes.get(base), entry.name);
+    }
+    assert.equal(entries.find((e) => e.name === 'Shot/sh010/sh010_bg_v001.exr')!.sha256, createHash('sha256').update(localBytes).digest('hex'));
+  });
+
+  test('dropped source connections are resumed: the zip is still whole and correct', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh030'));
+    env.site.faults.update({ storageGetResetCount: 4 });
+    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments`);
+    assert.equal(zip.error, null);
+    assert.equal(Number(zip.headers['content-length']), zip.bytes);
+    const entries = await checkWithAllReaders(zip.path);
+    const hashes = await seededHashes();
+    assert.equal(entries.find((e) => e.name === 'Shot/sh030/sh030_temp_mix.wav')!.sha256, hashes.get('sh030_temp_mix.wav'));
+  });
+
+  test('a source that keeps failing aborts the response, and the status names the file', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh030'));
+    env.site.faults.update({ storageGetResetRate: 1 });
+    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments&download=test-download-1`);
+    env.site.faults.reset();
+    assert.ok(zip.error !== null || zip.bytes < Number(zip.headers['content-length']), 'the download must not look complete');
+    const status = await request(`${page.pageUrl}/zip/test-download-1/status`, { headers: { accept: 'application/json' } });
+    const body = (await status.body.json()) as { state: string; failedFile: string };
+    assert.equal(body.state, 'failed');
+    assert.equal(body.failedFile, 'Shot/sh030/sh030_temp_mix.wav');
+  });
+});
