@@ -107,6 +107,7 @@ function serviceRoutes(deps: AppDeps): express.Router {
       uploads: deps.uploads,
       versionFileField: deps.config.uploadVersionField,
       formParallelParts: deps.config.uploadParallelParts,
+      maxUploadBytes: deps.config.maxUploadBytes,
     }),
   );
   return router;

@@ -1,3 +1,4 @@
+import { Transform, type Readable } from 'node:stream';
 import Busboy from 'busboy';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import type { Config } from '../config.ts';
@@ -34,9 +35,13 @@ export interface UploadRouteDeps {
   versionFileField: string;
   /** Parts the no-JavaScript form holds and sends at once. */
   formParallelParts?: number;
+  /** Largest file accepted (MAX_UPLOAD_BYTES), or null. */
+  maxUploadBytes: number | null;
 }
 
 const UPLOAD_ACTIONS = new Set(['upload-files', 'attach-files']);
+/** How long a refused part's remaining bytes are read before the connection is given up. */
+const PART_DRAIN_TIMEOUT_MS = 30_000;
 
 export function uploadRoutes(deps: UploadRouteDeps): Router {
   const router = express.Router();
@@ -82,8 +87,15 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
       if (!req.complete) aborted.abort(new Error('the page closed the connection'));
     });
     const n = Number(req.params['n']);
-    const { sent } = await sessionCall(context, () => deps.uploads.receivePart(record, n, req, length, req.get('content-md5'), aborted.signal));
-    res.json({ n, sent });
+    try {
+      const { sent } = await sessionCall(context, () => deps.uploads.receivePart(record, n, req, length, req.get('content-md5'), aborted.signal));
+      res.json({ n, sent });
+    } catch (error) {
+      // Read what is left of the part before answering, so the page gets the answer (and sends the part again)
+      // instead of a connection reset while it is still sending.
+      await drain(req, PART_DRAIN_TIMEOUT_MS);
+      throw error;
+    }
   });
 
   router.post(`${base}/uploads/:uploadId/complete`, async (req, res) => {
@@ -234,7 +246,9 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
           return;
         }
         entry.name = filename;
-        const targets = formTargets(fields['mode'] === 'all' ? 'all' : 'match', filename, selection.visible, context.entityType, field);
+        // attach-files sends every file to every selected entity; upload-files matches by name unless told "all".
+        const mode = context.action === 'attach-files' || fields['mode'] === 'all' ? 'all' : 'match';
+        const targets = formTargets(mode, filename, selection.visible, context.entityType, field);
         if (targets.length === 0) {
           entry.refused = 'No selected entity is named like this file.';
           stream.resume();
@@ -250,7 +264,7 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
             plan: { size: null, partSize },
             ...(fields['display_name']?.trim() ? { displayName: fields['display_name'].trim() } : {}),
           },
-          stream,
+          deps.maxUploadBytes === null ? stream : limited(stream, deps.maxUploadBytes, filename),
           { parallelParts: deps.formParallelParts ?? 4 },
         ).then((outcomes) => {
           entry.outcomes = outcomes;
@@ -287,4 +301,37 @@ function formTargets(
 ): UploadTarget[] {
   const chosen = mode === 'all' ? visible : (matchFilesByName([fileName], visible).matches[0]?.targets ?? []);
   return chosen.map((entity) => ({ type: entityType, id: entity.id, field }));
+}
+
+/** Fails the stream once it passes `max` bytes: the held upload then aborts at the site and nothing is created. */
+function limited(source: Readable, max: number, name: string): Transform {
+  let seen = 0;
+  const limiter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > max) done(new UploadError(413, 'file_too_large', `"${name}" is larger than ${max} bytes, the most a file may be.`));
+      else done(null, chunk);
+    },
+  });
+  source.once('error', (error) => limiter.destroy(error));
+  return source.pipe(limiter);
+}
+
+/** Reads and discards the rest of a request body (up to a time limit); resolves either way. */
+function drain(req: Request, timeoutMs: number): Promise<void> {
+  if (req.complete || req.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve();
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    req.once('end', done);
+    req.once('close', done);
+    req.unpipe();
+    req.resume();
+  });
 }

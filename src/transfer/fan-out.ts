@@ -17,7 +17,8 @@ export function fanOut(source: Readable, branches: number): PassThrough[] {
 
   void (async () => {
     try {
-      for await (const chunk of source) {
+      // destroyOnReturn off: when every branch has failed, the rest of the source is left to the caller to drain.
+      for await (const chunk of source.iterator({ destroyOnReturn: false })) {
         const waits: Promise<void>[] = [];
         for (const output of live) {
           if (output.destroyed) continue;

@@ -42,6 +42,9 @@ export interface UploadRecord {
 }
 
 /** A refusal the page can act on: `status` and a stable `code` for the HTTP layer. */
+/** How long one completion may take before another call may try (the site completes in seconds). */
+const COMPLETION_LOCK_SECONDS = 120;
+
 export class UploadError extends Error {
   readonly status: number;
   readonly code: string;
@@ -194,6 +197,10 @@ export class UploadSessions {
     if (arrived !== record.partCount) {
       throw new UploadError(409, 'parts_missing', `${record.partCount - arrived} of ${record.partCount} parts have not arrived yet.`);
     }
+    // One completion at a time, across instances: a page that retries while the first call still runs waits
+    // for its outcome instead of completing twice (the second would fail at the site and overwrite success).
+    const lock = `upload:${record.id}:completing`;
+    if (!(await this.#options.store.setIfAbsent(lock, '1', COMPLETION_LOCK_SECONDS))) return this.#awaitCompletion(record);
     const { tracker } = this.#options;
     const results = await Promise.all(
       record.uploads.map(async (upload, index): Promise<UploadResult> => {
@@ -213,6 +220,16 @@ export class UploadSessions {
     const done: UploadRecord = { ...record, status: 'done', results };
     await this.#save(done);
     return done;
+  }
+
+  async #awaitCompletion(record: UploadRecord): Promise<UploadRecord> {
+    const deadline = Date.now() + COMPLETION_LOCK_SECONDS * 1000;
+    while (Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const current = await this.get(record.contextId, record.id);
+      if (current && current.status !== 'uploading') return current;
+    }
+    throw new UploadError(503, 'completion_pending', 'The upload is still being completed at the site; check again in a moment.');
   }
 
   /** Gives the upload up at the site for every target: no orphaned parts, nothing created. */

@@ -309,33 +309,52 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await screenshot(page, 'attach-results');
   });
 
-  test('without JavaScript the plain form uploads: results page with a link, the file stored byte-identical; an empty file is refused', async () => {
-    const version = idOf('Version', 'sh040_comp_v003');
-    const pageUrl = await launch('Upload files', 'Version', [version]);
+  test('without JavaScript the plain form uploads: every file to every Version, attachments with a display name, results pages with links; an empty file is refused', async () => {
+    const versions = [idOf('Version', 'sh040_comp_v003'), idOf('Version', 'sh040_comp_v002')];
+    const pageUrl = await launch('Upload files', 'Version', versions);
     const { page } = await newPage({ javaScriptEnabled: false });
     await page.goto(pageUrl);
     const submit = page.getByRole('button', { name: 'Upload', exact: true });
     assert.equal(await submit.isVisible(), true, 'the plain submit shows when no script runs');
-    const file = await writeTestFile('sh040_comp_v003.mov', 6 * MiB + 1, 14);
+    // Named like neither Version: only "every file to every Version" sends it anywhere, so the mode must arrive.
+    const file = await writeTestFile('sh040_plate.mov', 6 * MiB + 1, 14);
+    await page.getByLabel('Send every file to every selected Version').check();
     await page.locator('#upload-file-input').setInputFiles(file.path);
     await Promise.all([page.waitForURL(/\/form-upload\?/), submit.click()]);
     await page.locator('h1', { hasText: 'Upload results' }).waitFor();
     assert.match((await page.locator('.lead').textContent()) ?? '', /1 of 1 file uploaded\./);
-    const done = page.locator('.result-done a');
-    assert.equal(await done.textContent(), 'sh040_comp_v003');
-    assert.equal(await done.getAttribute('href'), `${sandbox().url}/detail/Version/${version}`);
-    assert.equal(sha256((await versionMovie(version))!), sha256(file.bytes));
+    const links = await page.locator('.result-done a').evaluateAll((anchors) => anchors.map((a) => [a.textContent, a.getAttribute('href')]));
+    assert.deepEqual(links, [
+      ['sh040_comp_v003', `${sandbox().url}/detail/Version/${versions[0]}`],
+      ['sh040_comp_v002', `${sandbox().url}/detail/Version/${versions[1]}`],
+    ]);
+    for (const version of versions) assert.equal(sha256((await versionMovie(version))!), sha256(file.bytes));
     await screenshot(page, 'form-results');
 
-    // Back, and an empty file: refused with a message, the Version's movie unchanged.
+    // Back, and an empty file: refused with a message, the Versions' movies unchanged.
     await page.getByRole('link', { name: 'Back to the upload page' }).click();
     const empty = await writeTestFile('sh040_comp_v003.mov', 0, 1);
     await page.locator('#upload-file-input').setInputFiles(empty.path);
     await Promise.all([page.waitForURL(/\/form-upload\?/), page.getByRole('button', { name: 'Upload', exact: true }).click()]);
     await page.locator('h1', { hasText: 'Upload results' }).waitFor();
     assert.match((await page.locator('.result-failed').textContent()) ?? '', /empty/);
-    assert.equal(sha256((await versionMovie(version))!), sha256(file.bytes), 'the earlier upload is untouched');
+    assert.equal(sha256((await versionMovie(versions[0]!))!), sha256(file.bytes), 'the earlier upload is untouched');
     assert.equal(sandbox().storage.multipartUploadsInProgress(), 0, 'the begun upload was aborted');
+
+    // attach-files: the display name field arrives before the file, and names the attachment.
+    const shot = idOf('Shot', 'sh040');
+    await page.goto(await launch('Attach files', 'Shot', [shot]));
+    const notes = await writeTestFile('plate notes.txt', 2_000, 18);
+    await page.getByLabel('Display name').fill('Plate notes');
+    await page.locator('#upload-file-input').setInputFiles(notes.path);
+    await Promise.all([page.waitForURL(/\/form-upload\?/), page.getByRole('button', { name: 'Upload', exact: true }).click()]);
+    const done = page.locator('.result-done');
+    assert.equal(await done.locator('a').getAttribute('href'), `${sandbox().url}/detail/Shot/${shot}`);
+    const attachmentId = Number(/attachment (\d+)/.exec((await done.textContent()) ?? '')?.[1]);
+    const token = await bearer(sandbox());
+    const reply = await api(sandbox(), token).get(`/api/v1/entity/attachments/${attachmentId}?fields=this_file`);
+    assert.equal(reply.json().data.attributes.this_file.name, 'Plate notes');
+    assert.equal(sha256((await download(sandbox(), token, `/file_serve/attachment/${attachmentId}`)).body), sha256(notes.bytes));
   });
 
   test('the service stops mid-upload and a new one starts: the page finishes the upload without starting over', async () => {
@@ -431,12 +450,18 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     assert.ok(stored >= 1 && stored < 7, `${stored} of 7 parts listed as stored`);
     await page.locator('#upload-file-input').setInputFiles(file.path);
     await plan.locator('.plan-resume', { hasText: `Continues an earlier upload: ${stored} of 7 parts already stored.` }).waitFor();
+    await screenshot(page, 'resume-mapping');
+    // What the service holds now (a part whose bytes had all left the page before the reload may still land).
+    const apiUrl = new URL((await page.locator('#upload-form').getAttribute('data-upload-api'))!, pageUrl).href;
+    const listed = await request(apiUrl, { headers: { accept: 'application/json' } });
+    const [held] = ((await listed.body.json()) as { uploads: { partsDone: number[] }[] }).uploads;
+    assert.ok(held && held.partsDone.length >= stored);
     await plan.getByRole('button', { name: 'Upload 1 file' }).click();
-    await page.locator('#upload-status', { hasText: `continuing, ${stored} of 7 parts were already stored` }).waitFor();
     await page.locator('#upload-progress .job[data-state="done"]').waitFor({ timeout: 60_000 });
     assert.equal(sha256((await versionMovie(version))!), sha256(file.bytes), 'stored byte-identical');
     const parts = storedParts.slice(firstStored);
-    assert.equal(new Set(parts.map((part) => part.uploadId)).size, 1, 'one upload at storage throughout');
+    assert.equal(new Set(parts.map((part) => part.uploadId)).size, 1, 'one upload at storage throughout: the page continued it');
+    for (const n of held.partsDone) assert.equal(parts.filter((part) => part.partNumber === n).length, 1, `part ${n}, stored before the reload, was not sent again`);
     assert.ok(parts.length < 2 * 7, `${parts.length} part PUTs stored for 7 parts (${storedBefore.length} before the reload)`);
 
     // Cancel mid-way: the multipart upload is aborted at the site and nothing is created.
@@ -449,7 +474,6 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await page.getByRole('button', { name: `Cancel ${code}.mov` }).click();
     await page.locator('#upload-progress .job[data-state="cancelled"]').waitFor();
     sandbox().faults.update({ latencyMs: 0 });
-    const apiUrl = new URL((await page.locator('#upload-form').getAttribute('data-upload-api'))!, pageUrl).href;
     for (let tries = 0; ; tries++) {
       const listed = await request(apiUrl, { headers: { accept: 'application/json' } });
       const statuses = ((await listed.body.json()) as { uploads: { status: string }[] }).uploads.map((upload) => upload.status);

@@ -1,0 +1,116 @@
+// The mapping the page shows before anything starts: which file goes to which target, which files are refused
+// and why, which targets get nothing, and which files continue an unfinished upload. Pure: no DOM, no requests.
+
+import { matchFilesByName } from './js/match-files.js';
+
+/**
+ * @typedef {{ id: number, name: string, siteUrl: string }} Target
+ * @typedef {{ id: string, name: string, size: number, targets: { type: string, id: number }[], partsDone: number[], partCount: number, status: string }} UploadView
+ * @typedef {{
+ *   file: File,
+ *   targets: Target[],
+ *   refused: string | null,
+ *   skipped: { target: Target, reason: string }[],
+ *   resume: UploadView | null,
+ * }} PlannedFile
+ */
+
+/**
+ * @param {object} input
+ * @param {File[]} input.files the chosen files, in the order chosen
+ * @param {Target[]} input.targets the selected entities the user may upload to
+ * @param {'upload-files' | 'attach-files'} input.action
+ * @param {'match' | 'all'} input.mode upload-files: by name, or every file to every Version
+ * @param {Set<number>} input.excluded attach-files: targets the user unticked
+ * @param {number | null} input.maxBytes the service's limit per file
+ * @param {UploadView[]} input.unfinished this launch's unfinished uploads, to continue instead of starting over
+ * @param {(uploadId: string) => number | null} input.rememberedLastModified what this browser stored when it began one
+ * @returns {{ files: PlannedFile[], unmatchedTargets: Target[], toSend: PlannedFile[] }}
+ */
+export function planUploads({ files, targets, action, mode, excluded, maxBytes, unfinished, rememberedLastModified }) {
+  const toVersions = action === 'upload-files';
+  const chosenTargets = (file, index, matches) => {
+    if (!toVersions) return targets.filter((target) => !excluded.has(target.id));
+    if (mode === 'all') return targets;
+    return matches[index]?.targets ?? [];
+  };
+  const matches = toVersions && mode === 'match' ? matchFilesByName(files.map((file) => file.name), targets).matches : [];
+
+  // What each target already receives in this batch: a Version's movie field holds one file, and an entity
+  // cannot take two attachments of the same name from one drop without people mixing them up.
+  const taken = new Map();
+  const usedTargets = new Set();
+  const planned = files.map((file, index) => {
+    /** @type {PlannedFile} */
+    const entry = { file, targets: [], refused: null, skipped: [], resume: null };
+    if (file.size === 0) {
+      entry.refused = 'This file is empty: there is nothing to upload.';
+      return entry;
+    }
+    if (maxBytes !== null && file.size > maxBytes) {
+      entry.refused = `This file is ${formatBytes(file.size)}; files may be at most ${formatBytes(maxBytes)}.`;
+      return entry;
+    }
+    for (const target of chosenTargets(file, index, matches)) {
+      const key = toVersions ? String(target.id) : `${target.id}:${file.name}`;
+      const earlier = taken.get(key);
+      if (earlier !== undefined) {
+        entry.skipped.push({
+          target,
+          reason: toVersions
+            ? `${target.name} already gets ${earlier.name}: a Version holds one uploaded movie.`
+            : `Another file named ${file.name} already goes to ${target.name}.`,
+        });
+        continue;
+      }
+      taken.set(key, file);
+      entry.targets.push(target);
+    }
+    if (entry.targets.length === 0 && entry.skipped.length > 0) {
+      entry.refused = entry.skipped.map((skip) => skip.reason).join(' ');
+      entry.skipped = [];
+    }
+    for (const target of entry.targets) usedTargets.add(target.id);
+    entry.resume = entry.targets.length > 0 ? resumable(file, entry.targets, unfinished, rememberedLastModified) : null;
+    return entry;
+  });
+
+  return {
+    files: planned,
+    unmatchedTargets: toVersions ? targets.filter((target) => !usedTargets.has(target.id)) : [],
+    toSend: planned.filter((entry) => entry.refused === null && entry.targets.length > 0),
+  };
+}
+
+/**
+ * The unfinished upload this file continues: same name, size and targets, and — where this browser began it —
+ * the same modification time, so a different file that happens to share name and size is not mixed in.
+ */
+function resumable(file, targets, unfinished, rememberedLastModified) {
+  const wanted = targets.map((target) => target.id).sort((a, b) => a - b).join(',');
+  return (
+    unfinished.find((upload) => {
+      if (upload.status !== 'uploading' || upload.name !== file.name || upload.size !== file.size) return false;
+      const ids = upload.targets.map((target) => target.id).sort((a, b) => a - b).join(',');
+      if (ids !== wanted) return false;
+      const remembered = rememberedLastModified(upload.id);
+      return remembered === null || remembered === file.lastModified;
+    }) ?? null
+  );
+}
+
+const UNITS = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** 12.3 MiB, 512 bytes: sizes as people read them. */
+export function formatBytes(bytes) {
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  if (unit === 0) return `${value} ${value === 1 ? 'byte' : 'bytes'}`;
+  // One decimal below 100, none where it would be .0: 7 MiB, 12.4 MiB, 250 MiB.
+  const shown = value >= 100 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
+  return `${shown} ${UNITS[unit]}`;
+}

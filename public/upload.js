@@ -1,0 +1,489 @@
+// The upload page, enhanced: files are chosen or dropped, the mapping is shown and confirmed, then each file goes
+// up in parts with progress, pause, cancel, retry and resume. Without this script the page's plain form posts the
+// files instead. Everything shown is built with textContent (never HTML from data); status goes to a live region.
+
+import { Md5Pool } from './md5-pool.js';
+import { formatBytes, planUploads } from './upload-plan.js';
+import { UploadEngine, UploadJob, callUploadApi, rememberedLastModified } from './upload-transfer.js';
+
+const form = document.getElementById('upload-form');
+if (form instanceof HTMLFormElement) enhance(form);
+
+/** A DOM element with attributes (`class`, `hidden`, data-…, properties for the rest) and text or node children. */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'class') node.className = value;
+    else if (name.startsWith('data-') || name.startsWith('aria-') || name === 'role' || name === 'for') node.setAttribute(name, value === true ? '' : String(value));
+    else node[name] = value;
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const plural = (count, one, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
+
+/** Time left as people say it: "a few seconds", "about 40 s", "about 12 min", "about 2 h 5 min". */
+function formatDuration(seconds) {
+  if (seconds < 5) return 'a few seconds';
+  if (seconds < 90) return `about ${Math.round(seconds)} s`;
+  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min`;
+  return `about ${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
+}
+
+function enhance(form) {
+  const config = {
+    action: form.dataset.action,
+    api: form.dataset.uploadApi,
+    token: form.dataset.uploadToken,
+    maxBytes: form.dataset.maxBytes ? Number(form.dataset.maxBytes) : null,
+    parallelParts: Number(form.dataset.parallelParts) || 4,
+    entityType: form.dataset.entityType,
+    entityTypePlural: form.dataset.entityTypePlural,
+  };
+  const toVersions = config.action === 'upload-files';
+  const targets = Array.from(document.querySelectorAll('#upload-targets .entity'), (item) => ({
+    id: Number(item.dataset.id),
+    name: item.dataset.name,
+    siteUrl: item.dataset.siteUrl,
+  }));
+  const targetName = new Map(targets.map((target) => [target.id, target.name]));
+
+  const input = form.querySelector('#upload-file-input');
+  const dropZone = form.querySelector('#drop-zone');
+  const displayName = form.querySelector('#upload-display-name');
+  const panels = {
+    unfinished: document.getElementById('upload-unfinished'),
+    plan: document.getElementById('upload-plan'),
+    progress: document.getElementById('upload-progress'),
+  };
+  const status = document.getElementById('upload-status');
+  const announce = (text) => {
+    status.textContent = text;
+  };
+
+  /** What the user has chosen and not yet confirmed, and what the service still holds from earlier visits. */
+  const state = { chosen: [], excluded: new Set(), unfinished: [], plan: null };
+
+  // Hash on up to a few cores; the page's own thread stays free for progress.
+  const hashers = Math.max(1, Math.min(config.parallelParts, (navigator.hardwareConcurrency || 2) - 1, 4));
+  const jobViews = new Map();
+  const engine = new UploadEngine({
+    api: config.api,
+    token: config.token,
+    parallelParts: config.parallelParts,
+    hasher: new Md5Pool(hashers),
+    onChange: (job) => scheduleRender(job),
+    onStatus: announce,
+  });
+
+  form.classList.add('js-enhanced');
+  form.addEventListener('submit', (event) => {
+    // The script sends the files itself; Enter in a field must not post the plain form.
+    event.preventDefault();
+    panels.plan.querySelector('.plan-confirm')?.focus();
+  });
+
+  // ---- choosing files ----
+
+  input.addEventListener('change', () => {
+    addFiles(Array.from(input.files ?? []));
+    // Cleared so that choosing the same file again (to resume it) fires `change` again.
+    input.value = '';
+  });
+  const hasFiles = (event) => Array.from(event.dataTransfer?.types ?? []).includes('Files');
+  dropZone.addEventListener('dragenter', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    dropZone.classList.add('drag-over');
+  });
+  dropZone.addEventListener('dragover', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  dropZone.addEventListener('dragleave', (event) => {
+    if (!dropZone.contains(event.relatedTarget)) dropZone.classList.remove('drag-over');
+  });
+  dropZone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    dropZone.classList.remove('drag-over');
+    addFiles(Array.from(event.dataTransfer?.files ?? []));
+  });
+  // A file dropped beside the zone must not make the browser navigate away to it (and lose the page).
+  for (const type of ['dragover', 'drop']) {
+    window.addEventListener(type, (event) => {
+      if (hasFiles(event) && !dropZone.contains(event.target)) event.preventDefault();
+    });
+  }
+
+  for (const radio of form.querySelectorAll('input[name="mode"]')) radio.addEventListener('change', renderPlan);
+
+  function addFiles(files) {
+    const same = (a, b) => a.name === b.name && a.size === b.size && a.lastModified === b.lastModified;
+    for (const file of files) if (!state.chosen.some((chosen) => same(chosen, file))) state.chosen.push(file);
+    renderPlan();
+  }
+
+  // ---- the mapping, shown before anything starts ----
+
+  function currentPlan() {
+    const mode = form.querySelector('input[name="mode"]:checked')?.value === 'all' ? 'all' : 'match';
+    return planUploads({
+      files: state.chosen,
+      targets,
+      action: config.action,
+      mode,
+      excluded: state.excluded,
+      maxBytes: config.maxBytes,
+      unfinished: state.unfinished,
+      rememberedLastModified,
+    });
+  }
+
+  function renderPlan() {
+    const panel = panels.plan;
+    if (state.chosen.length === 0) {
+      panel.hidden = true;
+      panel.replaceChildren();
+      state.plan = null;
+      return;
+    }
+    const plan = currentPlan();
+    state.plan = plan;
+    const refused = plan.files.filter((entry) => entry.refused !== null).length;
+    const unmatched = plan.files.filter((entry) => entry.refused === null && entry.targets.length === 0).length;
+
+    const rows = plan.files.map((entry, index) => {
+      const { file } = entry;
+      let where;
+      if (entry.refused !== null) where = el('p', { class: 'plan-problem' }, entry.refused);
+      else if (entry.targets.length === 0) where = el('p', { class: 'plan-problem' }, toVersions ? 'No selected Version is named like this file: it will not be uploaded.' : `No ${config.entityType} is ticked: it will not be uploaded.`);
+      else where = el('p', { class: 'plan-targets' }, el('span', { class: 'arrow', 'aria-hidden': 'true' }, '→ '), el('span', { class: 'visually-hidden' }, 'goes to '), entry.targets.map((target) => target.name).join(', '));
+      return el(
+        'li',
+        { class: `plan-file${entry.refused !== null || entry.targets.length === 0 ? ' plan-file-refused' : ''}` },
+        el('div', { class: 'plan-file-head' }, el('span', { class: 'file-name' }, file.name), el('span', { class: 'muted' }, formatBytes(file.size))),
+        where,
+        entry.skipped.map((skip) => el('p', { class: 'plan-note' }, skip.reason)),
+        entry.resume ? el('p', { class: 'plan-note plan-resume' }, `Continues an earlier upload: ${entry.resume.partsDone.length} of ${plural(entry.resume.partCount, 'part')} already stored.`) : null,
+        el('button', { type: 'button', class: 'link-button', 'aria-label': `Remove ${file.name}`, onclick: () => removeChosen(index) }, 'Remove'),
+      );
+    });
+
+    const sending = plan.toSend.length;
+    const summary = [
+      plural(sending, 'file') + ' ready',
+      refused > 0 ? `${refused} refused` : null,
+      unmatched > 0 ? `${unmatched} without a target` : null,
+    ].filter(Boolean);
+
+    const sections = [
+      el('h3', {}, 'Check before uploading'),
+      el('ul', { class: 'plan-list' }, rows),
+      toVersions && plan.unmatchedTargets.length > 0
+        ? el('p', { class: 'plan-unmatched' }, el('strong', {}, 'No file for: '), plan.unmatchedTargets.map((target) => target.name).join(', '))
+        : null,
+      toVersions ? null : targetChooser(),
+      el(
+        'div',
+        { class: 'plan-actions' },
+        el('button', { type: 'button', class: 'plan-confirm', disabled: sending === 0, onclick: confirmPlan }, sending === 0 ? 'Nothing to upload' : `Upload ${plural(sending, 'file')}`),
+        el('button', { type: 'button', class: 'button-secondary', onclick: clearChosen }, 'Clear'),
+      ),
+    ];
+    panel.replaceChildren(...sections.filter((section) => section !== null));
+    panel.hidden = false;
+    announce(`${summary.join(', ')}. Check the list, then confirm.`);
+  }
+
+  /** attach-files: every selected entity is ticked; unticking one keeps the files off it. */
+  function targetChooser() {
+    return el(
+      'fieldset',
+      { class: 'choice plan-targets-choice' },
+      el('legend', {}, `Attach to these ${config.entityTypePlural}`),
+      targets.map((target) =>
+        el(
+          'label',
+          { class: 'choice-option' },
+          el('input', {
+            type: 'checkbox',
+            checked: !state.excluded.has(target.id),
+            onchange: (event) => {
+              if (event.target.checked) state.excluded.delete(target.id);
+              else state.excluded.add(target.id);
+              renderPlan();
+              panels.plan.querySelector(`input[data-target="${target.id}"]`)?.focus();
+            },
+            'data-target': target.id,
+          }),
+          ` ${target.name}`,
+        ),
+      ),
+    );
+  }
+
+  function removeChosen(index) {
+    state.chosen.splice(index, 1);
+    renderPlan();
+    (panels.plan.querySelector('.plan-file .link-button') ?? input).focus();
+  }
+
+  function clearChosen() {
+    state.chosen = [];
+    renderPlan();
+    input.focus();
+    announce('The chosen files were cleared.');
+  }
+
+  function confirmPlan() {
+    const plan = state.plan ?? currentPlan();
+    const name = displayName?.value.trim() ?? '';
+    for (const entry of plan.toSend) {
+      if (entry.resume) state.unfinished = state.unfinished.filter((upload) => upload.id !== entry.resume.id);
+      engine.add(new UploadJob({ file: entry.file, targets: entry.targets, displayName: name, resume: entry.resume }));
+    }
+    announce(`Uploading ${plural(plan.toSend.length, 'file')}.`);
+    state.chosen = [];
+    renderPlan();
+    renderUnfinished();
+    showProgress();
+    panels.progress.querySelector('.progress-pause')?.focus();
+  }
+
+  // ---- unfinished uploads of this launch (a reload, a closed tab, a lost connection) ----
+
+  async function loadUnfinished() {
+    try {
+      const { uploads } = await callUploadApi(config.api);
+      state.unfinished = uploads.filter((upload) => upload.status === 'uploading');
+    } catch {
+      state.unfinished = [];
+    }
+    renderUnfinished();
+    if (state.chosen.length > 0) renderPlan();
+  }
+
+  function renderUnfinished() {
+    const panel = panels.unfinished;
+    if (state.unfinished.length === 0) {
+      panel.hidden = true;
+      panel.replaceChildren();
+      return;
+    }
+    panel.replaceChildren(
+      el('h3', {}, 'Unfinished uploads'),
+      el('p', { class: 'muted' }, 'Choose the same file again to continue where it stopped, or cancel it.'),
+      el(
+        'ul',
+        { class: 'plan-list' },
+        state.unfinished.map((upload) =>
+          el(
+            'li',
+            { class: 'plan-file' },
+            el('div', { class: 'plan-file-head' }, el('span', { class: 'file-name' }, upload.name), el('span', { class: 'muted' }, formatBytes(upload.size))),
+            el('p', { class: 'plan-note' }, `${upload.partsDone.length} of ${plural(upload.partCount, 'part')} stored · to ${upload.targets.map((target) => targetName.get(target.id) ?? `${target.type} ${target.id}`).join(', ')}`),
+            el('button', { type: 'button', class: 'link-button', 'aria-label': `Cancel the unfinished upload of ${upload.name}`, onclick: () => cancelUnfinished(upload) }, 'Cancel'),
+          ),
+        ),
+      ),
+    );
+    panel.hidden = false;
+  }
+
+  async function cancelUnfinished(upload) {
+    state.unfinished = state.unfinished.filter((candidate) => candidate.id !== upload.id);
+    renderUnfinished();
+    if (state.chosen.length > 0) renderPlan();
+    try {
+      await callUploadApi(`${config.api}/${encodeURIComponent(upload.id)}`, { method: 'DELETE', token: config.token });
+      announce(`The unfinished upload of ${upload.name} was cancelled.`);
+    } catch (error) {
+      announce(`The unfinished upload of ${upload.name} could not be cancelled: ${error.message}`);
+    }
+    input.focus();
+  }
+
+  // ---- progress and results ----
+
+  let totalView = null;
+
+  function showProgress() {
+    if (totalView) {
+      panels.progress.hidden = false;
+      return;
+    }
+    const bar = el('progress', { class: 'total-bar', max: 1, value: 0, 'aria-label': 'All files' });
+    const numbers = el('p', { class: 'total-numbers' });
+    const pause = el('button', { type: 'button', class: 'button-secondary progress-pause', onclick: () => (engine.paused ? engine.resume() : engine.pause()) }, 'Pause');
+    const cancelAll = el('button', { type: 'button', class: 'button-secondary', onclick: () => engine.cancelAll() }, 'Cancel all');
+    const list = el('ul', { class: 'job-list' });
+    panels.progress.replaceChildren(
+      el('h3', {}, 'Uploads'),
+      el('div', { class: 'total' }, bar, numbers),
+      el('div', { class: 'progress-actions' }, pause, cancelAll),
+      list,
+    );
+    panels.progress.hidden = false;
+    totalView = { bar, numbers, pause, cancelAll, list };
+    setInterval(sampleSpeed, 500);
+  }
+
+  // Speed: bytes this page sent, smoothed (exponential moving average) so the numbers do not jump around.
+  const speed = { lastAt: 0, lastSent: 0, bytesPerSecond: null };
+  function sampleSpeed() {
+    const now = performance.now();
+    const { sent, resumed } = engine.totals();
+    const mine = sent - resumed;
+    if (speed.lastAt !== 0 && !engine.paused && engine.busy) {
+      const rate = Math.max(0, ((mine - speed.lastSent) * 1000) / (now - speed.lastAt));
+      speed.bytesPerSecond = speed.bytesPerSecond === null ? rate : 0.75 * speed.bytesPerSecond + 0.25 * rate;
+    }
+    speed.lastAt = now;
+    speed.lastSent = mine;
+    renderTotals();
+  }
+
+  function renderTotals() {
+    if (!totalView) return;
+    const { size, sent } = engine.totals();
+    totalView.bar.max = Math.max(1, size);
+    totalView.bar.value = sent;
+    const parts = [`${formatBytes(sent)} of ${formatBytes(size)}`];
+    if (engine.paused) parts.push('paused');
+    else if (engine.busy && speed.bytesPerSecond !== null && speed.bytesPerSecond > 0) {
+      parts.push(`${formatBytes(Math.round(speed.bytesPerSecond))}/s`);
+      parts.push(`${formatDuration((size - sent) / speed.bytesPerSecond)} left`);
+    } else if (!engine.busy) parts.push('finished');
+    totalView.numbers.textContent = parts.join(' · ');
+    totalView.pause.textContent = engine.paused ? 'Resume' : 'Pause';
+    totalView.pause.disabled = !engine.busy;
+    totalView.cancelAll.disabled = !engine.busy;
+  }
+
+  // Progress events come many times a second: redraw once per frame.
+  const dirty = new Set();
+  let frame = 0;
+  function scheduleRender(job) {
+    dirty.add(job);
+    if (frame) return;
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      for (const changed of dirty) renderJob(changed);
+      dirty.clear();
+      renderTotals();
+    });
+  }
+
+  function renderJob(job) {
+    showProgress();
+    let view = jobViews.get(job);
+    if (!view) {
+      const bar = el('progress', { class: 'job-bar', max: Math.max(1, job.file.size), value: 0, 'aria-label': job.file.name });
+      const percent = el('span', { class: 'job-percent' });
+      const state = el('p', { class: 'job-state' });
+      const results = el('ul', { class: 'results' });
+      const actions = el('div', { class: 'job-actions' });
+      const item = el(
+        'li',
+        { class: 'job', 'data-job': job.key },
+        el('div', { class: 'job-head' }, el('span', { class: 'file-name' }, job.file.name), percent),
+        el('p', { class: 'job-targets muted' }, `→ ${job.targets.map((target) => target.name).join(', ')}`),
+        bar,
+        state,
+        results,
+        actions,
+      );
+      totalView.list.append(item);
+      view = { item, bar, percent, state, results, actions, shownState: null };
+      jobViews.set(job, view);
+    }
+    const sent = job.sentBytes;
+    view.bar.value = sent;
+    view.percent.textContent = job.state === 'failed' || job.state === 'cancelled' ? '' : `${Math.floor((sent / Math.max(1, job.file.size)) * 100)}%`;
+    view.item.dataset.state = job.state;
+    view.state.textContent = jobStateText(job);
+    if (view.shownState !== job.state) {
+      // Results and buttons change only with the state: rebuilt then, so focus is not lost on every progress tick.
+      view.shownState = job.state;
+      view.results.replaceChildren(...(job.results ?? []).map(resultItem));
+      view.actions.replaceChildren(...jobActions(job));
+    }
+  }
+
+  function jobStateText(job) {
+    const parts = job.upload ? `${job.partsDone.size} of ${plural(job.upload.partCount, 'part')}` : '';
+    switch (job.state) {
+      case 'queued':
+        return 'Waiting';
+      case 'starting':
+        return 'Starting…';
+      case 'uploading':
+        return engine.paused ? `Paused · ${parts}` : `Uploading · ${parts}`;
+      case 'completing':
+        return 'Finishing at the site…';
+      case 'done': {
+        // The results below say it per target; the line speaks only when something failed.
+        const failed = job.results.filter((result) => !result.ok).length;
+        return failed === 0 ? '' : `${failed} of ${job.results.length} failed`;
+      }
+      case 'failed':
+        return `Failed: ${job.message}`;
+      case 'cancelled':
+        return job.message ?? 'Cancelled';
+      default:
+        return job.state;
+    }
+  }
+
+  function resultItem(result) {
+    const name = targetName.get(result.id) ?? `${result.type} ${result.id}`;
+    if (result.ok) {
+      return el(
+        'li',
+        { class: 'result result-done' },
+        el('span', { class: 'result-mark', 'aria-hidden': 'true' }, '✓'),
+        ' Done: ',
+        el('a', { href: result.siteUrl, target: '_blank', rel: 'noopener noreferrer' }, name),
+        result.attachmentId !== null ? el('span', { class: 'muted' }, ` (attachment ${result.attachmentId})`) : null,
+      );
+    }
+    return el('li', { class: 'result result-failed' }, el('span', { class: 'result-mark', 'aria-hidden': 'true' }, '✕'), ` Failed: ${name} — ${result.message}`);
+  }
+
+  function jobActions(job) {
+    if (!job.finished) {
+      return [el('button', { type: 'button', class: 'link-button', 'aria-label': `Cancel ${job.file.name}`, onclick: () => engine.cancel(job) }, 'Cancel')];
+    }
+    const failedTargets = job.state === 'done' ? job.targets.filter((target) => job.results.some((result) => result.id === target.id && !result.ok)) : job.state === 'failed' ? job.targets : [];
+    if (failedTargets.length === 0) return [];
+    return [
+      el(
+        'button',
+        {
+          type: 'button',
+          class: 'button-secondary retry',
+          'aria-label': `Retry ${job.file.name} for ${failedTargets.map((target) => target.name).join(', ')}`,
+          onclick: (event) => {
+            event.currentTarget.disabled = true;
+            engine.add(new UploadJob({ file: job.file, targets: failedTargets, displayName: job.displayName }));
+            announce(`Retrying ${job.file.name}.`);
+          },
+        },
+        'Retry',
+      ),
+    ];
+  }
+
+  window.addEventListener('beforeunload', (event) => {
+    // Leaving stops the transfers; what is stored stays, and choosing the files again here continues them.
+    if (engine.busy) event.preventDefault();
+  });
+
+  void loadUnfinished();
+}
