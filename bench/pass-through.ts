@@ -1,0 +1,45 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+
+// The minimal pass-through the upload bench measures the service against (bench/upload-bench.ts): an HTTP
+// server, in a process of its own like the service, whose only handler pipes the request body into one undici
+// request to the storage URL it is given (`PUT /?url=<presigned storage URL>`, with the same Content-Length and
+// Content-MD5) and answers with storage's status and ETag. Nothing else: no routing, no state, no hashing, no
+// retries: the least any service that streams an upload through itself to storage must do.
+//
+// Env: PASS_THROUGH_PORT (0 = any), PASS_THROUGH_HOST (127.0.0.1). Prints "listening <port>" when ready.
+
+const server = createServer({ requestTimeout: 0 }, (req, res) => {
+  void (async () => {
+    const url = new URL(req.url ?? '/', 'http://pass-through').searchParams.get('url');
+    if (url === null || req.headers['content-length'] === undefined) {
+      req.resume();
+      res.writeHead(400).end('PUT /?url=<storage URL> with a Content-Length\n');
+      return;
+    }
+    const headers: Record<string, string> = { 'content-length': req.headers['content-length'] };
+    const md5 = req.headers['content-md5'];
+    if (typeof md5 === 'string') headers['content-md5'] = md5;
+    try {
+      const response = await request(url, { method: 'PUT', headers, body: req });
+      const text = await response.body.text();
+      const etag = response.headers.etag;
+      res.writeHead(response.statusCode, typeof etag === 'string' ? { etag } : {});
+      res.end(response.statusCode === 200 ? undefined : text);
+    } catch (error) {
+      if (!res.headersSent) res.writeHead(502);
+      res.end(`pass-through: ${error instanceof Error ? error.message : String(error)}\n`);
+    }
+  })();
+});
+
+server.listen(Number(process.env.PASS_THROUGH_PORT ?? 0), process.env.PASS_THROUGH_HOST ?? '127.0.0.1', () => {
+  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
+});
+const stop = (): void => {
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+};
+process.once('SIGTERM', stop);
+process.once('SIGINT', stop);

@@ -1,0 +1,800 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
+import { csrfToken } from '../src/web/csrf.ts';
+
+// An upload through the service, measured side by side with what it is compared to (issue 4), in one run:
+//
+//   (1) service       the page's protocol against the real service (`node src/server.ts`): launch upload-files on
+//                     one Version from the sandbox's menu, POST …/uploads, PUT the parts 4 at a time, complete;
+//   (2) pass-through  the same parts (same part size, 4 at a time) through a minimal pass-through
+//                     (bench/pass-through.ts: pipes each body into one undici PUT to storage, nothing else), the
+//                     multipart upload begun and completed at the sandbox by this process, as the script;
+//   (3) direct        the same parts PUT by this process straight to storage, 4 at a time;
+//   (4) python        the official Python client's strategy: sequential 20,000,000-byte parts straight to storage.
+//
+// Every hop shares this machine's cores, so a pass-through can never match a direct PUT: (2) is the limit the
+// service is held against (target: service ÷ pass-through >= 0.9), with the service's CPU seconds per GiB beside
+// the pass-through's and the service's peak RSS growth (target <= 150 MiB). Figures are printed, never asserted:
+// the exit code is non-zero only when an upload fails or a stored object has the wrong size.
+//
+// Processes: the sandbox site (`node src/sandbox/main.ts`, its storage in /dev/shm or a temp folder), the service, the
+// pass-through, and this client. The client sends one random part-sized buffer (and its prefixes) for every part,
+// so its own cost is small and constant. Variants run interleaved (1,2,3,4, 1,2,3,4, …) after an unmeasured
+// warm-up; the median of each is reported, with every run's figure so the noise shows.
+//
+// "parts" is the timed transfer (first part sent → last part stored), what MB/s and CPU s/GiB are computed on;
+// "total" adds beginning and completing the upload (completing makes storage join the parts' files, the same
+// work for every variant). Env: BENCH_UPLOAD_MIB (default 2048), BENCH_UPLOAD_ROUNDS (default 3, at least 2),
+// BENCH_UPLOAD_PROFILE_DIR (run the service and the pass-through with --cpu-prof, profiles written there),
+// BENCH_UPLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
+// BENCH_UPLOAD_RELAY_NODE_ARGS (node flags for the service and the pass-through, e.g. --trace-gc), BENCH_UPLOAD_LOG_DIR
+// (every child's output also written there, as <name>.log).
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const PARALLEL_PARTS = 4;
+const PYTHON_PART_BYTES = 20_000_000;
+const WARM_UP_BYTES = 64 * MiB;
+const RSS_POLL_MS = 50;
+const TARGET_RATIO = 0.9;
+const TARGET_RSS_MIB = 150;
+const WATCHDOG_MS = 30 * 60_000;
+/** Other processes busier than this during a run make its figures suspect (this machine may be shared). */
+const BUSY_CORES = 0.2;
+const SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
+const SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' };
+const AMI_SECRET = 'sandbox-secret';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const fileBytes = Number(process.env.BENCH_UPLOAD_MIB || 2048) * MiB;
+const rounds = Number(process.env.BENCH_UPLOAD_ROUNDS || 3);
+const profileDir = process.env.BENCH_UPLOAD_PROFILE_DIR || null;
+const logDir = process.env.BENCH_UPLOAD_LOG_DIR || null;
+const relayNodeArgs = (process.env.BENCH_UPLOAD_RELAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+if (!Number.isSafeInteger(fileBytes) || fileBytes < WARM_UP_BYTES) throw new Error('BENCH_UPLOAD_MIB must be a whole number of MiB, at least 64');
+if (!Number.isInteger(rounds) || rounds < 2) throw new Error('BENCH_UPLOAD_ROUNDS must be a whole number, at least 2');
+
+type Variant = 'service' | 'pass-through' | 'direct' | 'python';
+const VARIANTS: readonly Variant[] = ['service', 'pass-through', 'direct', 'python'];
+const LABELS: Record<Variant, string> = {
+  service: '(1) service',
+  'pass-through': '(2) minimal pass-through',
+  direct: '(3) direct, 4 in parallel',
+  python: '(4) python strategy',
+};
+
+// ---- child processes ----
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  /** The last few KiB of its stdout and stderr, shown when something goes wrong. */
+  tail: () => string;
+}
+
+const children: Child[] = [];
+let dataDir: string | null = null;
+
+function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const log = logDir ? createWriteStream(join(logDir, `${name}.log`)) : null;
+  const keep = (data: Buffer): void => {
+    output = (output + data.toString('utf8')).slice(-8192);
+    log?.write(data);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const entry: Child = { name, process: child, tail: () => output };
+  children.push(entry);
+  return entry;
+}
+
+function assertAlive(): void {
+  for (const child of children) {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) {
+      throw new Error(`${child.name} exited (${child.process.exitCode ?? child.process.signalCode}):\n${child.tail()}`);
+    }
+  }
+}
+
+async function stopChildren(): Promise<void> {
+  await Promise.all(
+    children.map(async ({ process: child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+  removeDataDir();
+}
+
+function removeDataDir(): void {
+  if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
+  dataDir = null;
+}
+
+/** Last resort, whatever way this process ends: no child outlives it, no stored GiBs stay behind. */
+function killChildrenNow(): void {
+  for (const { process: child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  removeDataDir();
+}
+process.on('exit', killChildrenNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killChildrenNow();
+    process.exit(130);
+  });
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** Polls until `ready` answers true (or the child dies, or 60 s pass). */
+async function waitFor(child: Child, ready: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    assertAlive();
+    try {
+      if (await ready()) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${child.name} did not become ready within 60 s:\n${child.tail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+// ---- /proc ----
+
+const clockTicks = (() => {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds the process has used (every thread). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+/**
+ * The process's CPU seconds by where they went: its main (JavaScript) thread in user and in kernel mode, and
+ * every other thread (V8's GC and compiler helpers, libuv's pool) together.
+ */
+interface CpuSplit {
+  mainUser: number;
+  mainSystem: number;
+  otherThreads: number;
+}
+
+function cpuSplitOf(pid: number): CpuSplit {
+  const split: CpuSplit = { mainUser: 0, mainSystem: 0, otherThreads: 0 };
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const user = Number(fields[11]) / clockTicks;
+    const system = Number(fields[12]) / clockTicks;
+    if (Number(task) === pid) {
+      split.mainUser += user;
+      split.mainSystem += system;
+    } else {
+      split.otherThreads += user + system;
+    }
+  }
+  return split;
+}
+
+function cpuSplitSince(pid: number, before: CpuSplit): CpuSplit {
+  const now = cpuSplitOf(pid);
+  return { mainUser: now.mainUser - before.mainUser, mainSystem: now.mainSystem - before.mainSystem, otherThreads: now.otherThreads - before.otherThreads };
+}
+
+/** CPU seconds the whole machine has been busy (every core, every process, steal included). */
+function machineBusySeconds(): number {
+  // user nice system idle iowait irq softirq steal: interrupts are left out (loopback traffic is ours, mostly).
+  const [user, nice, system, , , , , steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (steal ?? 0)) / clockTicks;
+}
+
+/** CPU seconds used so far by this bench's own processes: this one and its children. */
+function benchCpuSeconds(): number {
+  const own = process.cpuUsage();
+  let total = (own.user + own.system) / 1e6;
+  for (const child of children) if (child.process.pid !== undefined && child.process.exitCode === null) total += cpuSecondsOf(child.process.pid);
+  return total;
+}
+
+function rssOf(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Peak RSS growth of a process while it runs: polled every ~50 ms, minus the value at the start. */
+function watchRss(pid: number): { stop(): number } {
+  const base = rssOf(pid);
+  let peak = base;
+  const sample = (): void => {
+    try {
+      peak = Math.max(peak, rssOf(pid));
+    } catch {
+      // the process is gone: the transfer fails and says so
+    }
+  };
+  const timer = setInterval(sample, RSS_POLL_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak - base;
+    },
+  };
+}
+
+// ---- the client's bytes ----
+
+/** One random buffer: every part is it or a prefix of it; MD5s (base64) by length, computed outside the timing. */
+let data = Buffer.alloc(0);
+const md5ByLength = new Map<number, string>();
+
+function partLengths(size: number, partSize: number): number[] {
+  const count = Math.ceil(size / partSize);
+  return Array.from({ length: count }, (_, i) => Math.min(partSize, size - i * partSize));
+}
+
+function prepareDigests(lengths: readonly number[]): void {
+  for (const length of new Set(lengths)) {
+    if (!md5ByLength.has(length)) md5ByLength.set(length, createHash('md5').update(data.subarray(0, length)).digest('base64'));
+  }
+}
+
+const agent = new Agent({ keepAliveTimeout: 60_000 });
+
+/** PUTs the first `length` bytes of the buffer with their Content-MD5; storage's (or a relay's) answer. */
+async function putBytes(url: string, length: number, headers: Record<string, string> = {}): Promise<{ status: number; etag: string; text: string }> {
+  const response = await request(url, {
+    method: 'PUT',
+    dispatcher: agent,
+    headers: { 'content-length': String(length), 'content-md5': md5ByLength.get(length)!, ...headers },
+    body: data.subarray(0, length),
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, etag: String(response.headers.etag ?? ''), text };
+}
+
+/** Runs send(1..count), `parallel` at a time, in part order; the first failure stops the rest. */
+async function inParallel(count: number, parallel: number, send: (n: number) => Promise<void>): Promise<void> {
+  let next = 1;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next <= count) {
+      const n = next++;
+      try {
+        await send(n);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
+}
+
+// ---- the site and the service ----
+
+interface Setup {
+  siteUrl: string;
+  serviceUrl: string;
+  passThroughUrl: string;
+  sandbox: Child;
+  service: Child;
+  passThrough: Child;
+  script: ShotgridSession;
+  scriptClient: ShotgridClient;
+  versionId: number;
+  amiId: number;
+  objectsDir: string;
+}
+
+async function start(): Promise<Setup> {
+  const [sitePort, storagePort, servicePort, passThroughPort] = await freePorts(4);
+  const siteUrl = `http://127.0.0.1:${sitePort}`;
+  const serviceUrl = `http://127.0.0.1:${servicePort}`;
+  const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
+  dataDir = mkdtempSync(join(storageFolder(), 'ami-upload-bench-'));
+  const relayArgs = (name: string) => [
+    ...relayNodeArgs,
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+  ];
+
+  // The sandbox's menu items point at the service; the service's site is the sandbox.
+  const sandbox = startChild('sandbox', 'src/sandbox/main.ts', {
+    SANDBOX_PORT: String(sitePort),
+    SANDBOX_STORAGE_PORT: String(storagePort),
+    SANDBOX_HOST: '127.0.0.1',
+    SANDBOX_DATA_DIR: dataDir,
+    PUBLIC_URL: serviceUrl,
+    SANDBOX_FAULTS: '',
+  });
+  const service = startChild(
+    'service',
+    'src/server.ts',
+    {
+      PORT: String(servicePort),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: serviceUrl,
+      NODE_ENV: 'development',
+      SHOTGRID_URL: siteUrl,
+      SHOTGRID_SCRIPT_NAME: SCRIPT.name,
+      SHOTGRID_SCRIPT_KEY: SCRIPT.key,
+      AMI_SECRET_TOKEN: AMI_SECRET,
+      SESSION_SECRET,
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_GRACE_SECONDS: '2',
+      REDIS_URL: '',
+      MAX_UPLOAD_BYTES: '',
+    },
+    relayArgs('service'),
+  );
+  const passThrough = startChild('pass-through', 'bench/pass-through.ts', { PASS_THROUGH_PORT: String(passThroughPort) }, relayArgs('pass-through'));
+
+  const answers = async (url: string, status: number): Promise<boolean> => {
+    const response = await request(url, { dispatcher: agent });
+    await response.body.dump();
+    return response.statusCode === status;
+  };
+  await waitFor(sandbox, () => answers(`${siteUrl}/api/v1/entity/projects`, 401));
+  await waitFor(service, () => answers(`${serviceUrl}/readyz`, 200));
+  await waitFor(passThrough, async () => passThrough.tail().includes('listening'));
+
+  const scriptClient = new ShotgridClient({ siteUrl, scriptName: SCRIPT.name, scriptKey: SCRIPT.key });
+  const script = scriptClient.as(null);
+  const [demo] = await script.find('Project', [['name', 'is', 'Demo']], ['name']);
+  if (!demo) throw new Error('the sandbox has no project Demo');
+  const [version] = await script.find('Version', [['project', 'is', { type: 'Project', id: demo.id }]], ['code'], { sort: 'id', limit: 1 });
+  if (!version) throw new Error('the sandbox has no Version in Demo');
+  const ami = (await script.find('ActionMenuItem', [], ['url'])).find((item) => String(item.url).endsWith('/ami/upload-files'));
+  if (!ami) throw new Error('the sandbox has no upload-files menu item');
+  return {
+    siteUrl,
+    serviceUrl,
+    passThroughUrl,
+    sandbox,
+    service,
+    passThrough,
+    script,
+    scriptClient,
+    versionId: version.id,
+    amiId: ami.id,
+    objectsDir: join(dataDir, 'storage', 'objects'),
+  };
+}
+
+/**
+ * Where the sandbox's storage keeps its files: BENCH_UPLOAD_DATA_DIR, else /dev/shm when it has room for a
+ * completing upload (its parts and the joined object: twice the file, plus a margin), else the temp folder. In
+ * memory, the GiBs written by one variant are not being written back to this machine's disk while the next one
+ * runs, which otherwise throttles storage's writes at random and swamps what is measured (real storage is not
+ * this machine's disk either).
+ */
+function storageFolder(): string {
+  if (process.env.BENCH_UPLOAD_DATA_DIR) return process.env.BENCH_UPLOAD_DATA_DIR;
+  try {
+    if (existsSync('/dev/shm')) {
+      const { bavail, bsize } = statfsSync('/dev/shm');
+      if (bavail * bsize > 2 * fileBytes + GiB) return '/dev/shm';
+    }
+  } catch {
+    // no /dev/shm to ask
+  }
+  return tmpdir();
+}
+
+interface Page {
+  url: string;
+  token: string;
+}
+
+/** Launches upload-files on the Version as ShotGrid would: the sandbox's menu signs, the service answers 303. */
+async function launch(setup: Setup): Promise<Page> {
+  const signed = await request(`${setup.siteUrl}/sandbox/menu/launch`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      ami_id: setup.amiId,
+      login: 'artist',
+      entity_type: 'Version',
+      selected_ids: [setup.versionId],
+      page_ids: [setup.versionId],
+      sort_column: 'code',
+      sort_direction: 'asc',
+      grouping_column: '',
+      session_uuid: randomUUID(),
+    }),
+  });
+  const { fields } = (await signed.body.json()) as { fields: [string, string][] };
+  if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
+  const posted = await request(`${setup.serviceUrl}/ami/upload-files`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+  await posted.body.dump();
+  if (posted.statusCode !== 303) throw new Error(`the launch answered ${posted.statusCode}`);
+  const url = new URL(String(posted.headers.location), setup.serviceUrl).toString();
+  const page = await request(url, { dispatcher: agent });
+  await page.body.dump();
+  if (page.statusCode !== 200) throw new Error(`the action page answered ${page.statusCode}`);
+  const contextId = new URL(url).pathname.split('/').pop() ?? '';
+  return { url, token: csrfToken(SESSION_SECRET, contextId, 'uploads') };
+}
+
+interface ServiceUpload {
+  id: string;
+  partSize: number;
+  partCount: number;
+  status: string;
+  results: { ok: boolean; attachmentId?: number | null; message?: string }[] | null;
+}
+
+async function serviceCall(page: Page, method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<ServiceUpload> {
+  const response = await request(`${page.url}/uploads${path}`, {
+    method,
+    dispatcher: agent,
+    headers: { accept: 'application/json', 'x-csrf-token': page.token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? null : JSON.stringify(body),
+  });
+  const text = await response.body.text();
+  if (response.statusCode >= 300) throw new Error(`${method} …/uploads${path} answered ${response.statusCode}: ${text}`);
+  return (JSON.parse(text) as { upload: ServiceUpload }).upload;
+}
+
+// ---- one measured upload ----
+
+interface Run {
+  variant: Variant;
+  bytes: number;
+  partsSeconds: number;
+  totalSeconds: number;
+  /** The relaying process (service or pass-through), for the variants that have one. */
+  serverCpuSeconds: number | null;
+  serverCpuSplit: CpuSplit | null;
+  serverRssGrowth: number | null;
+  sandboxCpuSeconds: number;
+  clientCpuSeconds: number;
+  /** Cores' worth of CPU that other processes on the machine used during the parts (a shared machine's noise). */
+  otherCores: number;
+}
+
+interface Steps<T> {
+  begin(): Promise<T>;
+  parts(state: T): Promise<void>;
+  /** Completes; resolves to the Attachment the upload created, as the service or the site says. */
+  complete(state: T): Promise<number | null>;
+}
+
+async function measure<T>(setup: Setup, variant: Variant, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
+  assertAlive();
+  try {
+    return await measured(setup, variant, bytes, server, steps);
+  } catch (error) {
+    assertAlive(); // a child that died is the story, not the request that failed because of it
+    throw error;
+  }
+}
+
+async function measured<T>(setup: Setup, variant: Variant, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
+  const before = new Set(readdirSync(setup.objectsDir));
+  const serverPid = server?.process.pid ?? null;
+  const rss = serverPid === null ? null : watchRss(serverPid);
+  const started = performance.now();
+  const state = await steps.begin();
+
+  const partsStarted = performance.now();
+  const client0 = process.cpuUsage();
+  const sandbox0 = cpuSecondsOf(setup.sandbox.process.pid!);
+  const server0 = serverPid === null ? 0 : cpuSecondsOf(serverPid);
+  const split0 = serverPid === null ? null : cpuSplitOf(serverPid);
+  const machine0 = machineBusySeconds();
+  const bench0 = benchCpuSeconds();
+  await steps.parts(state);
+  const otherCpuSeconds = machineBusySeconds() - machine0 - (benchCpuSeconds() - bench0);
+  const partsSeconds = (performance.now() - partsStarted) / 1000;
+  const client = process.cpuUsage(client0);
+  const sandboxCpuSeconds = cpuSecondsOf(setup.sandbox.process.pid!) - sandbox0;
+  const serverCpuSeconds = serverPid === null ? null : cpuSecondsOf(serverPid) - server0;
+  const serverCpuSplit = serverPid === null || split0 === null ? null : cpuSplitSince(serverPid, split0);
+
+  const reported = await steps.complete(state);
+  const totalSeconds = (performance.now() - started) / 1000;
+  const serverRssGrowth = rss?.stop() ?? null;
+
+  await verify(setup, variant, bytes, reported, before);
+  return {
+    variant,
+    bytes,
+    partsSeconds,
+    totalSeconds,
+    serverCpuSeconds,
+    serverCpuSplit,
+    serverRssGrowth,
+    sandboxCpuSeconds,
+    clientCpuSeconds: (client.user + client.system) / 1e6,
+    otherCores: Math.max(0, otherCpuSeconds / partsSeconds),
+  };
+}
+
+/**
+ * The Version's movie is the new upload, with the right size (the site's Attachment.file_size and the object's
+ * file in storage). The object's file is then removed from the bench's own data folder (nothing reads it again),
+ * so that folder holds one upload at a time: in /dev/shm that is memory, on a disk it is writeback that would
+ * otherwise still be running during the next variant.
+ */
+async function verify(setup: Setup, variant: Variant, bytes: number, reported: number | null, before: Set<string>): Promise<void> {
+  const version = await setup.script.read('Version', setup.versionId, ['sg_uploaded_movie']);
+  const movie = version?.sg_uploaded_movie as { id?: unknown } | null | undefined;
+  const attachmentId = typeof movie?.id === 'number' ? movie.id : null;
+  if (attachmentId === null) throw new Error(`${variant}: the Version has no uploaded movie after the upload`);
+  if (reported !== null && reported !== attachmentId) throw new Error(`${variant}: the upload reported Attachment ${reported}, the Version holds ${attachmentId}`);
+  const attachment = await setup.script.read('Attachment', attachmentId, ['file_size']);
+  if (attachment?.file_size !== bytes) throw new Error(`${variant}: Attachment ${attachmentId} is ${String(attachment?.file_size)} bytes, not ${bytes}`);
+  const added = readdirSync(setup.objectsDir).filter((name) => !before.has(name));
+  if (added.length !== 1) throw new Error(`${variant}: expected one new object in storage, found ${added.length}`);
+  const file = join(setup.objectsDir, added[0]!);
+  const stored = statSync(file).size;
+  if (stored !== bytes) throw new Error(`${variant}: the stored object is ${stored} bytes, not ${bytes}`);
+  rmSync(file, { force: true });
+}
+
+// ---- the variants ----
+
+interface SiteUpload {
+  info: Record<string, unknown>;
+  firstUrl: string;
+  completePath: string;
+  nextPartPath: string;
+  etags: string[];
+}
+
+async function beginAtSite(setup: Setup, filename: string): Promise<SiteUpload> {
+  const start = await setup.script.beginUpload({ type: 'Version', id: setup.versionId, field: 'sg_uploaded_movie' }, filename, true);
+  if (start.nextPartPath === null) throw new Error('the site began a multipart upload without get_next_part');
+  return { info: start.info, firstUrl: start.uploadUrl, completePath: start.completePath, nextPartPath: start.nextPartPath, etags: [] };
+}
+
+/** Part n's presigned URL: the first came with the upload, the others by number from get_next_part's link. */
+async function partLink(setup: Setup, upload: SiteUpload, n: number): Promise<string> {
+  if (n === 1) return upload.firstUrl;
+  const path = new URL(upload.nextPartPath, setup.siteUrl);
+  path.searchParams.set('part_number', String(n));
+  return (await setup.script.nextPart(`${path.pathname}${path.search}`)).uploadUrl;
+}
+
+async function completeAtSite(setup: Setup, upload: SiteUpload): Promise<null> {
+  await setup.script.completeUpload(upload.completePath, { ...upload.info, etags: upload.etags }, {});
+  return null;
+}
+
+function stored(variant: Variant, n: number, answer: { status: number; etag: string; text: string }): string {
+  if (answer.status !== 200 || answer.etag === '') throw new Error(`${variant}: part ${n} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+  return answer.etag;
+}
+
+async function runVariant(setup: Setup, variant: Variant, bytes: number, partSize: number, tag: string): Promise<Run> {
+  const filename = `bench-${variant}-${tag}.mov`;
+  if (variant === 'service') {
+    const page = await launch(setup);
+    return measure(setup, variant, bytes, setup.service, {
+      begin: async () => {
+        const upload = await serviceCall(page, 'POST', '', { name: filename, size: bytes, targets: [setup.versionId] });
+        const lengths = partLengths(bytes, upload.partSize);
+        if (lengths.length !== upload.partCount) throw new Error(`the service planned ${upload.partCount} parts, expected ${lengths.length}`);
+        prepareDigests(lengths); // a no-op after the first run of each size: the digests are known
+        return { upload, lengths };
+      },
+      parts: ({ upload, lengths }) =>
+        inParallel(upload.partCount, PARALLEL_PARTS, async (n) => {
+          const answer = await putBytes(`${page.url}/uploads/${upload.id}/parts/${n}`, lengths[n - 1]!, { 'x-csrf-token': page.token });
+          if (answer.status !== 200) throw new Error(`service: part ${n} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
+        }),
+      complete: async ({ upload }) => {
+        const done = await serviceCall(page, 'POST', `/${upload.id}/complete`);
+        const result = done.results?.[0];
+        if (done.status !== 'done' || !result?.ok) throw new Error(`service: the upload did not complete: ${JSON.stringify(done)}`);
+        return typeof result.attachmentId === 'number' ? result.attachmentId : null;
+      },
+    });
+  }
+
+  const python = variant === 'python';
+  const lengths = partLengths(bytes, python ? PYTHON_PART_BYTES : partSize);
+  prepareDigests(lengths);
+  return measure(setup, variant, bytes, variant === 'pass-through' ? setup.passThrough : null, {
+    begin: () => beginAtSite(setup, filename),
+    parts: (upload) => {
+      const send = async (n: number): Promise<void> => {
+        const link = await partLink(setup, upload, n);
+        const url = variant === 'pass-through' ? `${setup.passThroughUrl}/?url=${encodeURIComponent(link)}` : link;
+        upload.etags[n - 1] = stored(variant, n, await putBytes(url, lengths[n - 1]!));
+      };
+      return inParallel(lengths.length, python ? 1 : PARALLEL_PARTS, send);
+    },
+    complete: (upload) => completeAtSite(setup, upload),
+  });
+}
+
+// ---- figures ----
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const mbPerSecond = (run: Run, seconds: number): number => run.bytes / 1e6 / seconds;
+const perGiB = (seconds: number, run: Run): number => seconds / (run.bytes / GiB);
+
+function report(runs: Run[], partSize: number): void {
+  const of = (variant: Variant) => runs.filter((run) => run.variant === variant);
+  const rate = (variant: Variant) => median(of(variant).map((run) => mbPerSecond(run, run.partsSeconds)));
+  const totalRate = (variant: Variant) => median(of(variant).map((run) => mbPerSecond(run, run.totalSeconds)));
+  const fixed = (value: number, digits: number, width: number) => value.toFixed(digits).padStart(width);
+
+  console.log(
+    `\n${'variant'.padEnd(26)} ${'MB/s'.padStart(6)}  ${'runs (MB/s)'.padEnd(22)} ${'parts s'.padStart(7)} ${'total s'.padStart(7)} ${'total MB/s'.padStart(10)}` +
+      `  ${'relay CPU'.padStart(9)} ${'relay RSS+'.padStart(10)}  ${'storage CPU'.padStart(11)} ${'client CPU'.padStart(10)}`,
+  );
+  console.log(`${''.padEnd(26)} ${'parts'.padStart(6)}  ${''.padEnd(22)} ${''.padStart(7)} ${''.padStart(7)} ${''.padStart(10)}  ${'s/GiB'.padStart(9)} ${'MiB (max)'.padStart(10)}  ${'s/GiB'.padStart(11)} ${'s/GiB'.padStart(10)}`);
+  for (const variant of VARIANTS) {
+    const list = of(variant);
+    const relayCpu = list[0]!.serverCpuSeconds === null ? '—' : fixed(median(list.map((run) => perGiB(run.serverCpuSeconds!, run))), 2, 9);
+    const relayRss = list[0]!.serverRssGrowth === null ? '—' : fixed(Math.max(...list.map((run) => run.serverRssGrowth!)) / MiB, 1, 10);
+    console.log(
+      `${LABELS[variant].padEnd(26)} ${fixed(rate(variant), 0, 6)}  ${list.map((run) => mbPerSecond(run, run.partsSeconds).toFixed(0)).join(', ').padEnd(22)} ` +
+        `${fixed(median(list.map((run) => run.partsSeconds)), 2, 7)} ${fixed(median(list.map((run) => run.totalSeconds)), 2, 7)} ${fixed(totalRate(variant), 0, 10)}  ` +
+        `${relayCpu.padStart(9)} ${relayRss.padStart(10)}  ${fixed(median(list.map((run) => perGiB(run.sandboxCpuSeconds, run))), 2, 11)} ` +
+        `${fixed(median(list.map((run) => perGiB(run.clientCpuSeconds, run))), 2, 10)}`,
+    );
+  }
+
+  const service = rate('service');
+  const paired = (other: Variant) =>
+    of('service')
+      .map((run, i) => {
+        const against = of(other)[i];
+        return against ? (against.partsSeconds / run.partsSeconds).toFixed(2) : '?';
+      })
+      .join(', ');
+  const ratio = service / rate('pass-through');
+  const serviceCpu = median(of('service').map((run) => perGiB(run.serverCpuSeconds!, run)));
+  const passCpu = median(of('pass-through').map((run) => perGiB(run.serverCpuSeconds!, run)));
+  const rssPeak = Math.max(...of('service').map((run) => run.serverRssGrowth!)) / MiB;
+  console.log(`\nratios (medians of the parts phase; per round in brackets):`);
+  console.log(`  service ÷ pass-through   ${ratio.toFixed(3)}  [${paired('pass-through')}]  target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}`);
+  console.log(`    begin → complete       ${(totalRate('service') / totalRate('pass-through')).toFixed(2)}`);
+  console.log(`  service ÷ direct         ${(service / rate('direct')).toFixed(2)}  [${paired('direct')}]`);
+  console.log(`  service ÷ python         ${(service / rate('python')).toFixed(2)}  [${paired('python')}]`);
+  console.log(`  CPU s/GiB, service vs pass-through: ${serviceCpu.toFixed(2)} vs ${passCpu.toFixed(2)} (×${(serviceCpu / passCpu).toFixed(2)}, +${(serviceCpu - passCpu).toFixed(2)} s/GiB)`);
+  const split = (variant: Variant) => {
+    const list = of(variant);
+    const part = (pick: (split: CpuSplit) => number) => median(list.map((run) => perGiB(pick(run.serverCpuSplit!), run))).toFixed(2);
+    return `main thread ${part((s) => s.mainUser)} user + ${part((s) => s.mainSystem)} sys, other threads ${part((s) => s.otherThreads)}`;
+  };
+  // On shared cores a CPU-bound chain runs at a speed inversely proportional to the CPU all its processes spend per
+  // GiB: the ratio that follows from the CPU figures is far less disturbed by other load than the wall-clock one.
+  const chainCpu = (variant: Variant) =>
+    median(of(variant).map((run) => perGiB((run.serverCpuSeconds ?? 0) + run.sandboxCpuSeconds + run.clientCpuSeconds, run)));
+  const serviceChain = chainCpu('service');
+  const passChain = chainCpu('pass-through');
+  console.log(
+    `    whole chain (relay + storage + client): ${serviceChain.toFixed(2)} vs ${passChain.toFixed(2)} s/GiB → ` +
+      `service ÷ pass-through expected from CPU alone ${(passChain / serviceChain).toFixed(2)}`,
+  );
+  console.log(`    service:      ${split('service')}`);
+  console.log(`    pass-through: ${split('pass-through')}`);
+  console.log(`  service peak RSS growth  ${rssPeak.toFixed(1)} MiB  target <= ${TARGET_RSS_MIB} MiB: ${rssPeak <= TARGET_RSS_MIB ? 'met' : 'MISSED'}`);
+  const busy = runs.filter((run) => run.otherCores > BUSY_CORES);
+  if (busy.length > 0) {
+    console.log(`\n  NOTE: other processes used more than ${BUSY_CORES} cores during ${busy.length} of ${runs.length} runs: those figures are noisy.`);
+  }
+  console.log(
+    `\n${(runs[0]!.bytes / GiB).toFixed(2)} GiB per upload, ${partSize / MiB} MiB parts (the service's plan), ${PARALLEL_PARTS} in flight ` +
+      `(python: ${PYTHON_PART_BYTES.toLocaleString('en')}-byte parts, one at a time); ${rounds} interleaved rounds, medians; ` +
+      `CPU from /proc (${clockTicks} ticks/s), RSS polled every ${RSS_POLL_MS} ms. Every object checked: size at the site and in storage.`,
+  );
+}
+
+// ---- main ----
+
+async function main(): Promise<void> {
+  const benchStarted = performance.now();
+  console.log(`upload through the service vs a minimal pass-through, direct and the python strategy (node ${process.version}, ${cpus().length} cores)`);
+  const setup = await start();
+  try {
+    // The service's plan for this size: announced once and cancelled, before anything is timed.
+    const planPage = await launch(setup);
+    const plan = await serviceCall(planPage, 'POST', '', { name: 'bench-plan.mov', size: fileBytes, targets: [setup.versionId] });
+    await serviceCall(planPage, 'DELETE', `/${plan.id}`);
+    const partSize = plan.partSize;
+    if (plan.partCount < 2) throw new Error('the file must be more than one part');
+    data = randomBytes(Math.max(partSize, PYTHON_PART_BYTES));
+    prepareDigests([...partLengths(fileBytes, partSize), ...partLengths(fileBytes, PYTHON_PART_BYTES)]);
+    console.log(
+      `${(fileBytes / MiB).toFixed(0)} MiB, ${plan.partCount} parts of ${partSize / MiB} MiB; storage's files in ${dirname(setup.objectsDir)}; ` +
+        `warming up with ${WARM_UP_BYTES / MiB} MiB each…`,
+    );
+
+    for (const variant of VARIANTS) await runVariant(setup, variant, WARM_UP_BYTES, partSize, 'warm-up');
+
+    const runs: Run[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      for (const variant of VARIANTS) {
+        const run = await runVariant(setup, variant, fileBytes, partSize, `r${round}`);
+        runs.push(run);
+        console.log(
+          `  round ${round} ${LABELS[variant].padEnd(26)} ${mbPerSecond(run, run.partsSeconds).toFixed(0).padStart(5)} MB/s ` +
+            `(parts ${run.partsSeconds.toFixed(2)} s, total ${run.totalSeconds.toFixed(2)} s; other processes used ${run.otherCores.toFixed(2)} cores)`,
+        );
+      }
+    }
+    report(runs, partSize);
+    console.log(`(bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
+  } finally {
+    await setup.scriptClient.close();
+    await agent.close();
+    await stopChildren();
+  }
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`upload bench: gave up after ${WATCHDOG_MS / 60_000} minutes`);
+  killChildrenNow();
+  process.exit(1);
+}, WATCHDOG_MS);
+watchdog.unref();
+
+try {
+  await main();
+} catch (error) {
+  console.error(`upload bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  for (const child of children) if (child.tail()) console.error(`--- ${child.name} (last output)\n${child.tail()}`);
+  killChildrenNow();
+  process.exitCode = 1;
+}
