@@ -1,5 +1,6 @@
 // The mapping the page shows before anything starts: which file goes to which target, which files are refused
-// and why, which targets get nothing, and which files continue an unfinished upload. Pure: no DOM, no requests.
+// and why (empty, too big, for thumbnails no image), which targets get nothing, and which files continue an
+// unfinished upload. Pure: no DOM, no requests.
 
 import { matchFilesByName } from './js/match-files.js';
 
@@ -19,22 +20,24 @@ import { matchFilesByName } from './js/match-files.js';
  * @param {object} input
  * @param {File[]} input.files the chosen files, in the order chosen
  * @param {Target[]} input.targets the selected entities the user may upload to
- * @param {'upload-files' | 'attach-files'} input.action
- * @param {'match' | 'all'} input.mode upload-files: by name, or every file to every Version
+ * @param {'upload-files' | 'attach-files' | 'set-thumbnail'} input.action
+ * @param {'match' | 'all'} input.mode upload-files, set-thumbnail: by name, or every file to every target
  * @param {Set<number>} input.excluded attach-files: targets the user unticked
  * @param {number | null} input.maxBytes the service's limit per file
  * @param {UploadView[]} input.unfinished this launch's unfinished uploads, to continue instead of starting over
  * @param {(uploadId: string) => number | null} input.rememberedLastModified what this browser stored when it began one
+ * @param {(file: File) => string | null} [input.contentProblem] why a file's content is refused (a thumbnail that is no image), or null
  * @returns {{ files: PlannedFile[], unmatchedTargets: Target[], toSend: PlannedFile[] }}
  */
-export function planUploads({ files, targets, action, mode, excluded, maxBytes, unfinished, rememberedLastModified }) {
-  const toVersions = action === 'upload-files';
+export function planUploads({ files, targets, action, mode, excluded, maxBytes, unfinished, rememberedLastModified, contentProblem = () => null }) {
+  // A Version holds one movie and an entity one thumbnail: those files are matched to their target by name.
+  const onePerTarget = action === 'upload-files' || action === 'set-thumbnail';
   const chosenTargets = (file, index, matches) => {
-    if (!toVersions) return targets.filter((target) => !excluded.has(target.id));
+    if (!onePerTarget) return targets.filter((target) => !excluded.has(target.id));
     if (mode === 'all') return targets;
     return matches[index]?.targets ?? [];
   };
-  const matches = toVersions && mode === 'match' ? matchFilesByName(files.map((file) => file.name), targets).matches : [];
+  const matches = onePerTarget && mode === 'match' ? matchFilesByName(files.map((file) => file.name), targets).matches : [];
 
   // What each target already receives in this batch: a Version's movie field holds one file, and an entity
   // cannot take two attachments of the same name from one drop without people mixing them up.
@@ -51,16 +54,20 @@ export function planUploads({ files, targets, action, mode, excluded, maxBytes, 
       entry.refused = `This file is ${formatBytes(file.size)}; files may be at most ${formatBytes(maxBytes)}.`;
       return entry;
     }
+    const problem = contentProblem(file);
+    if (problem !== null) {
+      entry.refused = problem;
+      return entry;
+    }
     for (const target of chosenTargets(file, index, matches)) {
-      const key = toVersions ? String(target.id) : `${target.id}:${file.name}`;
+      const key = onePerTarget ? String(target.id) : `${target.id}:${file.name}`;
       const earlier = taken.get(key);
       if (earlier !== undefined) {
-        entry.skipped.push({
-          target,
-          reason: toVersions
-            ? `${target.name} already gets ${earlier.name}: a Version holds one uploaded movie.`
-            : `Another file named ${file.name} already goes to ${target.name}.`,
-        });
+        const reasons = {
+          'upload-files': `${target.name} already gets ${earlier.name}: a Version holds one uploaded movie.`,
+          'set-thumbnail': `${target.name} already gets ${earlier.name}: an entity has one thumbnail.`,
+        };
+        entry.skipped.push({ target, reason: reasons[action] ?? `Another file named ${file.name} already goes to ${target.name}.` });
         continue;
       }
       taken.set(key, file);
@@ -77,7 +84,7 @@ export function planUploads({ files, targets, action, mode, excluded, maxBytes, 
 
   return {
     files: planned,
-    unmatchedTargets: toVersions ? targets.filter((target) => !usedTargets.has(target.id)) : [],
+    unmatchedTargets: onePerTarget ? targets.filter((target) => !usedTargets.has(target.id)) : [],
     toSend: planned.filter((entry) => entry.refused === null && entry.targets.length > 0),
   };
 }

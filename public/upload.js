@@ -2,38 +2,15 @@
 // up in parts with progress, pause, cancel, retry and resume. Without this script the page's plain form posts the
 // files instead. Everything shown is built with textContent (never HTML from data); status goes to a live region.
 
+import { el, formatDuration, plural } from './dom.js';
+import { IMAGE_FORMATS_TEXT, IMAGE_SIGNATURE_BYTES, imageFormatOf } from './js/image-signature.js';
 import { Md5Pool } from './md5-pool.js';
+import { watchThumbnails } from './thumbnail-watch.js';
 import { formatBytes, planUploads } from './upload-plan.js';
 import { UploadEngine, UploadJob, callUploadApi, rememberedLastModified } from './upload-transfer.js';
 
 const form = document.getElementById('upload-form');
 if (form instanceof HTMLFormElement) enhance(form);
-
-/** A DOM element with attributes (`class`, `hidden`, data-…, properties for the rest) and text or node children. */
-function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name === 'class') node.className = value;
-    else if (name.startsWith('data-') || name.startsWith('aria-') || name === 'role' || name === 'for') node.setAttribute(name, value === true ? '' : String(value));
-    else node[name] = value;
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-const plural = (count, one, many = `${one}s`) => `${count} ${count === 1 ? one : many}`;
-
-/** Time left as people say it: "a few seconds", "about 40 s", "about 12 min", "about 2 h 5 min". */
-function formatDuration(seconds) {
-  if (seconds < 5) return 'a few seconds';
-  if (seconds < 90) return `about ${Math.round(seconds)} s`;
-  if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min`;
-  return `about ${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
-}
 
 function enhance(form) {
   const config = {
@@ -44,8 +21,12 @@ function enhance(form) {
     parallelParts: Number(form.dataset.parallelParts) || 4,
     entityType: form.dataset.entityType,
     entityTypePlural: form.dataset.entityTypePlural,
+    thumbnailsApi: form.dataset.thumbnailsApi || null,
   };
   const toVersions = config.action === 'upload-files';
+  const toThumbnails = config.action === 'set-thumbnail';
+  // One file per target, matched by name: a Version's movie, an entity's thumbnail.
+  const byName = toVersions || toThumbnails;
   const targets = Array.from(document.querySelectorAll('#upload-targets .entity'), (item) => ({
     id: Number(item.dataset.id),
     name: item.dataset.name,
@@ -91,7 +72,7 @@ function enhance(form) {
   // ---- choosing files ----
 
   input.addEventListener('change', () => {
-    addFiles(Array.from(input.files ?? []));
+    void addFiles(Array.from(input.files ?? []));
     // Cleared so that choosing the same file again (to resume it) fires `change` again.
     input.value = '';
   });
@@ -112,7 +93,7 @@ function enhance(form) {
   dropZone.addEventListener('drop', (event) => {
     event.preventDefault();
     dropZone.classList.remove('drag-over');
-    addFiles(Array.from(event.dataTransfer?.files ?? []));
+    void addFiles(Array.from(event.dataTransfer?.files ?? []));
   });
   // A file dropped beside the zone must not make the browser navigate away to it (and lose the page).
   for (const type of ['dragover', 'drop']) {
@@ -123,10 +104,30 @@ function enhance(form) {
 
   for (const radio of form.querySelectorAll('input[name="mode"]')) radio.addEventListener('change', renderPlan);
 
-  function addFiles(files) {
+  // set-thumbnail: each file's image format, read from its first bytes (null: no image, whatever its name).
+  const imageFormats = new WeakMap();
+
+  async function addFiles(files) {
     const same = (a, b) => a.name === b.name && a.size === b.size && a.lastModified === b.lastModified;
-    for (const file of files) if (!state.chosen.some((chosen) => same(chosen, file))) state.chosen.push(file);
+    const added = [];
+    for (const file of files) if (![...state.chosen, ...added].some((chosen) => same(chosen, file))) added.push(file);
+    if (toThumbnails) await Promise.all(added.map(async (file) => imageFormats.set(file, await sniffImage(file))));
+    state.chosen.push(...added);
     renderPlan();
+  }
+
+  async function sniffImage(file) {
+    try {
+      return imageFormatOf(new Uint8Array(await file.slice(0, IMAGE_SIGNATURE_BYTES).arrayBuffer()));
+    } catch {
+      // Unreadable now (moved, deleted): the upload would fail anyway; refuse it here.
+      return null;
+    }
+  }
+
+  function contentProblem(file) {
+    if (!toThumbnails || file.size === 0 || imageFormats.get(file) !== null) return null;
+    return `This is not an image: its content is not ${IMAGE_FORMATS_TEXT}, whatever its name says.`;
   }
 
   // ---- the mapping, shown before anything starts ----
@@ -142,6 +143,7 @@ function enhance(form) {
       maxBytes: config.maxBytes,
       unfinished: state.unfinished,
       rememberedLastModified,
+      contentProblem,
     });
   }
 
@@ -162,7 +164,7 @@ function enhance(form) {
       const { file } = entry;
       let where;
       if (entry.refused !== null) where = el('p', { class: 'plan-problem' }, entry.refused);
-      else if (entry.targets.length === 0) where = el('p', { class: 'plan-problem' }, toVersions ? 'No selected Version is named like this file: it will not be uploaded.' : `No ${config.entityType} is ticked: it will not be uploaded.`);
+      else if (entry.targets.length === 0) where = el('p', { class: 'plan-problem' }, byName ? `No selected ${config.entityType} is named like this file: it will not be uploaded.` : `No ${config.entityType} is ticked: it will not be uploaded.`);
       else where = el('p', { class: 'plan-targets' }, el('span', { class: 'arrow', 'aria-hidden': 'true' }, '→ '), el('span', { class: 'visually-hidden' }, 'goes to '), entry.targets.map((target) => target.name).join(', '));
       return el(
         'li',
@@ -185,10 +187,10 @@ function enhance(form) {
     const sections = [
       el('h3', {}, 'Check before uploading'),
       el('ul', { class: 'plan-list' }, rows),
-      toVersions && plan.unmatchedTargets.length > 0
-        ? el('p', { class: 'plan-unmatched' }, el('strong', {}, 'No file for: '), plan.unmatchedTargets.map((target) => target.name).join(', '))
+      byName && plan.unmatchedTargets.length > 0
+        ? el('p', { class: 'plan-unmatched' }, el('strong', {}, toThumbnails ? 'No image for: ' : 'No file for: '), plan.unmatchedTargets.map((target) => target.name).join(', '))
         : null,
-      toVersions ? null : targetChooser(),
+      byName ? null : targetChooser(),
       el(
         'div',
         { class: 'plan-actions' },
@@ -413,7 +415,61 @@ function enhance(form) {
       view.shownState = job.state;
       view.results.replaceChildren(...(job.results ?? []).map(resultItem));
       view.actions.replaceChildren(...jobActions(job));
+      if (toThumbnails && job.state === 'done') watchNewThumbnails(job);
     }
+  }
+
+  // ---- set-thumbnail: the new thumbnails, pending while the site makes them, then shown ----
+
+  function watchNewThumbnails(job) {
+    const ids = job.results.filter((result) => result.ok).map((result) => result.id);
+    if (ids.length === 0 || !config.thumbnailsApi) return;
+    for (const id of ids) showThumbnail(id, { state: 'pending' });
+    const waiting = new Set(ids);
+    watchThumbnails({
+      api: config.thumbnailsApi,
+      ids,
+      onState: (id, thumbnail) => {
+        showThumbnail(id, thumbnail);
+        if (thumbnail.state === 'pending') return;
+        waiting.delete(id);
+        if (waiting.size > 0) return;
+        const names = ids.map((target) => targetName.get(target) ?? `${config.entityType} ${target}`).join(', ');
+        announce(thumbnail.state === 'ready' ? `New thumbnail shown for ${names}.` : `${names}: ${thumbnailText(thumbnail)}`);
+      },
+    });
+  }
+
+  function thumbnailText(thumbnail) {
+    switch (thumbnail.state) {
+      case 'pending':
+        return 'ShotGrid is making the thumbnail…';
+      case 'ready':
+        return 'New thumbnail';
+      case 'none':
+        return 'ShotGrid made no thumbnail from this image.';
+      case 'timeout':
+        return 'ShotGrid is still making the thumbnail: reload the page later to see it.';
+      default:
+        return 'The thumbnail cannot be shown: the entity is not visible to you.';
+    }
+  }
+
+  /** Draws a thumbnail's state everywhere the page shows that entity's thumbnail (the list, the results). */
+  function showThumbnail(id, thumbnail) {
+    const name = targetName.get(id) ?? `${config.entityType} ${id}`;
+    for (const box of document.querySelectorAll(`[data-thumbnail-for="${id}"]`)) {
+      box.dataset.state = thumbnail.state;
+      box.title = thumbnailText(thumbnail);
+      if (thumbnail.state === 'ready') {
+        box.className = 'thumb';
+        box.replaceChildren(el('img', { src: thumbnail.url, alt: `New thumbnail of ${name}`, width: 96, height: 54, decoding: 'async' }));
+      } else {
+        box.className = `thumb ${thumbnail.state === 'none' ? 'thumb-none' : 'thumb-pending'}`;
+        box.replaceChildren(thumbnail.state === 'none' ? 'none' : 'pending');
+      }
+    }
+    for (const line of document.querySelectorAll(`[data-thumbnail-text-for="${id}"]`)) line.textContent = thumbnailText(thumbnail);
   }
 
   function jobStateText(job) {
@@ -443,6 +499,19 @@ function enhance(form) {
 
   function resultItem(result) {
     const name = targetName.get(result.id) ?? `${result.type} ${result.id}`;
+    if (result.ok && toThumbnails) {
+      return el(
+        'li',
+        { class: 'result result-done result-thumbnail' },
+        el('span', { class: 'thumb thumb-pending', 'data-thumbnail-for': result.id }, 'pending'),
+        el(
+          'span',
+          { class: 'result-thumbnail-text' },
+          el('span', {}, el('span', { class: 'result-mark', 'aria-hidden': 'true' }, '✓'), ' Done: ', el('a', { href: result.siteUrl, target: '_blank', rel: 'noopener noreferrer' }, name)),
+          el('span', { class: 'muted small', 'data-thumbnail-text-for': result.id }, thumbnailText({ state: 'pending' })),
+        ),
+      );
+    }
     if (result.ok) {
       return el(
         'li',

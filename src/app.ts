@@ -2,6 +2,9 @@ import ejs from 'ejs';
 import express, { type Express, type RequestHandler } from 'express';
 import type { ContextStore } from './ami/context-store.ts';
 import { downloadRoutes } from './actions/download-routes.ts';
+import { reviewRoutes } from './actions/review-routes.ts';
+import type { ReviewSubmissions } from './actions/review-submissions.ts';
+import { thumbnailRoutes } from './actions/thumbnail-routes.ts';
 import { uploadRoutes } from './actions/upload-routes.ts';
 import { amiLaunchRoutes } from './ami/launch-routes.ts';
 import type { ReplayGuard } from './ami/replay-guard.ts';
@@ -33,6 +36,8 @@ export interface AppDeps {
   store: KeyValueStore;
   /** Uploads driven by the action pages, their state in the shared store. */
   uploads: UploadSessions;
+  /** submit-for-review's new Versions, per launch, in the shared store. */
+  submissions: ReviewSubmissions;
   /** In sandbox mode: the sandbox's right-click menu page, linked from the home page and allowed to frame us. */
   sandboxMenuUrl?: string | undefined;
   /** Origins thumbnails may load from besides https: hosts (the sandbox's plain-http storage). */
@@ -77,6 +82,7 @@ function serviceRoutes(deps: AppDeps): express.Router {
   const router = express.Router();
   // Our own CSS and scripts; nothing is loaded from the internet.
   router.get('/public/js/match-files.js', sharedScript('match-files'));
+  router.get('/public/js/image-signature.js', sharedScript('image-signature'));
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
   router.use(healthRoutes(() => deps.tracker.checkReachable()));
@@ -98,7 +104,7 @@ function serviceRoutes(deps: AppDeps): express.Router {
       store: deps.store,
     }),
   );
-  // The upload API under a launch's page (upload-files, attach-files).
+  // The upload API under a launch's page (upload-files, attach-files, set-thumbnail, submit-for-review).
   router.use(
     uploadRoutes({
       config: deps.config,
@@ -108,8 +114,14 @@ function serviceRoutes(deps: AppDeps): express.Router {
       versionFileField: deps.config.uploadVersionField,
       formParallelParts: deps.config.uploadParallelParts,
       maxUploadBytes: deps.config.maxUploadBytes,
+      thumbnailMaxBytes: deps.config.thumbnailMaxBytes,
+      createdVersions: deps.submissions,
     }),
   );
+  // set-thumbnail: whether the new thumbnails are made yet.
+  router.use(thumbnailRoutes({ tracker: deps.tracker, contexts: deps.contexts }));
+  // submit-for-review: its page, its new Versions, its playlist.
+  router.use(reviewRoutes({ config: deps.config, tracker: deps.tracker, contexts: deps.contexts, submissions: deps.submissions }));
   return router;
 }
 

@@ -93,6 +93,8 @@ export interface Config {
   contextTtlSeconds: number;
   /** Largest file the service accepts, or null for no limit of its own. */
   maxUploadBytes: number | null;
+  /** Largest image "Set thumbnail" accepts (a thumbnail is small: a big file is a mistake). */
+  thumbnailMaxBytes: number;
   /** The Version field that upload-files writes. */
   uploadVersionField: string;
   /** Parts of one file in flight at once (the no-JavaScript form's held window; the page's default). */
@@ -348,6 +350,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadBytes:
       reader.read('MAX_UPLOAD_BYTES', byteSizeSchema, 'a positive number of bytes, optionally with KiB, MiB, GiB or TiB, e.g. 50GiB') ??
       null,
+    thumbnailMaxBytes:
+      reader.read('THUMBNAIL_MAX_BYTES', byteSizeSchema, 'a positive number of bytes, optionally with KiB, MiB, GiB or TiB, e.g. 50MiB') ??
+      50 * 2 ** 20,
     uploadVersionField:
       reader.read('UPLOAD_VERSION_FIELD', z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), 'a ShotGrid field name such as sg_uploaded_movie') ??
       'sg_uploaded_movie',

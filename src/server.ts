@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
+import { ReviewSubmissions } from './actions/review-submissions.ts';
 import { ContextStore } from './ami/context-store.ts';
 import { ReplayGuard } from './ami/replay-guard.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -111,6 +112,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   }
   const siteUrl = tracker.siteUrl;
 
+  const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes });
   const app = createApp({
     config: { ...config, publicUrl },
     log,
@@ -118,7 +120,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     contexts: new ContextStore(store, config.contextTtlSeconds),
     replay: new ReplayGuard(store),
     store,
-    uploads: new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes }),
+    uploads,
+    submissions: new ReviewSubmissions({ store, tracker, uploads, ttlSeconds: UPLOAD_STATE_TTL_SECONDS }),
     sandboxMenuUrl: sandbox?.menuUrl,
     // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.
     imageOrigins: sandbox === undefined ? [] : [sandbox.storageUrl],

@@ -53,6 +53,7 @@ describe('loadConfig defaults', () => {
     assert.equal(config.frameAncestors, null);
     assert.equal(config.contextTtlSeconds, 3600);
     assert.equal(config.maxUploadBytes, null);
+    assert.equal(config.thumbnailMaxBytes, 50 * 2 ** 20);
     assert.deepEqual(config.webLinkHosts, []);
     assert.equal(config.localStorageMounts.size, 0);
     assert.equal(config.shutdownGraceSeconds, 30);
@@ -129,6 +130,7 @@ describe('loadConfig values', () => {
       WEB_LINK_HOSTS: 'vimeo.com, *.Example.com',
       LOCAL_STORAGE_MOUNTS: 'primary=/mnt/projects, renders=/mnt/renders',
       MAX_UPLOAD_BYTES: '50GiB',
+      THUMBNAIL_MAX_BYTES: '8MiB',
       TRUST_PROXY: '2',
       AMI_ACCEPT_UNSIGNED: 'yes',
       AMI_TIMESTAMP_WINDOW_SECONDS: '30',
@@ -147,6 +149,7 @@ describe('loadConfig values', () => {
       ['renders', '/mnt/renders'],
     ]);
     assert.equal(config.maxUploadBytes, 50 * 2 ** 30);
+    assert.equal(config.thumbnailMaxBytes, 8 * 2 ** 20);
     assert.equal(config.trustProxy, 2);
     assert.equal(config.ami.acceptUnsigned, true);
     assert.ok(config.warnings.some((warning) => warning.includes('AMI_ACCEPT_UNSIGNED')));

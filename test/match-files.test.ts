@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { matchFilesByName, matchKey, stem } from '../src/shared/match-files.ts';
+import { describe, test } from 'node:test';
+import { matchFilesByName, matchFilesByPrefix, matchKey, stem } from '../src/shared/match-files.ts';
 
 const versions = [
   { type: 'Version', id: 1, name: 'sh010_comp_v003' },
@@ -27,4 +27,32 @@ test('a version in the name is not an extension; short extensions are', () => {
 test('two targets with the same name both receive the file', () => {
   const twins = [...versions, { type: 'Version', id: 4, name: 'SH010_COMP_V003' }];
   assert.deepEqual(matchFilesByName(['sh010_comp_v003.mov'], twins).matches[0]!.targets.map((t) => t.id), [1, 4]);
+});
+
+describe('matching new Versions’ movies to Shots, Assets and Tasks', () => {
+  const shots = [
+    { type: 'Shot', id: 1, name: 'sh010' },
+    { type: 'Shot', id: 2, name: 'sh0100' },
+    { type: 'Asset', id: 3, name: 'hero_robot' },
+  ];
+
+  test('the entity whose name begins the file’s, up to a separator; the longest wins', () => {
+    const result = matchFilesByPrefix(['sh010_comp_v004.mov', 'SH0100-anim.v001.mp4', 'hero robot lookdev v002.mov', 'sh01_x.mov', 'sh010.mov'], shots);
+    assert.deepEqual(result.matches.map((m) => m.targets.map((t) => t.id)), [[1], [2], [3], [], [1]]);
+    assert.deepEqual(result.unmatchedTargets, []);
+  });
+
+  test('a name that merely starts the same letters does not match', () => {
+    assert.deepEqual(matchFilesByPrefix(['sh0105_comp.mov'], shots).matches[0]!.targets, []);
+  });
+
+  test('Tasks answer to "<entity>_<task>" and to their entity; a file two fit equally is left for the person', () => {
+    const tasks = [
+      { type: 'Task', id: 10, name: 'comp', parent: 'sh010' },
+      { type: 'Task', id: 11, name: 'anim', parent: 'sh010' },
+    ];
+    const namesOf = (task: (typeof tasks)[number]) => [`${task.parent}_${task.name}`, task.parent];
+    const result = matchFilesByPrefix(['sh010_comp_v004.mov', 'SH010.anim.v002.mov', 'sh010_v003.mov'], tasks, namesOf);
+    assert.deepEqual(result.matches.map((m) => m.targets.map((t) => t.id)), [[10], [11], []]);
+  });
 });

@@ -12,7 +12,7 @@ export interface ActionDefinition {
   /** The entity types the action works on; `any` for every type. */
   entityTypes: readonly string[] | 'any';
   /** The action's own page, where it has one; otherwise the launch page shows the verified selection. */
-  page?: 'upload' | 'download';
+  page?: 'upload' | 'download' | 'review';
 }
 
 const definitions: readonly ActionDefinition[] = [
@@ -40,14 +40,17 @@ const definitions: readonly ActionDefinition[] = [
   {
     action: 'set-thumbnail',
     title: 'Set thumbnail',
-    description: 'Set the thumbnail of the selected entities from an image.',
+    description: 'Set the thumbnail of the selected entities from an image: one for all, or one each by name.',
     entityTypes: 'any',
+    // The upload page in its thumbnail mode: images only, to the `image` field.
+    page: 'upload',
   },
   {
     action: 'submit-for-review',
     title: 'Submit for review',
     description: 'Create a new Version for review on each selected Shot, Asset or Task from a movie.',
     entityTypes: ['Shot', 'Asset', 'Task'],
+    page: 'review',
   },
 ];
 

@@ -7,11 +7,13 @@ import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
 import { matchFilesByName } from '../shared/match-files.ts';
 import type { Tracker, UploadTarget } from '../trackers/tracker.ts';
 import { uploadHeld, type TargetOutcome } from '../transfer/held-upload.ts';
+import { imageCheck } from '../transfer/image-check.ts';
 import { MiB } from '../transfer/part-plan.ts';
 import { cleanUploadName } from '../transfer/upload-name.ts';
 import { UploadError, type UploadRecord, type UploadResult, type UploadSessions } from '../transfer/upload-session.ts';
 import { HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
+import { uploadLimitFor } from './upload-limits.ts';
 
 // The upload API the action pages drive (docs/decisions/0004-upload-protocol.md), under the launch's address:
 //
@@ -24,7 +26,8 @@ import { httpErrorFromSite } from '../web/site-errors.ts';
 //   POST   …/form-upload                 the no-JavaScript form: multipart/form-data, streamed by busboy
 //
 // `…` is /ami/<action>/<context id>. CSRF tokens are checked before any of these (launch routes, purpose
-// "uploads" or "form-upload"); the context decides what may be uploaded where.
+// "uploads" or "form-upload"); the context decides what may be uploaded where: the selection (upload-files,
+// attach-files, set-thumbnail), or the Versions the launch created itself (submit-for-review).
 
 export interface UploadRouteDeps {
   config: Pick<Config, 'publicPath'>;
@@ -37,9 +40,44 @@ export interface UploadRouteDeps {
   formParallelParts?: number;
   /** Largest file accepted (MAX_UPLOAD_BYTES), or null. */
   maxUploadBytes: number | null;
+  /** Largest image set-thumbnail accepts (THUMBNAIL_MAX_BYTES). */
+  thumbnailMaxBytes: number;
+  /** submit-for-review: the Versions each launch created, the only targets its uploads may have. */
+  createdVersions?: CreatedVersions;
 }
 
-const UPLOAD_ACTIONS = new Set(['upload-files', 'attach-files']);
+/** The Versions a submit-for-review launch created: what its uploads may target, kept or removed once each ends. */
+export interface CreatedVersions {
+  /** Ids of the launch's new Versions still waiting for their movie. */
+  awaitingMovie(contextId: string): Promise<ReadonlySet<number>>;
+  /** After an upload completed or was cancelled: keeps the Versions whose movie landed, removes the others. */
+  settle(context: ActionContext, record: UploadRecord): Promise<void>;
+}
+
+const UPLOAD_ACTIONS = new Set(['upload-files', 'attach-files', 'set-thumbnail', 'submit-for-review']);
+
+/** What an action's uploads write, how big they may be, and what their bytes must be. */
+interface UploadRules {
+  /** The field written; null for a new Attachment linked to the entity. */
+  field: string | null;
+  maxBytes: number | null;
+  expect: 'image' | null;
+}
+
+function rulesFor(context: ActionContext, deps: UploadRouteDeps): UploadRules {
+  const maxBytes = uploadLimitFor(context.action, { maxUploadBytes: deps.maxUploadBytes, thumbnailMaxBytes: deps.thumbnailMaxBytes });
+  switch (context.action) {
+    case 'set-thumbnail':
+      // Upload type Thumbnail: the site makes the thumbnail from it, or shows none when it cannot.
+      return { field: 'image', maxBytes, expect: 'image' };
+    case 'upload-files':
+    case 'submit-for-review':
+      return { field: deps.versionFileField, maxBytes, expect: null };
+    default:
+      return { field: null, maxBytes, expect: null };
+  }
+}
+
 /** How long a refused part's remaining bytes are read before the connection is given up. */
 const PART_DRAIN_TIMEOUT_MS = 30_000;
 
@@ -51,7 +89,8 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
   router.post(`${base}/uploads`, json, async (req, res) => {
     const { context } = await uploadContext(req, deps);
     const request = announcedFile(req.body);
-    const targets = targetsFor(context, request.targetIds, deps.versionFileField);
+    const rules = rulesFor(context, deps);
+    const targets = await targetsFor(context, request.targetIds, rules, deps);
     const record = await sessionCall(context, () =>
       deps.uploads.begin(context.id, context.user.login, {
         name: request.name,
@@ -59,6 +98,8 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
         targets,
         ...(request.displayName ? { displayName: request.displayName } : {}),
         ...(request.tagIds ? { tagIds: request.tagIds } : {}),
+        ...(rules.expect ? { expect: rules.expect } : {}),
+        ...(rules.maxBytes === null ? {} : { maxBytes: rules.maxBytes }),
       }),
     );
     req.log.info({ upload: record.id, size: record.size, parts: record.partCount, targets: targets.length }, 'upload begun');
@@ -103,6 +144,7 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
     const done = await sessionCall(context, () => deps.uploads.complete(record));
     const results = done.results ?? [];
     req.log.info({ upload: done.id, ok: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length }, 'upload completed');
+    await settleCreated(req, deps, context, done);
     res.json({ upload: await view(deps, done) });
   });
 
@@ -110,6 +152,7 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
     const { context, record } = await uploadOf(req, deps);
     const aborted = await sessionCall(context, () => deps.uploads.abort(record));
     req.log.info({ upload: aborted.id }, 'upload cancelled');
+    await settleCreated(req, deps, context, aborted);
     res.json({ upload: await view(deps, aborted) });
   });
 
@@ -151,15 +194,38 @@ function announcedFile(body: unknown): AnnouncedFile {
   return { name, size, targetIds, ...(displayName === undefined ? {} : { displayName }), ...(tagIds === undefined ? {} : { tagIds }) };
 }
 
-/** Targets must be in the launch's selection: a page cannot send files anywhere else. */
-function targetsFor(context: ActionContext, ids: readonly number[], versionFileField: string): UploadTarget[] {
+/**
+ * Targets must be in the launch's selection, or for submit-for-review among the Versions it created and that
+ * still wait for their movie: a page cannot send files anywhere else.
+ */
+async function targetsFor(context: ActionContext, ids: readonly number[], rules: UploadRules, deps: UploadRouteDeps): Promise<UploadTarget[]> {
+  if (context.action === 'submit-for-review') {
+    const created = (await deps.createdVersions?.awaitingMovie(context.id)) ?? new Set<number>();
+    const outside = ids.filter((id) => !created.has(id));
+    if (outside.length > 0) {
+      throw new HttpError(403, 'target_not_created_here', `${outside.length === 1 ? 'One target is' : `${outside.length} targets are`} not a new Version of this launch waiting for its movie: nothing was uploaded.`, { field: 'targets' });
+    }
+    return [...new Set(ids)].map((id) => ({ type: 'Version', id, field: rules.field }));
+  }
   const selected = new Set(context.selectedIds);
   const outside = ids.filter((id) => !selected.has(id));
   if (outside.length > 0) {
     throw new HttpError(403, 'target_outside_selection', `${outside.length === 1 ? 'One target is' : `${outside.length} targets are`} not part of this launch's selection: nothing was uploaded.`, { field: 'targets' });
   }
-  const field = context.action === 'upload-files' ? versionFileField : null;
-  return [...new Set(ids)].map((id) => ({ type: context.entityType, id, field }));
+  return [...new Set(ids)].map((id) => ({ type: context.entityType, id, field: rules.field }));
+}
+
+/**
+ * submit-for-review: once an upload is over (completed, cancelled, refused), its new Versions are kept or removed.
+ * A failure here is logged, not thrown: the upload's own answer stands, and the page removes what is left.
+ */
+async function settleCreated(req: Request, deps: UploadRouteDeps, context: ActionContext, record: UploadRecord): Promise<void> {
+  if (context.action !== 'submit-for-review' || !deps.createdVersions || record.status === 'uploading') return;
+  try {
+    await deps.createdVersions.settle(context, record);
+  } catch (error) {
+    req.log.warn({ upload: record.id, err: error }, 'new Versions could not be settled after their upload');
+  }
 }
 
 /** Runs a session call, turning its refusals and the site's into HTTP errors the page can show. */
@@ -219,9 +285,15 @@ function resultView(result: UploadResult | TargetOutcome): ResultView {
 function formUpload(deps: UploadRouteDeps): RequestHandler {
   return async (req, res) => {
     const { context } = await uploadContext(req, deps);
+    if (context.action === 'submit-for-review') {
+      throw HttpError.badRequest('Submitting for review needs JavaScript: the page creates each Version before its movie goes up.', {
+        hint: 'Allow JavaScript for this page and reload it.',
+      });
+    }
     if (!req.is('multipart/form-data')) throw new HttpError(415, 'unsupported_media_type', 'The upload form must be sent as multipart/form-data.');
     const selection = await sessionCall(context, () => deps.tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds));
-    const field = context.action === 'upload-files' ? deps.versionFileField : null;
+    const rules = rulesFor(context, deps);
+    const field = rules.field;
     const declared = Number(req.get('content-length'));
     // The form does not say each file's size: parts are sized for the whole request, which bounds every file.
     const partSize = Math.max(8 * MiB, Number.isSafeInteger(declared) ? Math.ceil(declared / 9_000 / MiB) * MiB : 64 * MiB);
@@ -264,7 +336,7 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
             plan: { size: null, partSize },
             ...(fields['display_name']?.trim() ? { displayName: fields['display_name'].trim() } : {}),
           },
-          deps.maxUploadBytes === null ? stream : limited(stream, deps.maxUploadBytes, filename),
+          checked(stream, rules, filename),
           { parallelParts: deps.formParallelParts ?? 4 },
         ).then((outcomes) => {
           entry.outcomes = outcomes;
@@ -301,6 +373,18 @@ function formTargets(
 ): UploadTarget[] {
   const chosen = mode === 'all' ? visible : (matchFilesByName([fileName], visible).matches[0]?.targets ?? []);
   return chosen.map((entity) => ({ type: entityType, id: entity.id, field }));
+}
+
+/** The form's file stream with the action's checks in front: its size limit, and for thumbnails its content. */
+function checked(stream: Readable, rules: UploadRules, filename: string): Readable {
+  const sized = rules.maxBytes === null ? stream : limited(stream, rules.maxBytes, filename);
+  if (rules.expect !== 'image') return sized;
+  const check = imageCheck(filename);
+  sized.once('error', (error) => check.destroy(error));
+  // It may fail before the held upload starts reading (that waits for the site to begin the upload): the error
+  // stays on the stream, and the reader meets it there, so it must not count as unhandled meanwhile.
+  check.on('error', () => undefined);
+  return sized.pipe(check);
 }
 
 /** Fails the stream once it passes `max` bytes: the held upload then aborts at the site and nothing is created. */

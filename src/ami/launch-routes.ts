@@ -1,5 +1,6 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { allActions, appliesTo, entityTypesText, findAction, type ActionDefinition } from '../actions/registry.ts';
+import { uploadLimitFor } from '../actions/upload-limits.ts';
 import type { Config } from '../config.ts';
 import type { SelectedEntity, Selection, Tracker } from '../trackers/tracker.ts';
 import { CSRF_FIELD, csrfToken, requireCsrfToken } from '../web/csrf.ts';
@@ -22,7 +23,7 @@ import { verifyAmiRequest } from './verify.ts';
 //   POST /ami/:action/:contextId/discard    forget the launch (CSRF-checked like every POST below a context)
 
 export interface LaunchRouteDeps {
-  config: Pick<Config, 'ami' | 'publicPath' | 'session' | 'maxUploadBytes' | 'uploadParallelParts'>;
+  config: Pick<Config, 'ami' | 'publicPath' | 'session' | 'maxUploadBytes' | 'thumbnailMaxBytes' | 'uploadParallelParts'>;
   tracker: Tracker;
   contexts: ContextStore;
   replay: ReplayGuard;
@@ -157,8 +158,8 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
   const { config, contexts, tracker } = deps;
   return async (req, res, next) => {
     const action = actionOf(req);
-    // The download page lists files, not just the selection: its own router renders it.
-    if (action.page === 'download') {
+    // The download and review pages need more than the selection: their own routers render them.
+    if (action.page === 'download' || action.page === 'review') {
       next();
       return;
     }
@@ -174,28 +175,15 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
 
     res.set('Cache-Control', 'no-store');
     res.render(action.page === 'upload' ? 'actions/upload' : 'ami/selection', {
-      title: `${action.title} · ami-transfer`,
-      action,
-      user: context.user,
-      signed: context.signed,
-      entityType: context.entityType,
-      entityTypePlural: pluralOf(context.entityType),
-      project: context.project ?? sharedProject(selection.visible),
-      siteHost: new URL(context.siteUrl).host,
-      siteUrl: context.siteUrl,
-      visible: selection.visible,
-      hiddenCount: selection.hiddenIds.length,
-      selectedCount: context.selectedIds.length,
-      expiresAt: new Date(context.expiresAt).toISOString(),
-      discardAction: `${pagePath(config.publicPath, context)}/${DISCARD}`,
-      csrfField: CSRF_FIELD,
-      discardToken: csrfToken(csrfSecret, context.id, DISCARD),
+      ...launchPageLocals(config.publicPath, csrfSecret, action, context, selection),
       // The upload pages' API (src/actions/upload-routes.ts) and the no-JavaScript form.
       uploadApi: `${pagePath(config.publicPath, context)}/uploads`,
       uploadToken: csrfToken(csrfSecret, context.id, 'uploads'),
       formUploadAction: `${pagePath(config.publicPath, context)}/form-upload?${CSRF_FIELD}=${csrfToken(csrfSecret, context.id, 'form-upload')}`,
-      maxUploadBytes: config.maxUploadBytes,
+      maxUploadBytes: uploadLimitFor(action.action, config),
       parallelParts: config.uploadParallelParts,
+      // set-thumbnail: where the page asks whether the new thumbnails are ready (src/actions/thumbnail-routes.ts).
+      thumbnailsApi: `${pagePath(config.publicPath, context)}/thumbnails`,
     });
   };
 }
@@ -214,6 +202,28 @@ function discardLaunch(deps: LaunchRouteDeps): RequestHandler {
 }
 
 // ---- shared ----
+
+/** What every action page shows of its launch: who, on which site, the selection, and how to discard it. */
+export function launchPageLocals(publicPath: string, csrfSecret: string, action: ActionDefinition, context: ActionContext, selection: Selection): Record<string, unknown> {
+  return {
+    title: `${action.title} · ami-transfer`,
+    action,
+    user: context.user,
+    signed: context.signed,
+    entityType: context.entityType,
+    entityTypePlural: pluralOf(context.entityType),
+    project: context.project ?? sharedProject(selection.visible),
+    siteHost: new URL(context.siteUrl).host,
+    siteUrl: context.siteUrl,
+    visible: selection.visible,
+    hiddenCount: selection.hiddenIds.length,
+    selectedCount: context.selectedIds.length,
+    expiresAt: new Date(context.expiresAt).toISOString(),
+    discardAction: `${pagePath(publicPath, context)}/${DISCARD}`,
+    csrfField: CSRF_FIELD,
+    discardToken: csrfToken(csrfSecret, context.id, DISCARD),
+  };
+}
 
 export function actionOf(req: Request): ActionDefinition {
   const action = findAction(String(req.params['action']));
@@ -253,7 +263,7 @@ const maskContextIdInLog: RequestHandler = (req: Request, res: Response, next) =
 };
 
 /** The project every visible entity shares, when the launch did not name one. */
-function sharedProject(entities: readonly SelectedEntity[]): { id: number; name: string | null } | null {
+export function sharedProject(entities: readonly SelectedEntity[]): { id: number; name: string | null } | null {
   const first = entities[0]?.project ?? null;
   if (first === null) return null;
   return entities.every((entity) => entity.project?.id === first.id) ? first : null;

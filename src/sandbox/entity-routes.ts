@@ -1,6 +1,7 @@
 import express, { type Request, type Router } from 'express';
 import { mayEdit, viewerOf, visibilityFor } from './access.ts';
 import { ApiError, API_CODE, badRequest, forbidden, notFound } from './api-errors.ts';
+import { dropConnections, syncConnections } from './connections.ts';
 import {
   compareRecords,
   compileFilter,
@@ -62,6 +63,7 @@ export function entityRouter(site: SiteContext): Router {
     const draft: StoredRecord = { type, id: 0, retired: false, fields: values };
     if (!mayEdit(viewer, draft, canSee)) throw forbidden(`You do not have permission to create ${type} records here`);
     const record = site.store.insert(type, values, viewer.user);
+    syncConnections(site.store, record, {}, Object.keys(values));
     res.status(201).json({ data: await renderRecord(site, record, optionFields(type, req)), links: { self: linkPath(record) } });
   });
 
@@ -74,13 +76,17 @@ export function entityRouter(site: SiteContext): Router {
     if (isEntityRef(values.project) && !canSee({ ...record, fields: { ...record.fields, project: values.project } })) {
       throw forbidden(`You may not move this ${type} into that project`);
     }
+    const before = Object.fromEntries(Object.keys(values).map((field) => [field, record.fields[field] ?? null]));
     site.store.update(record, values, viewer.user);
+    syncConnections(site.store, record, before, Object.keys(values));
     res.json({ data: await renderRecord(site, record, optionFields(type, req)), links: { self: linkPath(record) } });
   });
 
   router.delete('/api/v1/entity/:entity/:id', (req, res) => {
     const type = entityTypeParam(req);
-    site.store.retire(editableRecord(site, req, type));
+    const record = editableRecord(site, req, type);
+    dropConnections(site.store, record);
+    site.store.retire(record);
     res.status(204).end();
   });
 

@@ -19,13 +19,16 @@ import type { ObjectStorage } from './storage/object-storage.ts';
 // sequences, shots, assets, tasks, 40 versions, notes and attachments of every link type; project Backlot for
 // `outsider`; two LocalStorages; the scripts and one ActionMenuItem per action of the service.
 
-/** The service's actions and the entity type each seeded menu item is offered on (null: every type). */
+/**
+ * The service's actions and the entity types their seeded menu items are offered on (null: every type). An
+ * ActionMenuItem names one entity type or all, so an action for three types is three items, as an admin sets it up.
+ */
 export const SERVICE_ACTIONS = [
-  { action: 'upload-files', title: 'Upload files', entityType: 'Version' },
-  { action: 'attach-files', title: 'Attach files', entityType: null },
-  { action: 'download-zip', title: 'Download as zip', entityType: null },
-  { action: 'set-thumbnail', title: 'Set thumbnail', entityType: null },
-  { action: 'submit-for-review', title: 'Submit for review', entityType: 'Shot' },
+  { action: 'upload-files', title: 'Upload files', entityTypes: ['Version'] },
+  { action: 'attach-files', title: 'Attach files', entityTypes: null },
+  { action: 'download-zip', title: 'Download as zip', entityTypes: null },
+  { action: 'set-thumbnail', title: 'Set thumbnail', entityTypes: null },
+  { action: 'submit-for-review', title: 'Submit for review', entityTypes: ['Shot', 'Asset', 'Task'] },
 ] as const;
 
 export interface SeedOptions {
@@ -90,18 +93,20 @@ export async function seedSite(store: RecordStore, storage: ObjectStorage, optio
     store.insert('Project', { name: 'Backlot', code: 'backlot', sg_status: 'Active', archived: false, users: [outsider], image: null }),
   );
   SERVICE_ACTIONS.forEach((item, index) => {
-    store.insert('ActionMenuItem', {
-      title: item.title,
-      url: `${options.serviceUrl.replace(/\/+$/, '')}/ami/${item.action}`,
-      entity_type: item.entityType,
-      list_order: index + 1,
-      folder: 'ami-transfer',
-      selection_required: true,
-      open_in_overlay: false,
-      secret_token: options.amiSecret,
-      projects: [],
-      permissions_groups: [],
-    });
+    for (const entityType of item.entityTypes ?? [null]) {
+      store.insert('ActionMenuItem', {
+        title: item.title,
+        url: `${options.serviceUrl.replace(/\/+$/, '')}/ami/${item.action}`,
+        entity_type: entityType,
+        list_order: index + 1,
+        folder: 'ami-transfer',
+        selection_required: true,
+        open_in_overlay: false,
+        secret_token: options.amiSecret,
+        projects: [],
+        permissions_groups: [],
+      });
+    }
   });
 
   // Demo: sequences, shots, assets, tasks.

@@ -51,3 +51,38 @@ export function matchFilesByName<T extends NamedTarget>(files: readonly string[]
   });
   return { matches, unmatchedTargets: targets.filter((target) => !used.has(target)) };
 }
+
+/**
+ * Matches each file to the target whose name begins the file's stem, up to a separator: a new Version's movie
+ * `sh010_comp_v004.mov` goes to the Shot `sh010`. A target may answer to several names (a Task: `sh010_comp`, and
+ * its entity's `sh010`); the longest name that fits wins, and a file two targets fit equally well is unmatched,
+ * for the person to choose.
+ */
+export function matchFilesByPrefix<T extends NamedTarget>(
+  files: readonly string[],
+  targets: readonly T[],
+  namesOf: (target: T) => readonly string[] = (target) => [target.name],
+): MatchResult<T> {
+  const keyed = targets.map((target) => ({ target, keys: namesOf(target).map(matchKey).filter((key) => key !== '') }));
+  const used = new Set<T>();
+  const matches = files.map((file) => {
+    const key = matchKey(stem(file));
+    let longest = 0;
+    let found: T[] = [];
+    for (const { target, keys } of keyed) {
+      for (const name of keys) {
+        if (key !== name && !key.startsWith(`${name}_`)) continue;
+        if (name.length > longest) {
+          longest = name.length;
+          found = [target];
+        } else if (name.length === longest && !found.includes(target)) {
+          found.push(target);
+        }
+      }
+    }
+    const targetsOfFile = found.length === 1 ? found : [];
+    for (const target of targetsOfFile) used.add(target);
+    return { file, targets: targetsOfFile };
+  });
+  return { matches, unmatchedTargets: targets.filter((target) => !used.has(target)) };
+}

@@ -12,6 +12,8 @@ export interface SelectedEntity {
   thumbnail: { state: 'none' } | { state: 'pending' } | { state: 'ready'; url: string };
   /** The entity's page on the site. */
   siteUrl: string;
+  /** For a Task: the entity it belongs to (a Shot, an Asset…), or null when it has none. Absent for other types. */
+  parent?: { type: string; id: number; name: string } | null;
 }
 
 export interface Selection {
@@ -47,6 +49,30 @@ export interface UploadedFile {
   name: string;
   /** The record the file belongs to, on the site. */
   siteUrl: string;
+}
+
+/** A record the service created or changed at the site, as people see it there. */
+export interface SiteRecord {
+  type: string;
+  id: number;
+  name: string;
+  /** Its page on the site. */
+  siteUrl: string;
+}
+
+/** A new Version for review, as the launching user creates it. */
+export interface NewVersion {
+  code: string;
+  projectId: number;
+  /** What it is a version of: a Shot, an Asset… */
+  entity: { type: string; id: number };
+  /** The Task it was made for, when there is one. */
+  taskId: number | null;
+  /** The artist: the person who submits it. */
+  userId: number;
+  description: string | null;
+  /** A status code of the site's Version status list (e.g. `rev`); null leaves the site's default. */
+  status: string | null;
 }
 
 /** Which of an entity's files a download gathers. */
@@ -102,5 +128,15 @@ export interface Tracker {
   locateFile(login: string, file: FileRef): Promise<{ url: string; headers?: Record<string, string> }>;
   /** Gives up a multipart upload so no orphaned parts stay in storage (a no-op for single-part). */
   abortUpload(login: string, upload: TrackerUpload): Promise<void>;
+  /** Creates a Version as `login` (their permissions; they are its creator). */
+  createVersion(login: string, version: NewVersion): Promise<SiteRecord>;
+  /** Deletes (retires) a record as `login`; one that is already gone counts as deleted. */
+  deleteEntity(login: string, type: string, id: number): Promise<void>;
+  /** The Playlists of a project that `login` may see, newest first. */
+  listPlaylists(login: string, projectId: number): Promise<SiteRecord[]>;
+  /** Creates a Playlist in the project holding the Versions, as `login`. */
+  createPlaylist(login: string, playlist: { name: string; projectId: number; versionIds: readonly number[] }): Promise<SiteRecord>;
+  /** Adds Versions to a Playlist as `login`, keeping those it holds. */
+  addToPlaylist(login: string, playlistId: number, versionIds: readonly number[]): Promise<SiteRecord>;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { fanOut } from './fan-out.ts';
+import { imageCheck, NotAnImageError } from './image-check.ts';
 import { partRange, planParts, type PartPlan } from './part-plan.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
 import { cleanUploadName } from './upload-name.ts';
@@ -19,6 +20,10 @@ export interface UploadFileRequest {
   targets: readonly UploadTarget[];
   displayName?: string;
   tagIds?: readonly number[];
+  /** What the bytes must be: 'image' for thumbnails, checked by content as part 1 streams through. */
+  expect?: 'image';
+  /** This file's own limit, when lower than the service's (thumbnails). */
+  maxBytes?: number;
 }
 
 export type UploadResult =
@@ -36,6 +41,8 @@ export interface UploadRecord {
   uploads: TrackerUpload[];
   displayName: string | null;
   tagIds: number[];
+  /** 'image': part 1 must start with an image signature. Absent in records stored before it existed. */
+  expect?: 'image' | null;
   status: 'uploading' | 'done' | 'aborted';
   results: UploadResult[] | null;
   createdAt: string;
@@ -85,9 +92,10 @@ export class UploadSessions {
     }
     if (!Number.isSafeInteger(request.size) || request.size < 0) throw new UploadError(400, 'invalid_size', 'The file size is not a number of bytes.');
     if (request.size === 0) throw new UploadError(400, 'empty_file', `"${name}" is empty: there is nothing to upload.`);
-    const { maxBytes } = this.#options;
+    const maxBytes = smallest(this.#options.maxBytes, request.maxBytes ?? null);
     if (maxBytes !== null && request.size > maxBytes) {
-      throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; files may be at most ${maxBytes} bytes.`);
+      const what = request.expect === 'image' ? 'images for thumbnails' : 'files';
+      throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; ${what} may be at most ${maxBytes} bytes.`);
     }
     if (request.targets.length === 0) throw new UploadError(400, 'no_targets', `"${name}" has nowhere to go: choose at least one target.`);
     const plan: PartPlan = planParts(request.size, this.#options.partSize);
@@ -111,6 +119,7 @@ export class UploadSessions {
       uploads,
       displayName: request.displayName?.trim() || null,
       tagIds: [...(request.tagIds ?? [])],
+      expect: request.expect ?? null,
       status: 'uploading',
       results: null,
       createdAt: new Date().toISOString(),
@@ -166,7 +175,18 @@ export class UploadSessions {
     // Links first: bytes start to flow only when every destination is ready for them.
     const { tracker, dispatcher } = this.#options;
     const urls = await Promise.all(lacking.map(({ upload }) => tracker.partUrl(record.login, upload, n)));
-    const branches = fanOut(body, lacking.length);
+    const refused: { error: NotAnImageError | null } = { error: null };
+    let source: Readable = body;
+    if (n === 1 && record.expect === 'image') {
+      // Before the fan-out: no branch gets a byte until the start of the file is known to be an image.
+      const check = imageCheck(record.name);
+      check.once('error', (error) => {
+        if (error instanceof NotAnImageError) refused.error = error;
+      });
+      body.once('error', (error) => check.destroy(error));
+      source = body.pipe(check);
+    }
+    const branches = fanOut(source, lacking.length);
     const outcomes = await Promise.allSettled(
       lacking.map(async ({ index }, i) => {
         const { etag } = await putPart(urls[i]!, { stream: branches[i]!, size: length, ...(contentMd5 ? { contentMd5 } : {}) }, {
@@ -176,6 +196,11 @@ export class UploadSessions {
         await this.#options.store.hashSet(`upload:${record.id}:etags`, `${index}:${n}`, etag, this.#options.ttlSeconds);
       }),
     );
+    if (refused.error) {
+      // Not worth a retry: the same bytes would be refused again. Nothing reached storage; the site lets go too.
+      await this.abort(record);
+      throw new UploadError(415, 'not_an_image', refused.error.message);
+    }
     const failed = outcomes.find((outcome) => outcome.status === 'rejected');
     if (failed) {
       const error = failed.reason;
@@ -248,6 +273,13 @@ export class UploadSessions {
   async #save(record: UploadRecord): Promise<void> {
     await this.#options.store.set(`upload:${record.id}`, JSON.stringify(record), this.#options.ttlSeconds);
   }
+}
+
+/** The lower of two limits, where null is none. */
+function smallest(a: number | null, b: number | null): number | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return Math.min(a, b);
 }
 
 function planOf(record: UploadRecord): PartPlan {

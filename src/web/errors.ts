@@ -61,6 +61,8 @@ export const ERROR_CODES = {
   siteRefusedUser: 'site_refused_user',
   /** The site refused a request the service made (a 4xx other than permissions), e.g. an unknown entity type. */
   siteRefusedRequest: 'site_refused_request',
+  /** The site refused a change the user asked for: their permissions, or a value it would not take. */
+  siteRefusedChange: 'site_refused_change',
   /** An AMI POST whose signature does not match its fields and the action's secret token. */
   amiSignatureInvalid: 'ami_signature_invalid',
   /** A signed AMI POST whose `timestamp` is older (or newer) than the window allows. */

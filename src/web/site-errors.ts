@@ -35,3 +35,18 @@ export function httpErrorFromSite(error: unknown, login: string): unknown {
   if (isNetworkError(error)) return HttpError.siteUnreachable('The ShotGrid site did not answer.', { cause: error });
   return error;
 }
+
+/**
+ * What a page says when the site refuses a change the user asked for (create a Version, fill a Playlist): their
+ * permissions (403), or something the site would not take or could not find (422). The site's own words are kept;
+ * everything else reads as in httpErrorFromSite.
+ */
+export function httpErrorFromSiteChange(error: unknown, login: string, what: string): unknown {
+  if (error instanceof ShotgridError && (error.kind === 'permission' || error.kind === 'bad_request' || error.kind === 'not_found')) {
+    return new HttpError(error.kind === 'permission' ? 403 : 422, ERROR_CODES.siteRefusedChange, `ShotGrid did not let “${login}” ${what}: ${error.message}`, {
+      hint: 'Check in ShotGrid that you may do this in the project, or ask your ShotGrid administrator.',
+      cause: error,
+    });
+  }
+  return httpErrorFromSite(error, login);
+}

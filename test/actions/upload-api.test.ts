@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { request } from 'undici';
-import { bearer, download, md5, sha256, testBytes } from '../helpers/sandbox-api.ts';
+import { bearer, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
 import { launch, startServiceWithSandbox, type Launched, type ServiceWithSandbox } from '../helpers/service.ts';
+import { pageApi, sendParts, uploadThrough } from '../helpers/upload-client.ts';
 
 // The upload API through the real service and the real sandbox site, as the page drives it: announce, parts
 // (in parallel, again after failures), complete, cancel; and the no-JavaScript form. Bytes are checked by hash
@@ -21,55 +22,8 @@ beforeEach(() => env.site.faults.reset());
 
 const versionId = (code: string) => env.site.store.all('Version').find((v) => v.fields.code === code)!.id;
 
-interface Json {
-  status: number;
-  body: any;
-}
-
-async function api(page: Launched, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Json> {
-  const response = await request(`${page.pageUrl}/uploads${path}`, {
-    method,
-    headers: {
-      accept: 'application/json',
-      'x-csrf-token': page.token('uploads'),
-      ...(body === undefined || Buffer.isBuffer(body) ? {} : { 'content-type': 'application/json' }),
-      ...headers,
-    },
-    body: body === undefined ? null : Buffer.isBuffer(body) ? body : JSON.stringify(body),
-  });
-  const text = await response.body.text();
-  return { status: response.statusCode, body: text ? JSON.parse(text) : null };
-}
-
-/** Sends every part the upload still lacks, `parallel` at a time, resending on 503/422 as the page does. */
-async function sendParts(page: Launched, upload: { id: string; partSize: number; partCount: number; partsDone: number[] }, bytes: Buffer, parallel = 4): Promise<number> {
-  const queue = Array.from({ length: upload.partCount }, (_, i) => i + 1).filter((n) => !upload.partsDone.includes(n));
-  let puts = 0;
-  const worker = async () => {
-    for (let n = queue.shift(); n !== undefined; n = queue.shift()) {
-      const part = bytes.subarray((n - 1) * upload.partSize, n * upload.partSize);
-      for (let attempt = 1; ; attempt++) {
-        puts += 1;
-        const reply = await api(page, 'PUT', `/${upload.id}/parts/${n}`, part, { 'content-md5': Buffer.from(md5(part), 'hex').toString('base64') });
-        if (reply.status === 200) break;
-        // As the page does: 503 part_failed and 422 part_corrupted mean "send it again".
-        assert.ok([503, 422].includes(reply.status) && attempt < 10, `part ${n}: ${reply.status} ${JSON.stringify(reply.body)}`);
-        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: parallel }, worker));
-  return puts;
-}
-
-async function uploadThrough(page: Launched, name: string, bytes: Buffer, targets: number[], extra: Record<string, unknown> = {}) {
-  const begun = await api(page, 'POST', '', { name, size: bytes.length, targets, ...extra });
-  assert.equal(begun.status, 201, JSON.stringify(begun.body));
-  await sendParts(page, begun.body.upload, bytes);
-  const done = await api(page, 'POST', `/${begun.body.upload.id}/complete`);
-  assert.equal(done.status, 200, JSON.stringify(done.body));
-  return done.body.upload;
-}
+const api = (page: Launched, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  pageApi(page, method, path, body, headers);
 
 async function storedMovie(code: string): Promise<Buffer> {
   const reply = await download(env.site, await bearer(env.site), `/api/v1/entity/versions/${versionId(code)}/sg_uploaded_movie?alt=original`);

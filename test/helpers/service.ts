@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
-import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
+import { startSandboxSite, type SandboxOptions, type SandboxSite } from '../../src/sandbox/site.ts';
+import { computeAmiSignature } from '../../src/ami/signature.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { csrfToken } from '../../src/web/csrf.ts';
 
@@ -17,11 +18,12 @@ export interface ServiceWithSandbox {
   close(): Promise<void>;
 }
 
-export async function startServiceWithSandbox(env: Record<string, string> = {}): Promise<ServiceWithSandbox> {
+/** `sandbox` adds to the options the service starts its sandbox with (e.g. a shorter thumbnailDelayMs). */
+export async function startServiceWithSandbox(env: Record<string, string> = {}, sandbox: Partial<SandboxOptions> = {}): Promise<ServiceWithSandbox> {
   let site: SandboxSite | undefined;
   const service = await startServer(
     loadConfig({ PORT: '0', HOST: '127.0.0.1', SANDBOX_PORT: '0', SANDBOX_STORAGE_PORT: '0', LOG_LEVEL: 'silent', SESSION_SECRET: TEST_SESSION_SECRET, ...env }),
-    { log: createLogger({ level: 'silent' }), startSandbox: async (options) => (site = await startSandboxSite(options)) },
+    { log: createLogger({ level: 'silent' }), startSandbox: async (options) => (site = await startSandboxSite({ ...options, ...sandbox })) },
   );
   if (!site) throw new Error('the sandbox did not start');
   return { service, site, close: async () => void (await service.close(0)) };
@@ -35,10 +37,17 @@ export interface Launched {
   token(purpose: string): string;
 }
 
-/** Launches `action` on the rows (by id) as `login`, as the sandbox's right-click menu would. */
-export async function launch(env: ServiceWithSandbox, action: string, entityType: string, ids: readonly number[], login = 'artist'): Promise<Launched> {
+/**
+ * Launches `action` on the rows (by id) as `login`, as the sandbox's right-click menu would. With `actAs`, the
+ * payload then names that person instead, signed all the same: a launch the menu would never offer them (rows
+ * they cannot see), for testing what the service does with it.
+ */
+export async function launch(env: ServiceWithSandbox, action: string, entityType: string, ids: readonly number[], login = 'artist', options: { actAs?: string } = {}): Promise<Launched> {
   const { site, service } = env;
-  const ami = site.store.all('ActionMenuItem').find((item) => String(item.fields.url).endsWith(`/ami/${action}`));
+  // An action offered on several types is one menu item per type (submit-for-review: Shot, Asset, Task).
+  const ami = site.store
+    .all('ActionMenuItem')
+    .find((item) => String(item.fields.url).endsWith(`/ami/${action}`) && (item.fields.entity_type === null || item.fields.entity_type === entityType));
   if (!ami) throw new Error(`no menu item for ${action}`);
   const signed = await request(`${site.url}/sandbox/menu/launch`, {
     method: 'POST',
@@ -55,8 +64,16 @@ export async function launch(env: ServiceWithSandbox, action: string, entityType
       session_uuid: randomUUID(),
     }),
   });
-  const { fields } = (await signed.body.json()) as { fields: [string, string][] };
+  let { fields } = (await signed.body.json()) as { fields: [string, string][] };
   if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
+  if (options.actAs !== undefined) {
+    const person = site.store.all('HumanUser').find((user) => user.fields.login === options.actAs);
+    if (!person) throw new Error(`no person ${options.actAs}`);
+    const named = fields
+      .filter(([name]) => name !== 'signature')
+      .map(([name, value]): [string, string] => (name === 'user_id' ? [name, String(person.id)] : name === 'user_login' ? [name, options.actAs!] : [name, value]));
+    fields = [...named, ['signature', computeAmiSignature(named, site.amiSecret)]];
+  }
   const posted = await request(`${service.url}/ami/${action}`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },

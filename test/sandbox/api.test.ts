@@ -213,6 +213,41 @@ describe('records', () => {
     assert.equal((await client.get(`/api/v1/entity/versions/${id}`)).status, 404);
   });
 
+  test('a person creates Versions only where they may: not in a project they are not part of, nor linked to what they cannot see', async () => {
+    const outsider = api(site, await bearer(site, 'outsider'));
+    const count = site.store.all('Version').length;
+    const shot = site.store.all('Shot').find((s) => s.fields.code === 'sh040')!;
+    const inDemo = await outsider.post('/api/v1/entity/versions', { code: 'x', project: { type: 'Project', id: demoId() } });
+    assert.equal(inDemo.status, 400, 'the project is not visible to them');
+    const linked = await outsider.post('/api/v1/entity/versions', { code: 'x', entity: { type: 'Shot', id: shot.id } });
+    assert.equal(linked.status, 400);
+    assert.match(errorOf(linked).title, /not visible to this user/);
+    assert.equal(site.store.all('Version').length, count, 'nothing was created');
+    assert.equal((await outsider.delete(`/api/v1/entity/versions/${artistFirstVersionId()}`)).status, 404, 'nor deleted');
+    const backlot = site.store.all('Project').find((p) => p.fields.name === 'Backlot')!;
+    const own = await outsider.post('/api/v1/entity/versions?options[fields]=code,created_by', { code: 'bl010_comp_v002', project: { type: 'Project', id: backlot.id } });
+    assert.equal(own.status, 201, 'in their own project they may');
+    assert.equal(own.json().data.relationships.created_by.data.name, 'Otto Outsider');
+    assert.equal((await outsider.delete(`/api/v1/entity/versions/${own.json().data.id}`)).status, 204);
+  });
+
+  test("a Playlist's versions and a Version's playlists are one connection: either end shows the other; a deleted Version leaves", async () => {
+    const client = api(site, await bearer(site, 'coord'));
+    const [a, b] = site.store.all('Version').filter((v) => String(v.fields.code).startsWith('sh030_anim'));
+    const created = await client.post('/api/v1/entity/playlists', { code: 'Connections', project: { type: 'Project', id: demoId() }, versions: [{ type: 'Version', id: a!.id }] });
+    assert.equal(created.status, 201);
+    const playlist = created.json().data.id;
+    const playlistsOf = async (id: number) => (await client.get(`/api/v1/entity/versions/${id}?fields=playlists`)).json().data.relationships.playlists.data.map((p: any) => p.id);
+    assert.ok((await playlistsOf(a!.id)).includes(playlist));
+    await client.put(`/api/v1/entity/versions/${b!.id}`, { playlists: [...(await playlistsOf(b!.id)).map((id: number) => ({ type: 'Playlist', id })), { type: 'Playlist', id: playlist }] });
+    const versionsOf = async () => (await client.get(`/api/v1/entity/playlists/${playlist}?fields=versions`)).json().data.relationships.versions.data.map((v: any) => v.id);
+    assert.deepEqual(await versionsOf(), [a!.id, b!.id]);
+    await client.put(`/api/v1/entity/playlists/${playlist}`, { versions: [{ type: 'Version', id: b!.id }] });
+    assert.ok(!(await playlistsOf(a!.id)).includes(playlist), 'taken off the playlist: the Version no longer lists it');
+    assert.equal((await client.delete(`/api/v1/entity/versions/${b!.id}`)).status, 204);
+    assert.deepEqual(await versionsOf(), []);
+  });
+
   test('people may not change what they cannot see, nor site setup', async () => {
     const outsider = api(site, await bearer(site, 'outsider'));
     assert.equal((await outsider.put(`/api/v1/entity/versions/${artistFirstVersionId()}`, { description: 'x' })).status, 404);
@@ -337,6 +372,22 @@ describe('uploads', () => {
     const ready = await read();
     assert.ok(ready.startsWith(site.storageUrl));
     assert.equal(sha256((await call(ready)).body), sha256(png));
+  });
+
+  test('bytes that are no image make no thumbnail: placeholder, then null; TIFF and BMP make one', async () => {
+    const token = await bearer(site, 'artist');
+    const asset = site.store.all('Asset').find((a) => a.fields.code === 'forest')!;
+    const read = async () => (await api(site, token).get(`/api/v1/entity/assets/${asset.id}?fields=image`)).json().data.attributes.image as string | null;
+    assert.equal((await upload(token, { entity: 'assets', id: asset.id, field: 'image' }, 'forest.png', Buffer.from('no picture here'))).complete.status, 201);
+    assert.match((await read())!, /\/images\/status\/transient\//, 'the site does not know yet');
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(await read(), null, 'processing failed: no thumbnail');
+    for (const head of [[0x49, 0x49, 0x2a, 0x00], [0x42, 0x4d, 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36]]) {
+      const image = Buffer.concat([Buffer.from(head), testBytes(64, 9)]);
+      assert.equal((await upload(token, { entity: 'assets', id: asset.id, field: 'image' }, 'forest.img', image)).complete.status, 201);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.equal(sha256((await call((await read())!)).body), sha256(image));
+    }
   });
 
   test('completion is refused without upload_info, upload_data or etags, and abort leaves nothing behind', async () => {

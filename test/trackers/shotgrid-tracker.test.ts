@@ -36,6 +36,15 @@ test('lookupSelection keeps the order, names hidden ids, and reads thumbnails', 
   assert.equal(tasks.visible[0]!.name, 'comp');
 });
 
+test('a Task comes with the entity it belongs to; other types have no parent', async () => {
+  const task = site.store.all('Task').find((record) => record.fields.content === 'lookdev')!;
+  const [looked] = (await tracker.lookupSelection('artist', 'Task', [task.id])).visible;
+  const asset = site.store.get('Asset', (task.fields.entity as { id: number }).id)!;
+  assert.deepEqual(looked!.parent, { type: 'Asset', id: asset.id, name: asset.fields.code });
+  const [shot] = (await tracker.lookupSelection('artist', 'Shot', [site.store.all('Shot')[0]!.id])).visible;
+  assert.equal('parent' in shot!, false);
+});
+
 test('thumbnail states: none, transient placeholder, signed URL', () => {
   assert.deepEqual(thumbnailState(null), { state: 'none' });
   assert.deepEqual(thumbnailState('https://site.example/images/status/transient/thumbnail_pending.png'), { state: 'pending' });

@@ -1,4 +1,4 @@
-import type { FileKinds, FileRef, Selection, SelectedEntity, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../tracker.ts';
+import type { FileKinds, FileRef, NewVersion, Selection, SelectedEntity, SiteRecord, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../tracker.ts';
 import { ShotgridClient, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
 import { ShotgridError } from './errors.ts';
 import { listSelectionFiles, type SelectedRecord } from './files.ts';
@@ -136,6 +136,61 @@ export class ShotgridTracker implements Tracker {
     await this.client.as(login).abortUpload(state.completePath, state.info);
   }
 
+  async createVersion(login: string, version: NewVersion): Promise<SiteRecord> {
+    const created = await this.client.as(login).create(
+      'Version',
+      {
+        code: version.code,
+        project: { type: 'Project', id: version.projectId },
+        entity: version.entity,
+        ...(version.taskId === null ? {} : { sg_task: { type: 'Task', id: version.taskId } }),
+        user: { type: 'HumanUser', id: version.userId },
+        ...(version.description === null ? {} : { description: version.description }),
+        ...(version.status === null ? {} : { sg_status_list: version.status }),
+      },
+      ['code'],
+    );
+    return this.#siteRecord('Version', created.id, typeof created.code === 'string' ? created.code : version.code);
+  }
+
+  async deleteEntity(login: string, type: string, id: number): Promise<void> {
+    try {
+      await this.client.as(login).delete(type, id);
+    } catch (error) {
+      // Deleting twice (a retry after a lost answer, two rollbacks racing) is not a failure.
+      if (!(error instanceof ShotgridError && error.kind === 'not_found')) throw error;
+    }
+  }
+
+  async listPlaylists(login: string, projectId: number): Promise<SiteRecord[]> {
+    const found = await this.client.as(login).find('Playlist', [['project', 'is', { type: 'Project', id: projectId }]], ['code'], { sort: '-created_at,-id', limit: 200 });
+    return found.map((record) => this.#siteRecord('Playlist', record.id, typeof record.code === 'string' ? record.code : `Playlist ${record.id}`));
+  }
+
+  async createPlaylist(login: string, playlist: { name: string; projectId: number; versionIds: readonly number[] }): Promise<SiteRecord> {
+    const created = await this.client.as(login).create(
+      'Playlist',
+      {
+        code: playlist.name,
+        project: { type: 'Project', id: playlist.projectId },
+        versions: playlist.versionIds.map((id) => ({ type: 'Version', id })),
+      },
+      ['code'],
+    );
+    return this.#siteRecord('Playlist', created.id, typeof created.code === 'string' ? created.code : playlist.name);
+  }
+
+  async addToPlaylist(login: string, playlistId: number, versionIds: readonly number[]): Promise<SiteRecord> {
+    const session = this.client.as(login);
+    const current = await session.read('Playlist', playlistId, ['code', 'versions']);
+    if (!current) throw new ShotgridError('not_found', `Playlist ${playlistId} does not exist or is not visible to ${login}`);
+    // REST replaces a multi-entity field: send what it holds plus the new ones.
+    const held = Array.isArray(current.versions) ? (current.versions as { id?: unknown }[]).flatMap((v) => (typeof v.id === 'number' ? [v.id] : [])) : [];
+    const ids = [...new Set([...held, ...versionIds])];
+    await session.update('Playlist', playlistId, { versions: ids.map((id) => ({ type: 'Version', id })) });
+    return this.#siteRecord('Playlist', playlistId, typeof current.code === 'string' ? current.code : `Playlist ${playlistId}`);
+  }
+
   async listFiles(login: string, entityType: string, ids: readonly number[], kinds: FileKinds): Promise<FileRef[]> {
     const session = this.client.as(login);
     const unique = [...new Set(ids)];
@@ -187,9 +242,13 @@ export class ShotgridTracker implements Tracker {
     return found;
   }
 
-  /** What a SelectedEntity is made of: the name field, the thumbnail and (for project-scoped types) the project. */
+  /** What a SelectedEntity is made of: the name field, the thumbnail, the project, and a Task's entity. */
   #selectionFields(entityType: string): string[] {
-    return [nameFieldOf(entityType), 'image', ...(SITE_WIDE_TYPES.has(entityType) ? [] : ['project'])];
+    return [nameFieldOf(entityType), 'image', ...(SITE_WIDE_TYPES.has(entityType) ? [] : ['project']), ...(entityType === 'Task' ? ['entity'] : [])];
+  }
+
+  #siteRecord(type: string, id: number, name: string): SiteRecord {
+    return { type, id, name, siteUrl: `${this.siteUrl}/detail/${encodeURIComponent(type)}/${id}` };
   }
 
   #entity(type: string, record: SgRecord, nameField: string): SelectedEntity {
@@ -202,8 +261,16 @@ export class ShotgridTracker implements Tracker {
       project: project && typeof project.id === 'number' ? { id: project.id, name: typeof project.name === 'string' ? project.name : null } : null,
       thumbnail: thumbnailState(record.image),
       siteUrl: `${this.siteUrl}/detail/${encodeURIComponent(type)}/${record.id}`,
+      ...(type === 'Task' ? { parent: entityLink(record.entity) } : {}),
     };
   }
+}
+
+/** An entity field's value ({type, id, name}) as a link, or null. */
+function entityLink(value: unknown): { type: string; id: number; name: string } | null {
+  const link = value as { type?: unknown; id?: unknown; name?: unknown } | null | undefined;
+  if (typeof link?.type !== 'string' || typeof link.id !== 'number') return null;
+  return { type: link.type, id: link.id, name: typeof link.name === 'string' && link.name !== '' ? link.name : `${link.type} ${link.id}` };
 }
 
 /** ShotGrid's image values: null, the transient "pending" placeholder (never cached), or a signed URL. */

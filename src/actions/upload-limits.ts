@@ -1,0 +1,12 @@
+import type { Config } from '../config.ts';
+
+// The largest file an action's uploads take: the service's limit, and for thumbnails the lower image limit.
+// The page shows it (and refuses bigger files before anything starts); the upload API enforces it.
+
+export type UploadLimits = Pick<Config, 'maxUploadBytes' | 'thumbnailMaxBytes'>;
+
+/** Bytes per file for this action's uploads, or null for no limit. */
+export function uploadLimitFor(action: string, limits: UploadLimits): number | null {
+  if (action !== 'set-thumbnail') return limits.maxUploadBytes;
+  return limits.maxUploadBytes === null ? limits.thumbnailMaxBytes : Math.min(limits.maxUploadBytes, limits.thumbnailMaxBytes);
+}
