@@ -19,9 +19,42 @@ const formatBytes = (n) => {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 };
 
+// The summary counts what the chosen kinds would put in the zip (the server's rendering counts every kind).
+const summary = document.getElementById('download-summary');
+const rows = [...document.querySelectorAll('table.files tbody tr[data-kind]')];
+const chosenKinds = () => [...form.querySelectorAll('input[name="kinds"]:checked')].map((input) => input.value);
+
+function element(tag, text) {
+  const node = document.createElement(tag);
+  node.textContent = text;
+  return node;
+}
+
+function updateSummary() {
+  const chosen = new Set(chosenKinds());
+  const listed = rows.filter((row) => chosen.has(row.dataset.kind));
+  const included = listed.filter((row) => row.dataset.skipped !== 'true');
+  const knownBytes = included.reduce((sum, row) => sum + (row.dataset.size === '' ? 0 : Number(row.dataset.size)), 0);
+  const unknownSizes = included.filter((row) => row.dataset.size === '').length;
+  summary.replaceChildren(
+    element('strong', String(included.length)),
+    included.length === 1 ? ' file, ' : ' files, ',
+    element('strong', formatBytes(knownBytes)),
+    unknownSizes > 0 ? ` plus ${unknownSizes} whose size is measured when the zip is made` : '',
+    `; ${listed.length - included.length} listed in the manifest only. A `,
+    element('code', 'manifest.csv'),
+    ' in the zip lists every file and what became of it.',
+  );
+}
+
+form.addEventListener('change', (event) => {
+  if (event.target.name === 'kinds') updateSummary();
+});
+updateSummary();
+
 form.addEventListener('submit', (event) => {
   event.preventDefault();
-  const kinds = [...form.querySelectorAll('input[name="kinds"]:checked')].map((input) => input.value);
+  const kinds = chosenKinds();
   if (kinds.length === 0) {
     live.textContent = text.textContent = 'Choose at least one kind of file.';
     progress.hidden = false;
@@ -37,6 +70,10 @@ form.addEventListener('submit', (event) => {
   link.remove();
   button.disabled = true;
   progress.hidden = false;
+  // A fresh start after a failed download: an empty bar again, and no error colour on the progress.
+  bar.hidden = false;
+  bar.removeAttribute('value');
+  text.classList.remove('error');
   text.textContent = 'Preparing the zip…';
   void follow(url.replace(/\?.*$/, `/${id}/status`));
 });
@@ -69,6 +106,8 @@ async function follow(statusUrl) {
     if (status.state === 'failed') {
       live.textContent = text.textContent = `The download failed at “${status.failedFile ?? 'the start'}”: ${status.message ?? 'the file could not be fetched'}. The partial zip is not usable; try again.`;
       text.classList.add('error');
+      // A nearly full bar would say the opposite of the message: the partial zip is of no use.
+      bar.hidden = true;
       button.disabled = false;
       return;
     }

@@ -50,6 +50,8 @@ interface DownloadStatus {
   /** The entry being written when it failed. */
   failedFile: string | null;
   message: string | null;
+  /** Why it failed: a source (the archive cannot be made now), or the browser's connection (it may ask again). */
+  failedBy?: 'source' | 'browser';
 }
 
 export function downloadRoutes(deps: DownloadRouteDeps): Router {
@@ -94,6 +96,19 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const kinds = kindsFrom(req.query.kinds);
     const downloadId = typeof req.query.download === 'string' && /^[A-Za-z0-9-]{8,64}$/.test(req.query.download) ? req.query.download : null;
     const statusKey = downloadId ? `zip-status:${context.id}:${downloadId}` : null;
+    // A browser whose download was cut asks for the same URL again, from byte 0, up to five times (Chromium's
+    // auto-resume): after a source failed for good that would rebuild the archive up to the same failure each time
+    // and overwrite the status the page shows. So a download that failed on a source stays failed (the page offers
+    // a new one); one the browser's connection cut may start over.
+    if (statusKey) {
+      const previous = await deps.store.get(statusKey);
+      const earlier = previous === null ? null : (JSON.parse(previous) as DownloadStatus);
+      if (earlier?.state === 'failed' && earlier.failedBy === 'source') {
+        throw new HttpError(410, 'gone', `This download failed at ${earlier.failedFile ?? 'its start'}: ${earlier.message ?? 'a file could not be fetched'}.`, {
+          hint: 'Start a new download from the page.',
+        });
+      }
+    }
     const status: DownloadStatus = { state: 'planning', total: null, sent: 0, files: 0, failedFile: null, message: null };
     const saveStatus = async () => {
       if (statusKey) await deps.store.set(statusKey, JSON.stringify(status), STATUS_TTL_SECONDS);
@@ -101,14 +116,22 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     await saveStatus();
 
     const login = context.user.login;
-    const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, kinds));
-    const resolve = createFileResolver({
-      webLinks: policy,
-      localMounts: deps.config.localStorageMounts,
-      probeTrackedSize: async (file) => contentLength(await deps.tracker.locateFile(login, file)),
-      probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
-    });
-    const plan = await planDownload(files, resolve);
+    let plan: Awaited<ReturnType<typeof planDownload>>;
+    try {
+      const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, kinds));
+      const resolve = createFileResolver({
+        webLinks: policy,
+        localMounts: deps.config.localStorageMounts,
+        probeTrackedSize: async (file) => signedSize(await deps.tracker.locateFile(login, file)),
+        probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
+      });
+      plan = await planDownload(files, resolve);
+    } catch (error) {
+      // The page follows the status: it must hear that planning failed, not wait on "preparing" for ever.
+      Object.assign(status, { state: 'failed', failedBy: 'source', message: error instanceof Error ? error.message : String(error) });
+      await saveStatus().catch(() => undefined);
+      throw error;
+    }
     status.state = 'sending';
     status.total = plan.archive.totalSize;
     status.files = plan.includedFiles;
@@ -128,20 +151,41 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     });
     const prefetcher = prefetching(plan.entries, (entry) => openEntry(entry, deps.tracker, login, webAgent, policy, aborted.signal), deps.prefetch ?? 4);
     let current: DownloadEntry | null = null;
+    const fail = (error: unknown, by: 'source' | 'browser'): void => {
+      status.state = 'failed';
+      status.failedFile = (current as DownloadEntry | null)?.name ?? null;
+      status.message = error instanceof Error ? error.message : String(error);
+      status.failedBy = by;
+    };
     const ticker = setInterval(() => void saveStatus().catch(() => undefined), 1000);
     try {
       const archive = writeZipArchive(plan.archive, (planned) => {
         current = plan.entries[planned.index]!;
         return prefetcher.open(current);
       });
-      await pipeline(counted(archive, (bytes) => (status.sent += bytes)), res, { signal: aborted.signal });
+      // One generator between the writer and the response: it counts what is sent, and records a source's failure.
+      const sending = async function* (): AsyncGenerator<Uint8Array> {
+        try {
+          for await (const chunk of archive) {
+            status.sent += chunk.length;
+            yield chunk;
+          }
+        } catch (error) {
+          if (!aborted.signal.aborted) {
+            // A source failed for good while the browser still listens: recorded before the error reaches the
+            // response and cuts it, so the browser's automatic retry of the cut download finds it (above).
+            fail(error, 'source');
+            await saveStatus().catch(() => undefined);
+          }
+          throw error;
+        }
+      };
+      await pipeline(sending(), res, { signal: aborted.signal });
       status.state = 'done';
       req.log.info({ bytes: status.sent }, 'zip download finished');
     } catch (error) {
-      status.state = 'failed';
-      status.failedFile = (current as DownloadEntry | null)?.name ?? null;
-      status.message = error instanceof Error ? error.message : String(error);
-      req.log.warn({ file: status.failedFile, err: error }, 'zip download failed: response aborted');
+      if (status.failedBy === undefined) fail(error, 'browser');
+      req.log.warn({ file: status.failedFile, by: status.failedBy, err: error }, 'zip download failed: response aborted');
       // Cut the connection: with Content-Length announced, the browser sees a short download, never a whole one.
       res.destroy(error instanceof Error ? error : new Error(String(error)));
     } finally {
@@ -221,6 +265,21 @@ function openEntry(entry: DownloadEntry, tracker: Tracker, login: string, webAge
   }
 }
 
+/**
+ * The size of what a signed storage URL serves, from a one-byte Range GET: a URL signed for GET refuses a HEAD
+ * (S3 signs the method; the sandbox too), so a HEAD would leave every thumbnail "size unknown". Null when
+ * storage does not say.
+ */
+async function signedSize(location: { url: string; headers?: Record<string, string> }): Promise<number | null> {
+  const response = await request(location.url, { method: 'GET', headers: { ...location.headers, range: 'bytes=0-0' } });
+  // At most a byte (a server ignoring Range sends it all: dump() stops reading after 128 KiB and closes).
+  await response.body.dump();
+  const range = /^bytes (?:\d+-\d+|\*)\/(\d+)$/.exec(String(response.headers['content-range'] ?? ''));
+  if ((response.statusCode === 206 || response.statusCode === 416) && range) return Number(range[1]);
+  const length = Number(response.headers['content-length']);
+  return response.statusCode === 200 && Number.isSafeInteger(length) ? length : null;
+}
+
 /** The size a location answers a HEAD with (null when it does not say). */
 async function contentLength(location: { url: string; headers?: Record<string, string> }, dispatcher?: Dispatcher): Promise<number | null> {
   const response = await request(location.url, { method: 'HEAD', headers: location.headers ?? {}, ...(dispatcher ? { dispatcher } : {}) });
@@ -229,12 +288,6 @@ async function contentLength(location: { url: string; headers?: Record<string, s
   return response.statusCode === 200 && Number.isSafeInteger(length) ? length : null;
 }
 
-async function* counted(source: AsyncIterable<Uint8Array>, count: (bytes: number) => void): AsyncGenerator<Uint8Array> {
-  for await (const chunk of source) {
-    count(chunk.length);
-    yield chunk;
-  }
-}
 
 /** `Demo_Versions_2026-11-23.zip`: project, what was selected, the day. */
 export function archiveName(context: ActionContext, date: Date): string {

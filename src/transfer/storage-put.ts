@@ -53,7 +53,8 @@ export async function putPart(url: string, body: PartBody, options: { dispatcher
     // The sender's digest goes to storage, which refuses bytes that do not match it (BadDigest): hashing them
     // again here would prove nothing more, and would cost a core's worth of MD5 on every byte.
     size = body.size;
-    payload = body.stream;
+    // undici sends any async iterable as a body; its types list only streams.
+    payload = borrowed(body.stream) as unknown as Readable;
     headers['content-md5'] = body.contentMd5;
     digest = () => Buffer.from(body.contentMd5!, 'base64').toString('hex');
   } else {
@@ -108,6 +109,15 @@ function storageRefusal(status: number, xml: string): StoragePutError {
   const expired = status === 403 && (code === 'AccessDenied' || code === 'ExpiredToken') && /expired/i.test(message);
   const retryable = status >= 500 || status === 429 || expired || code === 'RequestTimeout';
   return new StoragePutError(`storage refused the part: ${code}: ${message}`, { status, code, retryable, expired });
+}
+
+/**
+ * The stream's chunks for the request body, without handing the stream itself over: a failed request ends the
+ * iteration instead of destroying the source, which may be the page's own request (its connection must live to
+ * receive the answer that says "send this part again").
+ */
+async function* borrowed(stream: Readable): AsyncGenerator<Buffer> {
+  for await (const chunk of stream.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
 }
 
 function hashing(hash: Hash): Transform {

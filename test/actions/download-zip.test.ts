@@ -127,5 +127,50 @@ describe('download-zip', { timeout: 180_000 }, () => {
     const body = (await status.body.json()) as { state: string; failedFile: string };
     assert.equal(body.state, 'failed');
     assert.equal(body.failedFile, 'Shot/sh030/sh030_temp_mix.wav');
+
+    // The browser asks for a cut download again by itself (Chromium, up to five times, from byte 0): the same
+    // download is not rebuilt up to the same failure, and its status keeps saying which file failed.
+    const again = await request(`${page.pageUrl}/zip?kinds=attachments&download=test-download-1`, { headers: { accept: 'text/html' } });
+    const text = await again.body.text();
+    assert.equal(again.statusCode, 410);
+    assert.match(text, /sh030_temp_mix\.wav/);
+    const after = await request(`${page.pageUrl}/zip/test-download-1/status`, { headers: { accept: 'application/json' } });
+    assert.deepEqual(
+      { ...((await after.body.json()) as { state: string; failedFile: string }) },
+      { ...body },
+      'the status is the failure, unchanged',
+    );
+  });
+
+  test('a download the client cut may start over with the same id (only a source failure is final)', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh030'));
+    env.site.faults.update({ latencyMs: 1500 });
+    const cut = new AbortController();
+    const response = await request(`${page.pageUrl}/zip?kinds=attachments&download=test-download-2`, { signal: cut.signal });
+    for await (const _ of response.body) break; // the first bytes (the entry's header), then the client leaves
+    cut.abort();
+    const statusOf = async () => (await (await request(`${page.pageUrl}/zip/test-download-2/status`, { headers: { accept: 'application/json' } })).body.json()) as { state: string; failedBy?: string };
+    for (let tries = 0; tries < 50 && (await statusOf()).state !== 'failed'; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual({ state: (await statusOf()).state, failedBy: (await statusOf()).failedBy }, { state: 'failed', failedBy: 'browser' });
+    env.site.faults.reset();
+    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments&download=test-download-2`);
+    assert.equal(zip.status, 200);
+    assert.equal(zip.error, null);
+    assert.equal(Number(zip.headers['content-length']), zip.bytes);
+    assert.equal((await statusOf()).state, 'done');
+  });
+
+  test('thumbnails are sized from storage with a Range GET (a URL signed for GET refuses HEAD) and zipped byte-identical', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010', 'sh020'));
+    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=thumbnails`);
+    assert.equal(zip.error, null);
+    assert.equal(Number(zip.headers['content-length']), zip.bytes);
+    const entries = await checkWithAllReaders(zip.path);
+    for (const code of ['sh010', 'sh020']) {
+      const image = env.site.store.all('Shot').find((shot) => shot.fields.code === code)!.fields.image as { key: string };
+      const entry = entries.find((e) => e.name === `Shot/${code}/thumbnail.png`);
+      assert.ok(entry, `${code}'s thumbnail is in the zip (${entries.map((e) => e.name).join(', ')})`);
+      assert.equal(entry.sha256, await storedSha(image.key));
+    }
   });
 });

@@ -46,7 +46,15 @@ export async function sendParts(page: Launched, upload: { id: string; partSize: 
       const part = bytes.subarray((n - 1) * upload.partSize, n * upload.partSize);
       for (let attempt = 1; ; attempt++) {
         puts += 1;
-        const reply = await pageApi(page, 'PUT', `/${upload.id}/parts/${n}`, part, { 'content-md5': contentMd5(part) });
+        let reply: { status: number; body: unknown };
+        try {
+          reply = await pageApi(page, 'PUT', `/${upload.id}/parts/${n}`, part, { 'content-md5': contentMd5(part) });
+        } catch (error) {
+          // As the page does: a connection reset while sending is a transient failure; the part goes again.
+          assert.ok(attempt < 10 && /ECONNRESET|EPIPE|socket|closed/i.test(String((error as { code?: string }).code ?? error)), `part ${n}: ${String(error)}`);
+          await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+          continue;
+        }
         if (reply.status === 200) break;
         // As the page does: 503 part_failed and 422 part_corrupted mean "send it again".
         assert.ok([503, 422].includes(reply.status) && attempt < 10, `part ${n}: ${reply.status} ${JSON.stringify(reply.body)}`);

@@ -1,0 +1,827 @@
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
+
+// A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
+// for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site:
+//
+//   (1) service       GET <page>/zip?kinds=attachments on the real service (`node src/server.ts`), launched on the
+//                     Shots from the sandbox's menu: it lists the files, plans the zip, asks the site for each
+//                     file's signed URL and streams the archive (4 sources ahead);
+//   (2) pass-through  the same files' signed URLs, in the same order, handed to a minimal pass-through
+//                     (bench/download-pass-through.ts: fetches them the same number ahead and pipes the bodies, in
+//                     order, into one response, nothing else); the URLs are asked of the site by this process, as
+//                     the script, before the stream (`…/attachments/<id>/this_file?alt=original`, the 302 not
+//                     followed), 4 at a time;
+//   (2b)              for the analysis: the same pass-through given the site's paths and a token instead, so that it
+//                     asks the site for each signed URL itself, inside its stream, as the service must (the 302,
+//                     then the Location, each source opened the same number ahead);
+//   (3) direct        the same URLs, asked the same way, then fetched by this process straight from storage, 4 at a
+//                     time;
+//   (4) one-by-one    what a script does: each file's URL asked, then its bytes fetched, one file at a time (the
+//                     lookups timed apart from the bytes, and counted in its end-to-end figure).
+//
+// Every hop shares this machine's cores, so a pass-through can never match a direct download: (2) is the limit the
+// service is held against (target: service ÷ pass-through >= 0.9, the pass-through's stream against the
+// service's whole request), with the service's CPU seconds per GiB beside the pass-through's and the service's
+// peak RSS growth (target <= 150 MiB). The URL lookups the service makes inside its request are made outside the
+// pass-through's stream, so that ratio is also given counting them ("end to end"). MB/s are of the files' bytes
+// (the zip adds headers and a manifest). Figures are printed, never asserted: the exit code is non-zero only when
+// a transfer fails or delivers the wrong number of bytes.
+//
+// Processes: the sandbox site (`node src/sandbox/main.ts`, its storage in /dev/shm or a temp folder), the service, the
+// pass-through, and this client, which discards what it receives and counts it. The files are uploaded to the
+// sandbox through its REST upload API (as a script would), before anything is timed. Variants run interleaved
+// (1,2,2b,3,4, 1,2,2b,3,4, …) after an unmeasured warm-up; the median of each is reported, with every run's figure so
+// the noise shows.
+//
+// Env: BENCH_DOWNLOAD_ROUNDS (default 3, at least 2), BENCH_DOWNLOAD_CASES (default "a,b"), BENCH_DOWNLOAD_A_MIB
+// (size of (a)'s files, default 256), BENCH_DOWNLOAD_B_FILES (number of (b)'s files, default 2000),
+// BENCH_DOWNLOAD_PROFILE_DIR (run the service and the pass-through with --cpu-prof, profiles written there),
+// BENCH_DOWNLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
+// BENCH_DOWNLOAD_RELAY_NODE_ARGS (node flags for the service and the pass-through, e.g. --trace-gc),
+// BENCH_DOWNLOAD_LOG_DIR (every child's output also written there, as <name>.log), BENCH_DOWNLOAD_SERVICE_SCRIPT (the
+// service's entry point: src/server.ts by default, dist/server.js after `npm run build` to measure the built service).
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const GiB = 1024 * MiB;
+const AHEAD = 4;
+const RSS_POLL_MS = 50;
+const TARGET_RATIO = 0.9;
+const TARGET_RSS_MIB = 150;
+const WATCHDOG_MS = 45 * 60_000;
+/** Other processes busier than this during a run make its figures suspect (this machine may be shared). */
+const BUSY_CORES = 0.2;
+const SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
+const SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' };
+const AMI_SECRET = 'sandbox-secret';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const rounds = Number(process.env.BENCH_DOWNLOAD_ROUNDS || 3);
+const caseNames = (process.env.BENCH_DOWNLOAD_CASES || 'a,b').split(',').map((name) => name.trim());
+const aFileBytes = Number(process.env.BENCH_DOWNLOAD_A_MIB || 256) * MiB;
+const bFileCount = Number(process.env.BENCH_DOWNLOAD_B_FILES || 2000);
+const profileDir = process.env.BENCH_DOWNLOAD_PROFILE_DIR || null;
+const logDir = process.env.BENCH_DOWNLOAD_LOG_DIR || null;
+const relayNodeArgs = (process.env.BENCH_DOWNLOAD_RELAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+const serviceScript = process.env.BENCH_DOWNLOAD_SERVICE_SCRIPT || 'src/server.ts';
+if (!Number.isInteger(rounds) || rounds < 2) throw new Error('BENCH_DOWNLOAD_ROUNDS must be a whole number, at least 2');
+if (!Number.isSafeInteger(aFileBytes) || aFileBytes < MiB) throw new Error('BENCH_DOWNLOAD_A_MIB must be a whole number of MiB, at least 1');
+if (!Number.isInteger(bFileCount) || bFileCount < 8) throw new Error('BENCH_DOWNLOAD_B_FILES must be a whole number, at least 8');
+
+interface BenchCase {
+  name: string;
+  label: string;
+  shots: number;
+  filesPerShot: number;
+  fileBytes: number;
+  /** Uploads to the sandbox at once while preparing. */
+  uploadParallel: number;
+}
+
+const CASES: Record<string, BenchCase> = {
+  a: { name: 'a', label: `(a) 8 x ${aFileBytes / MiB} MiB`, shots: 2, filesPerShot: 4, fileBytes: aFileBytes, uploadParallel: 2 },
+  b: { name: 'b', label: `(b) ${(4 * Math.ceil(bFileCount / 4)).toLocaleString('en')} x 256 KiB`, shots: 4, filesPerShot: Math.ceil(bFileCount / 4), fileBytes: 256 * KiB, uploadParallel: 8 },
+};
+for (const name of caseNames) if (!CASES[name]) throw new Error(`BENCH_DOWNLOAD_CASES: no case "${name}" (a, b)`);
+
+type Variant = 'service' | 'pass-through' | 'pass-through-lookups' | 'direct' | 'one-by-one';
+const VARIANTS: readonly Variant[] = ['service', 'pass-through', 'pass-through-lookups', 'direct', 'one-by-one'];
+const LABELS: Record<Variant, string> = {
+  service: '(1) service',
+  'pass-through': '(2) minimal pass-through',
+  'pass-through-lookups': '(2b) + its own lookups',
+  direct: '(3) direct, 4 at a time',
+  'one-by-one': '(4) one-by-one',
+};
+
+// ---- child processes ----
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  /** The last few KiB of its stdout and stderr, shown when something goes wrong. */
+  tail: () => string;
+}
+
+const children: Child[] = [];
+let dataDir: string | null = null;
+
+function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, script)], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const log = logDir ? createWriteStream(join(logDir, `${name}.log`)) : null;
+  const keep = (data: Buffer): void => {
+    output = (output + data.toString('utf8')).slice(-8192);
+    log?.write(data);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const entry: Child = { name, process: child, tail: () => output };
+  children.push(entry);
+  return entry;
+}
+
+function assertAlive(): void {
+  for (const child of children) {
+    if (child.process.exitCode !== null || child.process.signalCode !== null) {
+      throw new Error(`${child.name} exited (${child.process.exitCode ?? child.process.signalCode}):\n${child.tail()}`);
+    }
+  }
+}
+
+async function stopChildren(): Promise<void> {
+  await Promise.all(
+    children.map(async ({ process: child }) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  );
+  removeDataDir();
+}
+
+function removeDataDir(): void {
+  if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
+  dataDir = null;
+}
+
+/** Last resort, whatever way this process ends: no child outlives it, no stored GiBs stay behind. */
+function killChildrenNow(): void {
+  for (const { process: child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  removeDataDir();
+}
+process.on('exit', killChildrenNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    killChildrenNow();
+    process.exit(130);
+  });
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(server));
+    })),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** Polls until `ready` answers true (or the child dies, or 60 s pass). */
+async function waitFor(child: Child, ready: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    assertAlive();
+    try {
+      if (await ready()) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${child.name} did not become ready within 60 s:\n${child.tail()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+// ---- /proc ----
+
+const clockTicks = (() => {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds the process has used (every thread). */
+function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+}
+
+/**
+ * The process's CPU seconds by where they went: its main (JavaScript) thread in user and in kernel mode, and
+ * every other thread (V8's GC and compiler helpers, libuv's pool) together.
+ */
+interface CpuSplit {
+  mainUser: number;
+  mainSystem: number;
+  otherThreads: number;
+}
+
+function cpuSplitOf(pid: number): CpuSplit {
+  const split: CpuSplit = { mainUser: 0, mainSystem: 0, otherThreads: 0 };
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const user = Number(fields[11]) / clockTicks;
+    const system = Number(fields[12]) / clockTicks;
+    if (Number(task) === pid) {
+      split.mainUser += user;
+      split.mainSystem += system;
+    } else {
+      split.otherThreads += user + system;
+    }
+  }
+  return split;
+}
+
+function cpuSplitSince(pid: number, before: CpuSplit): CpuSplit {
+  const now = cpuSplitOf(pid);
+  return { mainUser: now.mainUser - before.mainUser, mainSystem: now.mainSystem - before.mainSystem, otherThreads: now.otherThreads - before.otherThreads };
+}
+
+/** CPU seconds the whole machine has been busy (every core, every process, steal included). */
+function machineBusySeconds(): number {
+  // user nice system idle iowait irq softirq steal: interrupts are left out (loopback traffic is ours, mostly).
+  const [user, nice, system, , , , , steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (steal ?? 0)) / clockTicks;
+}
+
+/** CPU seconds used so far by this bench's own processes: this one and its children. */
+function benchCpuSeconds(): number {
+  const own = process.cpuUsage();
+  let total = (own.user + own.system) / 1e6;
+  for (const child of children) if (child.process.pid !== undefined && child.process.exitCode === null) total += cpuSecondsOf(child.process.pid);
+  return total;
+}
+
+function rssOf(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) * 1024 : 0;
+}
+
+/** Peak RSS growth of a process while it runs: polled every ~50 ms, minus the value at the start. */
+function watchRss(pid: number): { stop(): number } {
+  const base = rssOf(pid);
+  let peak = base;
+  const sample = (): void => {
+    try {
+      peak = Math.max(peak, rssOf(pid));
+    } catch {
+      // the process is gone: the transfer fails and says so
+    }
+  };
+  const timer = setInterval(sample, RSS_POLL_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak - base;
+    },
+  };
+}
+
+// ---- the site, the service, the pass-through ----
+
+const agent = new Agent({ keepAliveTimeout: 60_000, connections: 16 });
+
+interface Setup {
+  siteUrl: string;
+  serviceUrl: string;
+  passThroughUrl: string;
+  sandbox: Child;
+  service: Child;
+  passThrough: Child;
+  script: ShotgridSession;
+  scriptClient: ShotgridClient;
+  projectId: number;
+  amiId: number;
+}
+
+async function start(): Promise<Setup> {
+  const [sitePort, storagePort, servicePort, passThroughPort] = await freePorts(4);
+  const siteUrl = `http://127.0.0.1:${sitePort}`;
+  const serviceUrl = `http://127.0.0.1:${servicePort}`;
+  const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
+  dataDir = mkdtempSync(join(storageFolder(), 'ami-download-bench-'));
+  const relayArgs = (name: string) => [
+    ...relayNodeArgs,
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
+  ];
+
+  // The sandbox's menu items point at the service; the service's site is the sandbox.
+  const sandbox = startChild('sandbox', 'src/sandbox/main.ts', {
+    SANDBOX_PORT: String(sitePort),
+    SANDBOX_STORAGE_PORT: String(storagePort),
+    SANDBOX_HOST: '127.0.0.1',
+    SANDBOX_DATA_DIR: dataDir,
+    PUBLIC_URL: serviceUrl,
+    SANDBOX_FAULTS: '',
+  });
+  const service = startChild(
+    'service',
+    serviceScript,
+    {
+      PORT: String(servicePort),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: serviceUrl,
+      NODE_ENV: 'development',
+      SHOTGRID_URL: siteUrl,
+      SHOTGRID_SCRIPT_NAME: SCRIPT.name,
+      SHOTGRID_SCRIPT_KEY: SCRIPT.key,
+      AMI_SECRET_TOKEN: AMI_SECRET,
+      SESSION_SECRET,
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_GRACE_SECONDS: '2',
+      REDIS_URL: '',
+    },
+    relayArgs('service'),
+  );
+  const passThrough = startChild(
+    'pass-through',
+    'bench/download-pass-through.ts',
+    { PASS_THROUGH_PORT: String(passThroughPort), PASS_THROUGH_AHEAD: String(AHEAD) },
+    relayArgs('pass-through'),
+  );
+
+  const answers = async (url: string, status: number): Promise<boolean> => {
+    const response = await request(url, { dispatcher: agent });
+    await response.body.dump();
+    return response.statusCode === status;
+  };
+  await waitFor(sandbox, () => answers(`${siteUrl}/api/v1/entity/projects`, 401));
+  await waitFor(service, () => answers(`${serviceUrl}/readyz`, 200));
+  await waitFor(passThrough, async () => passThrough.tail().includes('listening'));
+
+  const scriptClient = new ShotgridClient({ siteUrl, scriptName: SCRIPT.name, scriptKey: SCRIPT.key });
+  const script = scriptClient.as(null);
+  const [demo] = await script.find('Project', [['name', 'is', 'Demo']], ['name']);
+  if (!demo) throw new Error('the sandbox has no project Demo');
+  const ami = (await script.find('ActionMenuItem', [], ['url', 'entity_type'])).find((item) => String(item.url).endsWith('/ami/download-zip'));
+  if (!ami) throw new Error('the sandbox has no download-zip menu item');
+  return { siteUrl, serviceUrl, passThroughUrl, sandbox, service, passThrough, script, scriptClient, projectId: demo.id, amiId: ami.id };
+}
+
+/**
+ * Where the sandbox's storage keeps its files: BENCH_DOWNLOAD_DATA_DIR, else /dev/shm when it has room for the
+ * cases' files (plus a margin), else the temp folder. In memory, reading them back costs no disk I/O that would
+ * swamp what is measured (real storage is not this machine's disk either).
+ */
+function storageFolder(): string {
+  if (process.env.BENCH_DOWNLOAD_DATA_DIR) return process.env.BENCH_DOWNLOAD_DATA_DIR;
+  const needed = caseNames.reduce((sum, name) => sum + caseBytes(CASES[name]!), 0);
+  try {
+    if (existsSync('/dev/shm')) {
+      const { bavail, bsize } = statfsSync('/dev/shm');
+      if (bavail * bsize > needed + 2 * GiB) return '/dev/shm';
+    }
+  } catch {
+    // no /dev/shm to ask
+  }
+  return tmpdir();
+}
+
+const caseBytes = (benchCase: BenchCase): number => benchCase.shots * benchCase.filesPerShot * benchCase.fileBytes;
+
+// ---- the files: uploaded through the site's REST API, as a script would ----
+
+interface SourceFile {
+  attachmentId: number;
+  name: string;
+  size: number;
+}
+
+interface Prepared {
+  benchCase: BenchCase;
+  shotIds: number[];
+  /** In the service's order: Shot by Shot as selected, then by name. */
+  files: SourceFile[];
+  bytes: number;
+}
+
+/** Runs work(0..count-1), `parallel` at a time; the first failure stops the rest. */
+async function inParallel(count: number, parallel: number, work: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < count) {
+      const index = next++;
+      try {
+        await work(index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
+}
+
+async function prepare(setup: Setup, benchCase: BenchCase, data: Buffer): Promise<Prepared> {
+  const started = performance.now();
+  const shotIds: number[] = [];
+  for (let s = 1; s <= benchCase.shots; s++) {
+    const shot = await setup.script.create('Shot', {
+      code: `bench_${benchCase.name}_${String(s).padStart(2, '0')}`,
+      description: `download bench ${benchCase.label}`,
+      project: { type: 'Project', id: setup.projectId },
+    });
+    shotIds.push(shot.id);
+  }
+  const uploads = shotIds.flatMap((shotId, s) =>
+    Array.from({ length: benchCase.filesPerShot }, (_, f) => ({ shotId, name: `bench_${benchCase.name}_${s + 1}_${String(f + 1).padStart(4, '0')}.bin` })),
+  );
+  await inParallel(uploads.length, benchCase.uploadParallel, async (index) => {
+    const { shotId, name } = uploads[index]!;
+    const begun = await setup.script.beginUpload({ type: 'Shot', id: shotId, field: null }, name, false);
+    const put = await request(begun.uploadUrl, {
+      method: 'PUT',
+      dispatcher: agent,
+      headers: { 'content-length': String(benchCase.fileBytes) },
+      body: data.subarray(0, benchCase.fileBytes),
+    });
+    const text = await put.body.text();
+    if (put.statusCode !== 200) throw new Error(`storage refused ${name}: ${put.statusCode} ${text.slice(0, 300)}`);
+    await setup.script.completeUpload(begun.completePath, begun.info, {});
+  });
+
+  const found = await setup.script.find('Attachment', [['attachment_links', 'in', shotIds.map((id) => ({ type: 'Shot', id }))]], ['filename', 'file_size', 'attachment_links'], {
+    sort: 'id',
+  });
+  const position = new Map(shotIds.map((id, index) => [id, index]));
+  const shotOf = (attachment: (typeof found)[number]) => ((attachment.attachment_links as { id: number }[])[0]?.id ?? -1);
+  const files = found
+    .map((attachment) => ({ attachment, shot: position.get(shotOf(attachment)) ?? -1 }))
+    .sort((x, y) => x.shot - y.shot || String(x.attachment.filename).localeCompare(String(y.attachment.filename)))
+    .map(({ attachment }) => ({ attachmentId: attachment.id, name: String(attachment.filename), size: Number(attachment.file_size) }));
+  if (files.length !== uploads.length || files.some((file) => file.size !== benchCase.fileBytes)) {
+    throw new Error(`${benchCase.label}: the site lists ${files.length} attachments of the Shots, expected ${uploads.length} of ${benchCase.fileBytes} bytes`);
+  }
+  console.log(
+    `  ${benchCase.label}: ${files.length} files (${(caseBytes(benchCase) / MiB).toFixed(0)} MiB) uploaded to ${benchCase.shots} Shots through the REST API ` +
+      `in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
+  return { benchCase, shotIds, files, bytes: caseBytes(benchCase) };
+}
+
+/** Launches download-zip on the Shots as ShotGrid would: the sandbox's menu signs, the service answers 303. */
+async function launch(setup: Setup, shotIds: number[]): Promise<string> {
+  const signed = await request(`${setup.siteUrl}/sandbox/menu/launch`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      ami_id: setup.amiId,
+      login: 'artist',
+      entity_type: 'Shot',
+      selected_ids: shotIds,
+      page_ids: shotIds,
+      sort_column: 'code',
+      sort_direction: 'asc',
+      grouping_column: '',
+      session_uuid: randomUUID(),
+    }),
+  });
+  const { fields } = (await signed.body.json()) as { fields: [string, string][] };
+  if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
+  const posted = await request(`${setup.serviceUrl}/ami/download-zip`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+  await posted.body.dump();
+  if (posted.statusCode !== 303) throw new Error(`the launch answered ${posted.statusCode}`);
+  return new URL(String(posted.headers.location), setup.serviceUrl).toString();
+}
+
+// ---- one measured download ----
+
+interface Run {
+  variant: Variant;
+  /** The files' bytes (what MB/s are of). */
+  bytes: number;
+  /** The client's URL lookups at the site, before the stream (0 for the service, which looks up inside). */
+  lookupSeconds: number;
+  /** The transfer: for the service its whole request (listing, planning, lookups, zip); for the others the bytes. */
+  streamSeconds: number;
+  /** The service's time to the response headers: listing and planning. */
+  headersSeconds: number | null;
+  /** The relaying process (service or pass-through), for the variants that have one, over the stream. */
+  serverCpuSeconds: number | null;
+  serverCpuSplit: CpuSplit | null;
+  serverRssGrowth: number | null;
+  /** The sandbox (site API and storage are one process) over the lookups and the stream. */
+  sandboxCpuSeconds: number;
+  clientCpuSeconds: number;
+  /** Cores' worth of CPU that other processes on the machine used during the stream (a shared machine's noise). */
+  otherCores: number;
+}
+
+const endToEnd = (run: Run): number => run.lookupSeconds + run.streamSeconds;
+
+/** Reads a body to its end, discarding it; resolves with the byte count. */
+async function drain(body: AsyncIterable<Uint8Array>): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of body) bytes += chunk.length;
+  return bytes;
+}
+
+/** A token for the site's API as the script acting as `login` (sudo), as the service holds one. */
+async function accessToken(setup: Setup, login: string): Promise<string> {
+  const response = await request(`${setup.siteUrl}/api/v1/auth/access_token`, {
+    method: 'POST',
+    dispatcher: agent,
+    headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: SCRIPT.name, client_secret: SCRIPT.key, scope: `sudo_as_login:${login}` }).toString(),
+  });
+  const grant = (await response.body.json()) as { access_token?: string };
+  if (response.statusCode !== 200 || typeof grant.access_token !== 'string') throw new Error(`the site refused a token: ${response.statusCode}`);
+  return grant.access_token;
+}
+
+/** Asks the site for each file's signed storage URL (the 302's Location), `parallel` at a time, as the script. */
+async function lookUp(setup: Setup, files: readonly SourceFile[], parallel: number): Promise<string[]> {
+  const urls: string[] = new Array(files.length);
+  await inParallel(files.length, parallel, async (index) => {
+    urls[index] = await setup.script.locate(`/api/v1/entity/attachments/${files[index]!.attachmentId}/this_file`, { alt: 'original' });
+  });
+  return urls;
+}
+
+async function fetchFile(url: string, size: number): Promise<number> {
+  const response = await request(url, { dispatcher: agent });
+  if (response.statusCode !== 200) throw new Error(`storage answered ${response.statusCode}: ${(await response.body.text()).slice(0, 300)}`);
+  const bytes = await drain(response.body);
+  if (bytes !== size) throw new Error(`storage sent ${bytes} bytes of a ${size}-byte file`);
+  return bytes;
+}
+
+async function runVariant(setup: Setup, prepared: Prepared, variant: Variant, pageUrl: string): Promise<Run> {
+  assertAlive();
+  try {
+    return await measured(setup, prepared, variant, pageUrl);
+  } catch (error) {
+    assertAlive(); // a child that died is the story, not the request that failed because of it
+    throw error;
+  }
+}
+
+async function measured(setup: Setup, prepared: Prepared, variant: Variant, pageUrl: string): Promise<Run> {
+  const { files, bytes } = prepared;
+  const server = variant === 'service' ? setup.service : variant.startsWith('pass-through') ? setup.passThrough : null;
+  const serverPid = server?.process.pid ?? null;
+  const sandbox0 = cpuSecondsOf(setup.sandbox.process.pid!);
+  const client0 = process.cpuUsage();
+
+  // The URLs, for the variants that are given them.
+  const lookupStarted = performance.now();
+  const urls = variant === 'service' || variant === 'pass-through-lookups' ? [] : await lookUp(setup, files, variant === 'one-by-one' ? 1 : AHEAD);
+  const lookupSeconds = (performance.now() - lookupStarted) / 1000;
+  let streamId: string | null = null;
+  if (variant.startsWith('pass-through')) {
+    const list =
+      variant === 'pass-through'
+        ? { urls, total: bytes }
+        : {
+            paths: files.map((file) => `/api/v1/entity/attachments/${file.attachmentId}/this_file?alt=original`),
+            site: setup.siteUrl,
+            token: await accessToken(setup, 'artist'),
+            total: bytes,
+          };
+    const posted = await request(`${setup.passThroughUrl}/streams`, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(list),
+    });
+    if (posted.statusCode !== 201) throw new Error(`the pass-through refused the list: ${posted.statusCode} ${await posted.body.text()}`);
+    streamId = ((await posted.body.json()) as { id: string }).id;
+  }
+
+  const rss = serverPid === null ? null : watchRss(serverPid);
+  const server0 = serverPid === null ? 0 : cpuSecondsOf(serverPid);
+  const split0 = serverPid === null ? null : cpuSplitOf(serverPid);
+  const machine0 = machineBusySeconds();
+  const bench0 = benchCpuSeconds();
+  const streamStarted = performance.now();
+  let headersSeconds: number | null = null;
+
+  switch (variant) {
+    case 'service': {
+      const response = await request(`${pageUrl}/zip?kinds=attachments`, { dispatcher: agent });
+      headersSeconds = (performance.now() - streamStarted) / 1000;
+      if (response.statusCode !== 200) throw new Error(`service: the zip answered ${response.statusCode}: ${(await response.body.text()).slice(0, 300)}`);
+      const announced = Number(response.headers['content-length']);
+      const received = await drain(response.body);
+      if (received !== announced) throw new Error(`service: ${received} bytes received, ${announced} announced`);
+      if (received < bytes) throw new Error(`service: a ${received}-byte zip cannot hold ${bytes} bytes of files`);
+      break;
+    }
+    case 'pass-through':
+    case 'pass-through-lookups': {
+      const response = await request(`${setup.passThroughUrl}/streams/${streamId}`, { dispatcher: agent });
+      if (response.statusCode !== 200) throw new Error(`${variant}: ${response.statusCode}`);
+      const received = await drain(response.body);
+      if (received !== bytes) throw new Error(`${variant}: ${received} bytes received, ${bytes} expected`);
+      break;
+    }
+    case 'direct':
+    case 'one-by-one': {
+      let received = 0;
+      await inParallel(files.length, variant === 'direct' ? AHEAD : 1, async (index) => {
+        const got = await fetchFile(urls[index]!, files[index]!.size);
+        received += got;
+      });
+      if (received !== bytes) throw new Error(`${variant}: ${received} bytes received, ${bytes} expected`);
+      break;
+    }
+  }
+
+  const streamSeconds = (performance.now() - streamStarted) / 1000;
+  const otherCpuSeconds = machineBusySeconds() - machine0 - (benchCpuSeconds() - bench0);
+  const client = process.cpuUsage(client0);
+  return {
+    variant,
+    bytes,
+    lookupSeconds,
+    streamSeconds,
+    headersSeconds,
+    serverCpuSeconds: serverPid === null ? null : cpuSecondsOf(serverPid) - server0,
+    serverCpuSplit: serverPid === null || split0 === null ? null : cpuSplitSince(serverPid, split0),
+    serverRssGrowth: rss?.stop() ?? null,
+    sandboxCpuSeconds: cpuSecondsOf(setup.sandbox.process.pid!) - sandbox0,
+    clientCpuSeconds: (client.user + client.system) / 1e6,
+    otherCores: Math.max(0, otherCpuSeconds / streamSeconds),
+  };
+}
+
+// ---- figures ----
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+const mbPerSecond = (run: Run, seconds: number): number => run.bytes / 1e6 / seconds;
+const perGiB = (seconds: number, run: Run): number => seconds / (run.bytes / GiB);
+
+function report(prepared: Prepared, runs: Run[]): void {
+  const of = (variant: Variant) => runs.filter((run) => run.variant === variant);
+  const rate = (variant: Variant) => median(of(variant).map((run) => mbPerSecond(run, run.streamSeconds)));
+  const e2eRate = (variant: Variant) => median(of(variant).map((run) => mbPerSecond(run, endToEnd(run))));
+  const fixed = (value: number, digits: number, width: number) => value.toFixed(digits).padStart(width);
+
+  console.log(`\n${prepared.benchCase.label}: ${(prepared.bytes / MiB).toFixed(0)} MiB of files`);
+  console.log(
+    `${'variant'.padEnd(26)} ${'MB/s'.padStart(6)}  ${'runs (MB/s)'.padEnd(18)} ${'stream s'.padStart(8)} ${'lookup s'.padStart(8)} ${'e2e MB/s'.padStart(8)}` +
+      `  ${'relay CPU'.padStart(9)} ${'relay RSS+'.padStart(10)}  ${'site CPU'.padStart(8)} ${'client CPU'.padStart(10)}`,
+  );
+  console.log(`${''.padEnd(26)} ${'stream'.padStart(6)}  ${''.padEnd(18)} ${''.padStart(8)} ${''.padStart(8)} ${''.padStart(8)}  ${'s/GiB'.padStart(9)} ${'MiB (max)'.padStart(10)}  ${'s/GiB'.padStart(8)} ${'s/GiB'.padStart(10)}`);
+  for (const variant of VARIANTS) {
+    const list = of(variant);
+    const relayCpu = list[0]!.serverCpuSeconds === null ? '—' : fixed(median(list.map((run) => perGiB(run.serverCpuSeconds!, run))), 2, 9);
+    const relayRss = list[0]!.serverRssGrowth === null ? '—' : fixed(Math.max(...list.map((run) => run.serverRssGrowth!)) / MiB, 1, 10);
+    console.log(
+      `${LABELS[variant].padEnd(26)} ${fixed(rate(variant), 0, 6)}  ${list.map((run) => mbPerSecond(run, run.streamSeconds).toFixed(0)).join(', ').padEnd(18)} ` +
+        `${fixed(median(list.map((run) => run.streamSeconds)), 2, 8)} ${fixed(median(list.map((run) => run.lookupSeconds)), 2, 8)} ${fixed(e2eRate(variant), 0, 8)}  ` +
+        `${relayCpu.padStart(9)} ${relayRss.padStart(10)}  ${fixed(median(list.map((run) => perGiB(run.sandboxCpuSeconds, run))), 2, 8)} ` +
+        `${fixed(median(list.map((run) => perGiB(run.clientCpuSeconds, run))), 2, 10)}`,
+    );
+  }
+
+  const paired = (other: Variant, time: (run: Run) => number) =>
+    of('service')
+      .map((run, i) => {
+        const against = of(other)[i];
+        return against ? (time(against) / run.streamSeconds).toFixed(2) : '?';
+      })
+      .join(', ');
+  const service = rate('service');
+  const ratio = service / rate('pass-through');
+  console.log(`\nratios (medians; per round in brackets):`);
+  console.log(
+    `  service ÷ pass-through          ${ratio.toFixed(3)}  [${paired('pass-through', (run) => run.streamSeconds)}]  target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}`,
+  );
+  console.log(`    counting its URL lookups      ${(service / e2eRate('pass-through')).toFixed(3)}  [${paired('pass-through', endToEnd)}]`);
+  console.log(`  service ÷ (2b), lookups inside  ${(service / rate('pass-through-lookups')).toFixed(3)}  [${paired('pass-through-lookups', (run) => run.streamSeconds)}]`);
+  console.log(`  service ÷ direct, 4 at a time   ${(service / rate('direct')).toFixed(2)}  [${paired('direct', (run) => run.streamSeconds)}];  counting its lookups ${(service / e2eRate('direct')).toFixed(2)}`);
+  console.log(`  speed-up over one-by-one        ×${(service / e2eRate('one-by-one')).toFixed(2)}  [${paired('one-by-one', endToEnd)}]  (its lookups counted, as a script makes them)`);
+  const serviceCpu = median(of('service').map((run) => perGiB(run.serverCpuSeconds!, run)));
+  const passCpu = median(of('pass-through').map((run) => perGiB(run.serverCpuSeconds!, run)));
+  const lookupsCpu = median(of('pass-through-lookups').map((run) => perGiB(run.serverCpuSeconds!, run)));
+  console.log(
+    `  CPU s/GiB, service vs pass-through: ${serviceCpu.toFixed(2)} vs ${passCpu.toFixed(2)} (×${(serviceCpu / passCpu).toFixed(2)}, +${(serviceCpu - passCpu).toFixed(2)} s/GiB); ` +
+      `(2b) ${lookupsCpu.toFixed(2)}`,
+  );
+  const split = (variant: Variant) => {
+    const list = of(variant);
+    const part = (pick: (split: CpuSplit) => number) => median(list.map((run) => perGiB(pick(run.serverCpuSplit!), run))).toFixed(2);
+    return `main thread ${part((s) => s.mainUser)} user + ${part((s) => s.mainSystem)} sys, other threads ${part((s) => s.otherThreads)}`;
+  };
+  console.log(`    service:      ${split('service')}`);
+  console.log(`    pass-through: ${split('pass-through')}`);
+  console.log(`    (2b):         ${split('pass-through-lookups')}`);
+  // On shared cores a CPU-bound chain runs at a speed inversely proportional to the CPU all its processes spend per
+  // GiB: the ratio that follows from the CPU figures is far less disturbed by other load than the wall-clock one.
+  const chainCpu = (variant: Variant) =>
+    median(of(variant).map((run) => perGiB((run.serverCpuSeconds ?? 0) + run.sandboxCpuSeconds + run.clientCpuSeconds, run)));
+  console.log(
+    `    whole chain (relay + site/storage + client, lookups included): ${chainCpu('service').toFixed(2)} vs ${chainCpu('pass-through').toFixed(2)} s/GiB → ` +
+      `service ÷ pass-through expected from CPU alone ${(chainCpu('pass-through') / chainCpu('service')).toFixed(2)}; (2b) ${chainCpu('pass-through-lookups').toFixed(2)} s/GiB → ${(chainCpu('pass-through-lookups') / chainCpu('service')).toFixed(2)}`,
+  );
+  console.log(`  service: response headers (listing + planning) after ${median(of('service').map((run) => run.headersSeconds!)).toFixed(2)} s (median)`);
+  const rssPeak = Math.max(...of('service').map((run) => run.serverRssGrowth!)) / MiB;
+  console.log(`  service peak RSS growth         ${rssPeak.toFixed(1)} MiB  target <= ${TARGET_RSS_MIB} MiB: ${rssPeak <= TARGET_RSS_MIB ? 'met' : 'MISSED'}`);
+  const busy = runs.filter((run) => run.otherCores > BUSY_CORES);
+  if (busy.length > 0) {
+    console.log(`  NOTE: other processes used more than ${BUSY_CORES} cores during ${busy.length} of ${runs.length} runs: those figures are noisy.`);
+  }
+}
+
+// ---- main ----
+
+async function main(): Promise<void> {
+  const benchStarted = performance.now();
+  console.log(`zip download through the service vs a minimal pass-through, direct and one-by-one (node ${process.version}, ${cpus().length} cores)`);
+  const setup = await start();
+  try {
+    console.log(`storage's files in ${dirname(dataDir!)}; uploading the files…`);
+    const data = randomBytes(Math.max(...caseNames.map((name) => CASES[name]!.fileBytes)));
+    const prepared: Prepared[] = [];
+    for (const name of caseNames) prepared.push(await prepare(setup, CASES[name]!, data));
+    const pages = new Map<Prepared, string>();
+    for (const item of prepared) {
+      const pageUrl = await launch(setup, item.shotIds);
+      const started = performance.now();
+      const page = await request(pageUrl, { dispatcher: agent });
+      await page.body.dump();
+      if (page.statusCode !== 200) throw new Error(`the download page answered ${page.statusCode}`);
+      console.log(`  ${item.benchCase.label}: the page listing ${item.files.length} files rendered in ${((performance.now() - started) / 1000).toFixed(2)} s`);
+      pages.set(item, pageUrl);
+    }
+
+    // Warm-up, unmeasured: each variant once on the smallest case (JIT, connections, the site's caches).
+    const smallest = [...prepared].sort((x, y) => x.bytes - y.bytes)[0]!;
+    console.log(`warming up on ${smallest.benchCase.label}…`);
+    for (const variant of VARIANTS) await runVariant(setup, smallest, variant, pages.get(smallest)!);
+
+    const allRuns = new Map<Prepared, Run[]>(prepared.map((item) => [item, []]));
+    for (let round = 1; round <= rounds; round++) {
+      for (const item of prepared) {
+        for (const variant of VARIANTS) {
+          const run = await runVariant(setup, item, variant, pages.get(item)!);
+          allRuns.get(item)!.push(run);
+          console.log(
+            `  round ${round} ${item.benchCase.label.padEnd(20)} ${LABELS[variant].padEnd(26)} ${mbPerSecond(run, run.streamSeconds).toFixed(0).padStart(5)} MB/s ` +
+              `(stream ${run.streamSeconds.toFixed(2)} s${run.lookupSeconds > 0 ? `, lookups ${run.lookupSeconds.toFixed(2)} s` : ''}; ` +
+              `other processes used ${run.otherCores.toFixed(2)} cores)`,
+          );
+        }
+      }
+    }
+    for (const item of prepared) report(item, allRuns.get(item)!);
+    console.log(
+      `\n${rounds} interleaved rounds, medians; ${AHEAD} sources ahead (service, pass-through) or in flight (direct); CPU from /proc (${clockTicks} ticks/s), ` +
+        `RSS polled every ${RSS_POLL_MS} ms; every transfer's byte count checked. (bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`,
+    );
+  } finally {
+    await setup.scriptClient.close();
+    await agent.close();
+    await stopChildren();
+  }
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`download bench: gave up after ${WATCHDOG_MS / 60_000} minutes`);
+  killChildrenNow();
+  process.exit(1);
+}, WATCHDOG_MS);
+watchdog.unref();
+
+try {
+  await main();
+} catch (error) {
+  console.error(`download bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  for (const child of children) if (child.tail()) console.error(`--- ${child.name} (last output)\n${child.tail()}`);
+  killChildrenNow();
+  process.exitCode = 1;
+}
