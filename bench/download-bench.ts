@@ -1,12 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { existsSync, mkdtempSync, statfsSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
+import { assertAlive, benchCpuSeconds, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
 
 // A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
 // for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site:
@@ -53,7 +51,6 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const AHEAD = 4;
-const RSS_POLL_MS = 50;
 const TARGET_RATIO = 0.9;
 const TARGET_RSS_MIB = 150;
 const WATCHDOG_MS = 45 * 60_000;
@@ -63,13 +60,13 @@ const SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
 const SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' };
 const AMI_SECRET = 'sandbox-secret';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(process.env.BENCH_DOWNLOAD_ROUNDS || 3);
 const caseNames = (process.env.BENCH_DOWNLOAD_CASES || 'a,b').split(',').map((name) => name.trim());
 const aFileBytes = Number(process.env.BENCH_DOWNLOAD_A_MIB || 256) * MiB;
 const bFileCount = Number(process.env.BENCH_DOWNLOAD_B_FILES || 2000);
 const profileDir = process.env.BENCH_DOWNLOAD_PROFILE_DIR || null;
 const logDir = process.env.BENCH_DOWNLOAD_LOG_DIR || null;
+setLogDir(logDir);
 const relayNodeArgs = (process.env.BENCH_DOWNLOAD_RELAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
 const serviceScript = process.env.BENCH_DOWNLOAD_SERVICE_SCRIPT || 'src/server.ts';
 if (!Number.isInteger(rounds) || rounds < 2) throw new Error('BENCH_DOWNLOAD_ROUNDS must be a whole number, at least 2');
@@ -104,200 +101,6 @@ const LABELS: Record<Variant, string> = {
 
 // ---- child processes ----
 
-interface Child {
-  name: string;
-  process: ChildProcess;
-  /** The last few KiB of its stdout and stderr, shown when something goes wrong. */
-  tail: () => string;
-}
-
-const children: Child[] = [];
-let dataDir: string | null = null;
-
-function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, join(root, script)], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const log = logDir ? createWriteStream(join(logDir, `${name}.log`)) : null;
-  const keep = (data: Buffer): void => {
-    output = (output + data.toString('utf8')).slice(-8192);
-    log?.write(data);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  const entry: Child = { name, process: child, tail: () => output };
-  children.push(entry);
-  return entry;
-}
-
-function assertAlive(): void {
-  for (const child of children) {
-    if (child.process.exitCode !== null || child.process.signalCode !== null) {
-      throw new Error(`${child.name} exited (${child.process.exitCode ?? child.process.signalCode}):\n${child.tail()}`);
-    }
-  }
-}
-
-async function stopChildren(): Promise<void> {
-  await Promise.all(
-    children.map(async ({ process: child }) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }),
-  );
-  removeDataDir();
-}
-
-function removeDataDir(): void {
-  if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true });
-  dataDir = null;
-}
-
-/** Last resort, whatever way this process ends: no child outlives it, no stored GiBs stay behind. */
-function killChildrenNow(): void {
-  for (const { process: child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  removeDataDir();
-}
-process.on('exit', killChildrenNow);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killChildrenNow();
-    process.exit(130);
-  });
-}
-
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
-/** Polls until `ready` answers true (or the child dies, or 60 s pass). */
-async function waitFor(child: Child, ready: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    assertAlive();
-    try {
-      if (await ready()) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${child.name} did not become ready within 60 s:\n${child.tail()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-// ---- /proc ----
-
-const clockTicks = (() => {
-  try {
-    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isInteger(ticks) && ticks > 0 ? ticks : 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU seconds the process has used (every thread). */
-function cpuSecondsOf(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
-/**
- * The process's CPU seconds by where they went: its main (JavaScript) thread in user and in kernel mode, and
- * every other thread (V8's GC and compiler helpers, libuv's pool) together.
- */
-interface CpuSplit {
-  mainUser: number;
-  mainSystem: number;
-  otherThreads: number;
-}
-
-function cpuSplitOf(pid: number): CpuSplit {
-  const split: CpuSplit = { mainUser: 0, mainSystem: 0, otherThreads: 0 };
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const user = Number(fields[11]) / clockTicks;
-    const system = Number(fields[12]) / clockTicks;
-    if (Number(task) === pid) {
-      split.mainUser += user;
-      split.mainSystem += system;
-    } else {
-      split.otherThreads += user + system;
-    }
-  }
-  return split;
-}
-
-function cpuSplitSince(pid: number, before: CpuSplit): CpuSplit {
-  const now = cpuSplitOf(pid);
-  return { mainUser: now.mainUser - before.mainUser, mainSystem: now.mainSystem - before.mainSystem, otherThreads: now.otherThreads - before.otherThreads };
-}
-
-/** CPU seconds the whole machine has been busy (every core, every process, steal included). */
-function machineBusySeconds(): number {
-  // user nice system idle iowait irq softirq steal: interrupts are left out (loopback traffic is ours, mostly).
-  const [user, nice, system, , , , , steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (steal ?? 0)) / clockTicks;
-}
-
-/** CPU seconds used so far by this bench's own processes: this one and its children. */
-function benchCpuSeconds(): number {
-  const own = process.cpuUsage();
-  let total = (own.user + own.system) / 1e6;
-  for (const child of children) if (child.process.pid !== undefined && child.process.exitCode === null) total += cpuSecondsOf(child.process.pid);
-  return total;
-}
-
-function rssOf(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) * 1024 : 0;
-}
-
-/** Peak RSS growth of a process while it runs: polled every ~50 ms, minus the value at the start. */
-function watchRss(pid: number): { stop(): number } {
-  const base = rssOf(pid);
-  let peak = base;
-  const sample = (): void => {
-    try {
-      peak = Math.max(peak, rssOf(pid));
-    } catch {
-      // the process is gone: the transfer fails and says so
-    }
-  };
-  const timer = setInterval(sample, RSS_POLL_MS);
-  return {
-    stop() {
-      clearInterval(timer);
-      sample();
-      return peak - base;
-    },
-  };
-}
-
 // ---- the site, the service, the pass-through ----
 
 const agent = new Agent({ keepAliveTimeout: 60_000, connections: 16 });
@@ -320,7 +123,7 @@ async function start(): Promise<Setup> {
   const siteUrl = `http://127.0.0.1:${sitePort}`;
   const serviceUrl = `http://127.0.0.1:${servicePort}`;
   const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
-  dataDir = mkdtempSync(join(storageFolder(), 'ami-download-bench-'));
+  const dataDir = setDataDir(mkdtempSync(join(storageFolder(), 'ami-download-bench-')));
   const relayArgs = (name: string) => [
     ...relayNodeArgs,
     ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
@@ -764,7 +567,7 @@ async function main(): Promise<void> {
   console.log(`zip download through the service vs a minimal pass-through, direct and one-by-one (node ${process.version}, ${cpus().length} cores)`);
   const setup = await start();
   try {
-    console.log(`storage's files in ${dirname(dataDir!)}; uploading the files…`);
+    console.log(`storage's files in ${dirname(currentDataDir()!)}; uploading the files…`);
     const data = randomBytes(Math.max(...caseNames.map((name) => CASES[name]!.fileBytes)));
     const prepared: Prepared[] = [];
     for (const name of caseNames) prepared.push(await prepare(setup, CASES[name]!, data));
