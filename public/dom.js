@@ -26,3 +26,39 @@ export function formatDuration(seconds) {
   if (seconds < 90 * 60) return `about ${Math.round(seconds / 60)} min`;
   return `about ${Math.floor(seconds / 3600)} h ${Math.round((seconds % 3600) / 60)} min`;
 }
+
+/**
+ * Files chosen with `input` or dropped on `zone` go to `onFiles`. The input is cleared after each choice, so
+ * choosing the same file again (to resume it) fires `change` again; a file dropped beside the zone must not make
+ * the browser navigate away to it (and lose the page).
+ */
+export function acceptFiles(input, zone, onFiles) {
+  input.addEventListener('change', () => {
+    onFiles(Array.from(input.files ?? []));
+    input.value = '';
+  });
+  const hasFiles = (event) => Array.from(event.dataTransfer?.types ?? []).includes('Files');
+  zone.addEventListener('dragenter', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    zone.classList.add('drag-over');
+  });
+  zone.addEventListener('dragover', (event) => {
+    if (!hasFiles(event)) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = 'copy';
+  });
+  zone.addEventListener('dragleave', (event) => {
+    if (!zone.contains(event.relatedTarget)) zone.classList.remove('drag-over');
+  });
+  zone.addEventListener('drop', (event) => {
+    event.preventDefault();
+    zone.classList.remove('drag-over');
+    onFiles(Array.from(event.dataTransfer?.files ?? []));
+  });
+  for (const type of ['dragover', 'drop']) {
+    window.addEventListener(type, (event) => {
+      if (hasFiles(event) && !zone.contains(event.target)) event.preventDefault();
+    });
+  }
+}

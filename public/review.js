@@ -4,7 +4,7 @@
 // failed for good — has its new Version deleted again, and the page says so. Once every movie is in, the new
 // Versions can go to a playlist. Everything shown is built with textContent; status goes to a live region.
 
-import { el, plural } from './dom.js';
+import { acceptFiles, el, plural } from './dom.js';
 import { Md5Pool } from './md5-pool.js';
 import { proposalProblems, proposeVersions, targetLabel } from './review-plan.js';
 import { formatBytes } from './upload-plan.js';
@@ -85,34 +85,7 @@ function start(form) {
 
   // ---- choosing movies ----
 
-  input.addEventListener('change', () => {
-    addFiles(Array.from(input.files ?? []));
-    input.value = '';
-  });
-  const hasFiles = (event) => Array.from(event.dataTransfer?.types ?? []).includes('Files');
-  dropZone.addEventListener('dragenter', (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    dropZone.classList.add('drag-over');
-  });
-  dropZone.addEventListener('dragover', (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    event.dataTransfer.dropEffect = 'copy';
-  });
-  dropZone.addEventListener('dragleave', (event) => {
-    if (!dropZone.contains(event.relatedTarget)) dropZone.classList.remove('drag-over');
-  });
-  dropZone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    dropZone.classList.remove('drag-over');
-    addFiles(Array.from(event.dataTransfer?.files ?? []));
-  });
-  for (const type of ['dragover', 'drop']) {
-    window.addEventListener(type, (event) => {
-      if (hasFiles(event) && !dropZone.contains(event.target)) event.preventDefault();
-    });
-  }
+  acceptFiles(input, dropZone, addFiles);
 
   function addFiles(files) {
     const same = (a, b) => a.name === b.name && a.size === b.size && a.lastModified === b.lastModified;

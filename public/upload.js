@@ -2,7 +2,7 @@
 // up in parts with progress, pause, cancel, retry and resume. Without this script the page's plain form posts the
 // files instead. Everything shown is built with textContent (never HTML from data); status goes to a live region.
 
-import { el, formatDuration, plural } from './dom.js';
+import { acceptFiles, el, formatDuration, plural } from './dom.js';
 import { IMAGE_FORMATS_TEXT, IMAGE_SIGNATURE_BYTES, imageFormatOf } from './js/image-signature.js';
 import { Md5Pool } from './md5-pool.js';
 import { watchThumbnails } from './thumbnail-watch.js';
@@ -71,36 +71,7 @@ function enhance(form) {
 
   // ---- choosing files ----
 
-  input.addEventListener('change', () => {
-    void addFiles(Array.from(input.files ?? []));
-    // Cleared so that choosing the same file again (to resume it) fires `change` again.
-    input.value = '';
-  });
-  const hasFiles = (event) => Array.from(event.dataTransfer?.types ?? []).includes('Files');
-  dropZone.addEventListener('dragenter', (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    dropZone.classList.add('drag-over');
-  });
-  dropZone.addEventListener('dragover', (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    event.dataTransfer.dropEffect = 'copy';
-  });
-  dropZone.addEventListener('dragleave', (event) => {
-    if (!dropZone.contains(event.relatedTarget)) dropZone.classList.remove('drag-over');
-  });
-  dropZone.addEventListener('drop', (event) => {
-    event.preventDefault();
-    dropZone.classList.remove('drag-over');
-    void addFiles(Array.from(event.dataTransfer?.files ?? []));
-  });
-  // A file dropped beside the zone must not make the browser navigate away to it (and lose the page).
-  for (const type of ['dragover', 'drop']) {
-    window.addEventListener(type, (event) => {
-      if (hasFiles(event) && !dropZone.contains(event.target)) event.preventDefault();
-    });
-  }
+  acceptFiles(input, dropZone, (files) => void addFiles(files));
 
   for (const radio of form.querySelectorAll('input[name="mode"]')) radio.addEventListener('change', renderPlan);
 
