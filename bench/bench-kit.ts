@@ -10,6 +10,12 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const RSS_POLL_MS = 50;
 
+/** The list starting `by` places later (wrapping): each round of a bench starts with a different variant. */
+export function rotated<T>(list: readonly T[], by: number): T[] {
+  const start = by % list.length;
+  return [...list.slice(start), ...list.slice(0, start)];
+}
+
 export interface Child {
   name: string;
   process: ChildProcess;
@@ -36,8 +42,19 @@ export function currentDataDir(): string | null {
   return dataDir;
 }
 
+/**
+ * Compiles the service (with the sandbox) and the pass-throughs to JavaScript, as `npm start` runs them: measured
+ * from source, every process would also carry Node's TypeScript stripper, its heap and its start-up work.
+ */
+export function buildForBench(): void {
+  const tsc = join(root, 'node_modules', '.bin', 'tsc');
+  execFileSync(tsc, ['-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
+  execFileSync(tsc, ['-p', join(root, 'bench', 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
+}
+
+/** Starts a compiled script (a path under dist/, see buildForBench) as a child process. */
 export function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
-  const child = spawn(process.execPath, [...nodeArgs, join(root, script)], {
+  const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', script)], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -4,48 +4,47 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
-import { assertAlive, benchCpuSeconds, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
+import { assertAlive, buildForBench, benchCpuSeconds, rotated, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
 
 // A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
 // for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site:
 //
-//   (1) service       GET <page>/zip?kinds=attachments on the real service (`node src/server.ts`), launched on the
-//                     Shots from the sandbox's menu: it lists the files, plans the zip, asks the site for each
-//                     file's signed URL and streams the archive (4 sources ahead);
-//   (2) pass-through  the same files' signed URLs, in the same order, handed to a minimal pass-through
-//                     (bench/download-pass-through.ts: fetches them the same number ahead and pipes the bodies, in
-//                     order, into one response, nothing else); the URLs are asked of the site by this process, as
-//                     the script, before the stream (`…/attachments/<id>/this_file?alt=original`, the 302 not
-//                     followed), 4 at a time;
-//   (2b)              for the analysis: the same pass-through given the site's paths and a token instead, so that it
-//                     asks the site for each signed URL itself, inside its stream, as the service must (the 302,
-//                     then the Location, each source opened the same number ahead);
+//   (1) service       GET <page>/zip?kinds=attachments on the real service (`node dist/server.js`: every process
+//                     here runs from the build, as `npm start` runs it), launched on the Shots from the sandbox's
+//                     menu: it lists the files, plans the zip, asks the site for each file's signed URL and streams
+//                     the archive (4 sources ahead);
+//   (2) pass-through  the same files, in the same order, through a minimal pass-through
+//                     (bench/download-pass-through.ts): given each file's path at the site and a token, it opens
+//                     each source as the protocol requires, the site's 302 (`…/attachments/<id>/this_file
+//                     ?alt=original`, not followed) then its signed Location, the same number ahead as the service,
+//                     and pipes the bodies, in order, into one response; nothing else (no listing, no zip headers,
+//                     no CRC-32, no manifest, no retries, no status);
+//   (2b)              for the analysis: the same pass-through handed the signed URLs instead, asked of the site by
+//                     this process before its stream (4 at a time), so that the lookups fall outside its timing;
 //   (3) direct        the same URLs, asked the same way, then fetched by this process straight from storage, 4 at a
 //                     time;
 //   (4) one-by-one    what a script does: each file's URL asked, then its bytes fetched, one file at a time (the
 //                     lookups timed apart from the bytes, and counted in its end-to-end figure).
 //
 // Every hop shares this machine's cores, so a pass-through can never match a direct download: (2) is the limit the
-// service is held against (target: service ÷ pass-through >= 0.9, the pass-through's stream against the
-// service's whole request), with the service's CPU seconds per GiB beside the pass-through's and the service's
-// peak RSS growth (target <= 150 MiB). The URL lookups the service makes inside its request are made outside the
-// pass-through's stream, so that ratio is also given counting them ("end to end"). MB/s are of the files' bytes
-// (the zip adds headers and a manifest). Figures are printed, never asserted: the exit code is non-zero only when
-// a transfer fails or delivers the wrong number of bytes.
+// service is held against (target: service ÷ pass-through >= 0.9), with the service's CPU seconds per GiB beside
+// the pass-through's and the service's peak RSS growth (target <= 150 MiB). The limit opens its sources the way
+// the service must: signed URLs expire within minutes, so each is asked of the site just before its file is read.
+// (2b) shows what the lookups cost: with 2,000 small files, most of the difference. MB/s are of the files' bytes (the zip adds headers and a manifest). Figures are printed, never
+// asserted: the exit code is non-zero only when a transfer fails or delivers the wrong number of bytes.
 //
-// Processes: the sandbox site (`node src/sandbox/main.ts`, its storage in /dev/shm or a temp folder), the service, the
+// Processes: the sandbox site (`node dist/sandbox/main.js`, its storage in /dev/shm or a temp folder), the service, the
 // pass-through, and this client, which discards what it receives and counts it. The files are uploaded to the
-// sandbox through its REST upload API (as a script would), before anything is timed. Variants run interleaved
-// (1,2,2b,3,4, 1,2,2b,3,4, …) after an unmeasured warm-up; the median of each is reported, with every run's figure so
-// the noise shows.
+// sandbox through its REST upload API (as a script would), before anything is timed. Variants run interleaved after
+// an unmeasured warm-up, each round starting one variant later (1,2,2b,3,4, then 2,2b,3,4,1, …) so that none always
+// follows the same one; the median of each is reported, with every run's figure so the noise shows.
 //
 // Env: BENCH_DOWNLOAD_ROUNDS (default 3, at least 2), BENCH_DOWNLOAD_CASES (default "a,b"), BENCH_DOWNLOAD_A_MIB
 // (size of (a)'s files, default 256), BENCH_DOWNLOAD_B_FILES (number of (b)'s files, default 2000),
-// BENCH_DOWNLOAD_PROFILE_DIR (run the service and the pass-through with --cpu-prof, profiles written there),
+// BENCH_DOWNLOAD_PROFILE_DIR (run the service, the pass-through and the sandbox with --cpu-prof, profiles written there),
 // BENCH_DOWNLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
 // BENCH_DOWNLOAD_RELAY_NODE_ARGS (node flags for the service and the pass-through, e.g. --trace-gc),
-// BENCH_DOWNLOAD_LOG_DIR (every child's output also written there, as <name>.log), BENCH_DOWNLOAD_SERVICE_SCRIPT (the
-// service's entry point: src/server.ts by default, dist/server.js after `npm run build` to measure the built service).
+// BENCH_DOWNLOAD_LOG_DIR (every child's output also written there, as <name>.log).
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -68,7 +67,6 @@ const profileDir = process.env.BENCH_DOWNLOAD_PROFILE_DIR || null;
 const logDir = process.env.BENCH_DOWNLOAD_LOG_DIR || null;
 setLogDir(logDir);
 const relayNodeArgs = (process.env.BENCH_DOWNLOAD_RELAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
-const serviceScript = process.env.BENCH_DOWNLOAD_SERVICE_SCRIPT || 'src/server.ts';
 if (!Number.isInteger(rounds) || rounds < 2) throw new Error('BENCH_DOWNLOAD_ROUNDS must be a whole number, at least 2');
 if (!Number.isSafeInteger(aFileBytes) || aFileBytes < MiB) throw new Error('BENCH_DOWNLOAD_A_MIB must be a whole number of MiB, at least 1');
 if (!Number.isInteger(bFileCount) || bFileCount < 8) throw new Error('BENCH_DOWNLOAD_B_FILES must be a whole number, at least 8');
@@ -89,12 +87,12 @@ const CASES: Record<string, BenchCase> = {
 };
 for (const name of caseNames) if (!CASES[name]) throw new Error(`BENCH_DOWNLOAD_CASES: no case "${name}" (a, b)`);
 
-type Variant = 'service' | 'pass-through' | 'pass-through-lookups' | 'direct' | 'one-by-one';
-const VARIANTS: readonly Variant[] = ['service', 'pass-through', 'pass-through-lookups', 'direct', 'one-by-one'];
+type Variant = 'service' | 'pass-through' | 'pass-through-handed-urls' | 'direct' | 'one-by-one';
+const VARIANTS: readonly Variant[] = ['service', 'pass-through', 'pass-through-handed-urls', 'direct', 'one-by-one'];
 const LABELS: Record<Variant, string> = {
   service: '(1) service',
   'pass-through': '(2) minimal pass-through',
-  'pass-through-lookups': '(2b) + its own lookups',
+  'pass-through-handed-urls': '(2b) … handed signed URLs',
   direct: '(3) direct, 4 at a time',
   'one-by-one': '(4) one-by-one',
 };
@@ -119,28 +117,27 @@ interface Setup {
 }
 
 async function start(): Promise<Setup> {
+  buildForBench();
   const [sitePort, storagePort, servicePort, passThroughPort] = await freePorts(4);
   const siteUrl = `http://127.0.0.1:${sitePort}`;
   const serviceUrl = `http://127.0.0.1:${servicePort}`;
   const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
   const dataDir = setDataDir(mkdtempSync(join(storageFolder(), 'ami-download-bench-')));
-  const relayArgs = (name: string) => [
-    ...relayNodeArgs,
-    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
-  ];
+  const profileArgs = (name: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const relayArgs = (name: string) => [...relayNodeArgs, ...profileArgs(name)];
 
   // The sandbox's menu items point at the service; the service's site is the sandbox.
-  const sandbox = startChild('sandbox', 'src/sandbox/main.ts', {
+  const sandbox = startChild('sandbox', 'sandbox/main.js', {
     SANDBOX_PORT: String(sitePort),
     SANDBOX_STORAGE_PORT: String(storagePort),
     SANDBOX_HOST: '127.0.0.1',
     SANDBOX_DATA_DIR: dataDir,
     PUBLIC_URL: serviceUrl,
     SANDBOX_FAULTS: '',
-  });
+  }, profileArgs('sandbox'));
   const service = startChild(
     'service',
-    serviceScript,
+    'server.js',
     {
       PORT: String(servicePort),
       HOST: '127.0.0.1',
@@ -159,7 +156,7 @@ async function start(): Promise<Setup> {
   );
   const passThrough = startChild(
     'pass-through',
-    'bench/download-pass-through.ts',
+    'bench/download-pass-through.js',
     { PASS_THROUGH_PORT: String(passThroughPort), PASS_THROUGH_AHEAD: String(AHEAD) },
     relayArgs('pass-through'),
   );
@@ -396,12 +393,12 @@ async function measured(setup: Setup, prepared: Prepared, variant: Variant, page
 
   // The URLs, for the variants that are given them.
   const lookupStarted = performance.now();
-  const urls = variant === 'service' || variant === 'pass-through-lookups' ? [] : await lookUp(setup, files, variant === 'one-by-one' ? 1 : AHEAD);
+  const urls = variant === 'service' || variant === 'pass-through' ? [] : await lookUp(setup, files, variant === 'one-by-one' ? 1 : AHEAD);
   const lookupSeconds = (performance.now() - lookupStarted) / 1000;
   let streamId: string | null = null;
   if (variant.startsWith('pass-through')) {
     const list =
-      variant === 'pass-through'
+      variant === 'pass-through-handed-urls'
         ? { urls, total: bytes }
         : {
             paths: files.map((file) => `/api/v1/entity/attachments/${file.attachmentId}/this_file?alt=original`),
@@ -439,7 +436,7 @@ async function measured(setup: Setup, prepared: Prepared, variant: Variant, page
       break;
     }
     case 'pass-through':
-    case 'pass-through-lookups': {
+    case 'pass-through-handed-urls': {
       const response = await request(`${setup.passThroughUrl}/streams/${streamId}`, { dispatcher: agent });
       if (response.statusCode !== 200) throw new Error(`${variant}: ${response.statusCode}`);
       const received = await drain(response.body);
@@ -524,16 +521,18 @@ function report(prepared: Prepared, runs: Run[]): void {
   console.log(
     `  service ÷ pass-through          ${ratio.toFixed(3)}  [${paired('pass-through', (run) => run.streamSeconds)}]  target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}`,
   );
-  console.log(`    counting its URL lookups      ${(service / e2eRate('pass-through')).toFixed(3)}  [${paired('pass-through', endToEnd)}]`);
-  console.log(`  service ÷ (2b), lookups inside  ${(service / rate('pass-through-lookups')).toFixed(3)}  [${paired('pass-through-lookups', (run) => run.streamSeconds)}]`);
+  console.log(
+    `  service ÷ (2b), URLs handed     ${(service / rate('pass-through-handed-urls')).toFixed(3)}  [${paired('pass-through-handed-urls', (run) => run.streamSeconds)}];  ` +
+      `counting the lookups made for it ${(service / e2eRate('pass-through-handed-urls')).toFixed(3)}`,
+  );
   console.log(`  service ÷ direct, 4 at a time   ${(service / rate('direct')).toFixed(2)}  [${paired('direct', (run) => run.streamSeconds)}];  counting its lookups ${(service / e2eRate('direct')).toFixed(2)}`);
   console.log(`  speed-up over one-by-one        ×${(service / e2eRate('one-by-one')).toFixed(2)}  [${paired('one-by-one', endToEnd)}]  (its lookups counted, as a script makes them)`);
-  const serviceCpu = median(of('service').map((run) => perGiB(run.serverCpuSeconds!, run)));
-  const passCpu = median(of('pass-through').map((run) => perGiB(run.serverCpuSeconds!, run)));
-  const lookupsCpu = median(of('pass-through-lookups').map((run) => perGiB(run.serverCpuSeconds!, run)));
+  const cpu = (variant: Variant) => median(of(variant).map((run) => perGiB(run.serverCpuSeconds!, run)));
+  const serviceCpu = cpu('service');
+  const passCpu = cpu('pass-through');
   console.log(
     `  CPU s/GiB, service vs pass-through: ${serviceCpu.toFixed(2)} vs ${passCpu.toFixed(2)} (×${(serviceCpu / passCpu).toFixed(2)}, +${(serviceCpu - passCpu).toFixed(2)} s/GiB); ` +
-      `(2b) ${lookupsCpu.toFixed(2)}`,
+      `(2b) ${cpu('pass-through-handed-urls').toFixed(2)}`,
   );
   const split = (variant: Variant) => {
     const list = of(variant);
@@ -542,14 +541,14 @@ function report(prepared: Prepared, runs: Run[]): void {
   };
   console.log(`    service:      ${split('service')}`);
   console.log(`    pass-through: ${split('pass-through')}`);
-  console.log(`    (2b):         ${split('pass-through-lookups')}`);
+  console.log(`    (2b):         ${split('pass-through-handed-urls')}`);
   // On shared cores a CPU-bound chain runs at a speed inversely proportional to the CPU all its processes spend per
   // GiB: the ratio that follows from the CPU figures is far less disturbed by other load than the wall-clock one.
   const chainCpu = (variant: Variant) =>
     median(of(variant).map((run) => perGiB((run.serverCpuSeconds ?? 0) + run.sandboxCpuSeconds + run.clientCpuSeconds, run)));
   console.log(
     `    whole chain (relay + site/storage + client, lookups included): ${chainCpu('service').toFixed(2)} vs ${chainCpu('pass-through').toFixed(2)} s/GiB → ` +
-      `service ÷ pass-through expected from CPU alone ${(chainCpu('pass-through') / chainCpu('service')).toFixed(2)}; (2b) ${chainCpu('pass-through-lookups').toFixed(2)} s/GiB → ${(chainCpu('pass-through-lookups') / chainCpu('service')).toFixed(2)}`,
+      `service ÷ pass-through expected from CPU alone ${(chainCpu('pass-through') / chainCpu('service')).toFixed(2)}`,
   );
   console.log(`  service: response headers (listing + planning) after ${median(of('service').map((run) => run.headersSeconds!)).toFixed(2)} s (median)`);
   const rssPeak = Math.max(...of('service').map((run) => run.serverRssGrowth!)) / MiB;
@@ -590,7 +589,7 @@ async function main(): Promise<void> {
     const allRuns = new Map<Prepared, Run[]>(prepared.map((item) => [item, []]));
     for (let round = 1; round <= rounds; round++) {
       for (const item of prepared) {
-        for (const variant of VARIANTS) {
+        for (const variant of rotated(VARIANTS, round - 1)) {
           const run = await runVariant(setup, item, variant, pages.get(item)!);
           allRuns.get(item)!.push(run);
           console.log(

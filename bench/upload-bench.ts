@@ -5,12 +5,13 @@ import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
 import { csrfToken } from '../src/web/csrf.ts';
-import { assertAlive, benchCpuSeconds, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
+import { assertAlive, buildForBench, benchCpuSeconds, rotated, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
 
 // An upload through the service, measured side by side with what it is compared to (issue 4), in one run:
 //
-//   (1) service       the page's protocol against the real service (`node src/server.ts`): launch upload-files on
-//                     one Version from the sandbox's menu, POST …/uploads, PUT the parts 4 at a time, complete;
+//   (1) service       the page's protocol against the real service (`node dist/server.js`: every process here runs
+//                     from the build, as `npm start` runs it): launch upload-files on one Version from the sandbox's
+//                     menu, POST …/uploads, PUT the parts 4 at a time, complete;
 //   (2) pass-through  the same parts (same part size, 4 at a time) through a minimal pass-through
 //                     (bench/pass-through.ts: pipes each body into one undici PUT to storage, nothing else), the
 //                     multipart upload begun and completed at the sandbox by this process, as the script;
@@ -22,15 +23,16 @@ import { assertAlive, benchCpuSeconds, children, clockTicks, cpuSecondsOf, cpuSp
 // the pass-through's and the service's peak RSS growth (target <= 150 MiB). Figures are printed, never asserted:
 // the exit code is non-zero only when an upload fails or a stored object has the wrong size.
 //
-// Processes: the sandbox site (`node src/sandbox/main.ts`, its storage in /dev/shm or a temp folder), the service, the
+// Processes: the sandbox site (`node dist/sandbox/main.js`, its storage in /dev/shm or a temp folder), the service, the
 // pass-through, and this client. The client sends one random part-sized buffer (and its prefixes) for every part,
-// so its own cost is small and constant. Variants run interleaved (1,2,3,4, 1,2,3,4, …) after an unmeasured
-// warm-up; the median of each is reported, with every run's figure so the noise shows.
+// so its own cost is small and constant. Variants run interleaved after an unmeasured warm-up, each round starting
+// one variant later (1,2,3,4, then 2,3,4,1, …) so that none always follows the same one; the median of each is
+// reported, with every run's figure so the noise shows.
 //
 // "parts" is the timed transfer (first part sent → last part stored), what MB/s and CPU s/GiB are computed on;
 // "total" adds beginning and completing the upload (completing makes storage join the parts' files, the same
 // work for every variant). Env: BENCH_UPLOAD_MIB (default 2048), BENCH_UPLOAD_ROUNDS (default 3, at least 2),
-// BENCH_UPLOAD_PROFILE_DIR (run the service and the pass-through with --cpu-prof, profiles written there),
+// BENCH_UPLOAD_PROFILE_DIR (run the service, the pass-through and the sandbox with --cpu-prof, profiles written there),
 // BENCH_UPLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
 // BENCH_UPLOAD_RELAY_NODE_ARGS (node flags for the service and the pass-through, e.g. --trace-gc), BENCH_UPLOAD_LOG_DIR
 // (every child's output also written there, as <name>.log).
@@ -135,28 +137,27 @@ interface Setup {
 }
 
 async function start(): Promise<Setup> {
+  buildForBench();
   const [sitePort, storagePort, servicePort, passThroughPort] = await freePorts(4);
   const siteUrl = `http://127.0.0.1:${sitePort}`;
   const serviceUrl = `http://127.0.0.1:${servicePort}`;
   const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
   const dataDir = setDataDir(mkdtempSync(join(storageFolder(), 'ami-upload-bench-')));
-  const relayArgs = (name: string) => [
-    ...relayNodeArgs,
-    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []),
-  ];
+  const profileArgs = (name: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const relayArgs = (name: string) => [...relayNodeArgs, ...profileArgs(name)];
 
   // The sandbox's menu items point at the service; the service's site is the sandbox.
-  const sandbox = startChild('sandbox', 'src/sandbox/main.ts', {
+  const sandbox = startChild('sandbox', 'sandbox/main.js', {
     SANDBOX_PORT: String(sitePort),
     SANDBOX_STORAGE_PORT: String(storagePort),
     SANDBOX_HOST: '127.0.0.1',
     SANDBOX_DATA_DIR: dataDir,
     PUBLIC_URL: serviceUrl,
     SANDBOX_FAULTS: '',
-  });
+  }, profileArgs('sandbox'));
   const service = startChild(
     'service',
-    'src/server.ts',
+    'server.js',
     {
       PORT: String(servicePort),
       HOST: '127.0.0.1',
@@ -174,7 +175,7 @@ async function start(): Promise<Setup> {
     },
     relayArgs('service'),
   );
-  const passThrough = startChild('pass-through', 'bench/pass-through.ts', { PASS_THROUGH_PORT: String(passThroughPort) }, relayArgs('pass-through'));
+  const passThrough = startChild('pass-through', 'bench/pass-through.js', { PASS_THROUGH_PORT: String(passThroughPort) }, relayArgs('pass-through'));
 
   const answers = async (url: string, status: number): Promise<boolean> => {
     const response = await request(url, { dispatcher: agent });
@@ -568,7 +569,7 @@ async function main(): Promise<void> {
 
     const runs: Run[] = [];
     for (let round = 1; round <= rounds; round++) {
-      for (const variant of VARIANTS) {
+      for (const variant of rotated(VARIANTS, round - 1)) {
         const run = await runVariant(setup, variant, fileBytes, partSize, `r${round}`);
         runs.push(run);
         console.log(

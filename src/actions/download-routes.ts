@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import express, { type Request, type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { request, type Dispatcher } from 'undici';
 import type { ContextStore, ActionContext } from '../ami/context-store.ts';
 import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
@@ -158,29 +157,20 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       status.failedBy = by;
     };
     const ticker = setInterval(() => void saveStatus().catch(() => undefined), 1000);
+    const archive = writeZipArchive(plan.archive, (planned) => {
+      current = plan.entries[planned.index]!;
+      return prefetcher.open(current);
+    });
+    archive.on('data', (chunk: Buffer) => {
+      status.sent += chunk.length;
+    });
     try {
-      const archive = writeZipArchive(plan.archive, (planned) => {
-        current = plan.entries[planned.index]!;
-        return prefetcher.open(current);
+      await sendArchive(archive, res, async (error) => {
+        // A source failed for good while the browser still listens: recorded before the response is cut, so the
+        // browser's automatic retry of the cut download finds it (above).
+        fail(error, 'source');
+        await saveStatus().catch(() => undefined);
       });
-      // One generator between the writer and the response: it counts what is sent, and records a source's failure.
-      const sending = async function* (): AsyncGenerator<Uint8Array> {
-        try {
-          for await (const chunk of archive) {
-            status.sent += chunk.length;
-            yield chunk;
-          }
-        } catch (error) {
-          if (!aborted.signal.aborted) {
-            // A source failed for good while the browser still listens: recorded before the error reaches the
-            // response and cuts it, so the browser's automatic retry of the cut download finds it (above).
-            fail(error, 'source');
-            await saveStatus().catch(() => undefined);
-          }
-          throw error;
-        }
-      };
-      await pipeline(sending(), res, { signal: aborted.signal });
       status.state = 'done';
       req.log.info({ bytes: status.sent }, 'zip download finished');
     } catch (error) {
@@ -190,6 +180,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       res.destroy(error instanceof Error ? error : new Error(String(error)));
     } finally {
       clearInterval(ticker);
+      archive.destroy();
       prefetcher.close();
       await saveStatus().catch(() => undefined);
     }
@@ -203,6 +194,25 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * Pipes the archive into the response. Resolves when the browser has it all; rejects when the browser goes away,
+ * or when the archive fails, after `onSourceFailure` has run and before the response is touched.
+ */
+function sendArchive(archive: Readable, res: Response, onSourceFailure: (error: Error) => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    archive.once('error', (error) => {
+      archive.unpipe(res);
+      if (res.destroyed) reject(error);
+      else void onSourceFailure(error).then(() => reject(error));
+    });
+    res.once('finish', () => resolve());
+    res.once('close', () => {
+      if (!res.writableFinished) reject(new Error('the browser stopped the download'));
+    });
+    archive.pipe(res);
+  });
 }
 
 async function downloadContext(req: Request, deps: DownloadRouteDeps): Promise<ActionContext> {

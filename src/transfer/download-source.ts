@@ -36,60 +36,131 @@ export class DownloadError extends Error {
 }
 
 export function openDownload(options: DownloadSourceOptions): Readable {
-  return Readable.from(downloadChunks(options), { objectMode: false, highWaterMark: 1 });
+  return new SignedDownload(options);
 }
 
-async function* downloadChunks(options: DownloadSourceOptions): AsyncGenerator<Buffer> {
-  const policy = options.retry ?? defaultRetryPolicy;
-  let received = 0;
-  let location = await options.locate();
-  let failures = 0;
-  while (received < options.size || (options.size === 0 && received === 0)) {
-    let reason: string;
-    try {
-      const response = await request(location.url, {
-        method: 'GET',
-        headers: { ...location.headers, ...(received > 0 ? { range: `bytes=${received}-` } : {}) },
-        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-      });
-      const { statusCode } = response;
-      if (statusCode === 403) {
-        await response.body.dump();
-        reason = 'expired';
-        // An expired or revoked signature: sign afresh without counting it as a failure of the source.
-        location = await options.locate();
-        options.onRetry?.(reason, received);
-        failures += 1;
-        if (failures >= policy.attempts) throw new DownloadError(`storage keeps refusing the signed URL (403)`, 403);
-        continue;
-      }
-      if (received > 0 ? statusCode !== 206 : statusCode !== 200) {
-        await response.body.dump();
-        if (statusCode >= 500 || statusCode === 429) throw new TransientStatus(statusCode);
-        throw new DownloadError(`storage answered ${statusCode}${received > 0 ? ' to a Range request' : ''}`, statusCode);
-      }
-      if (received > 0) checkContentRange(response.headers['content-range'], received, options.size);
-      for await (const chunk of response.body) {
-        const bytes = chunk as Buffer;
-        if (received + bytes.length > options.size) throw new DownloadError(`the file is larger than the ${options.size} bytes the site stated`);
-        received += bytes.length;
-        failures = 0;
-        yield bytes;
-      }
-      if (received < options.size) throw new ShortBody();
-      if (options.size === 0) return;
-    } catch (error) {
-      if (error instanceof DownloadError || options.signal?.aborted) throw error;
-      if (!(error instanceof TransientStatus || error instanceof ShortBody || isNetworkError(error))) throw error;
-      failures += 1;
-      if (failures >= policy.attempts) throw new DownloadError(`the file could not be fetched after ${failures} attempts`, null, error);
-      reason = error instanceof TransientStatus ? `status ${error.status}` : 'connection dropped';
-      options.onRetry?.(reason, received);
-      await abortableSleep(backoffDelay(policy, failures), options.signal);
+/**
+ * The chunks of each response body are passed on as they come ('data' events, the body paused while this stream
+ * is full): reading bodies through async iterators would cost promises and joined buffers on every chunk.
+ */
+class SignedDownload extends Readable {
+  readonly #options: DownloadSourceOptions;
+  #body: Readable | null = null;
+  #started = false;
+  /** Bytes pushed so far: where a resumed request starts. */
+  #received = 0;
+  /** Failed attempts since bytes last arrived. */
+  #failures = 0;
+
+  constructor(options: DownloadSourceOptions) {
+    // One chunk held while nobody reads (a source opened ahead): the body's own buffer holds the rest.
+    super({ highWaterMark: 1 });
+    this.#options = options;
+  }
+
+  override _read(): void {
+    if (this.#body !== null) {
+      this.#body.resume();
+    } else if (!this.#started) {
+      this.#started = true;
+      this.#fetch().then(
+        () => this.push(null),
+        (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
     }
   }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    // Destroyed while a body streams (the reader stopped): the body's failure ends the fetch. A request still
+    // waiting for its answer is let go when the answer comes (see #fetch); the download's own signal aborts it.
+    this.#body?.destroy(error ?? new Error('the download was closed'));
+    this.#body = null;
+    done(error);
+  }
+
+  /** Every byte of the file, pushed as it comes; resumes, re-signs and retries as the policy allows. */
+  async #fetch(): Promise<void> {
+    const options = this.#options;
+    const policy = options.retry ?? defaultRetryPolicy;
+    let location = await options.locate();
+    while (this.#received < options.size || (options.size === 0 && this.#received === 0)) {
+      const received = this.#received;
+      let reason: string;
+      try {
+        const response = await request(location.url, {
+          method: 'GET',
+          headers: { ...location.headers, ...(received > 0 ? { range: `bytes=${received}-` } : {}) },
+          ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        });
+        if (this.destroyed) {
+          response.body.destroy();
+          return;
+        }
+        const { statusCode } = response;
+        if (statusCode === 403) {
+          await response.body.dump();
+          reason = 'expired';
+          // An expired or revoked signature: sign afresh without counting it as a failure of the source.
+          location = await options.locate();
+          options.onRetry?.(reason, received);
+          this.#failures += 1;
+          if (this.#failures >= policy.attempts) throw new DownloadError(`storage keeps refusing the signed URL (403)`, 403);
+          continue;
+        }
+        if (received > 0 ? statusCode !== 206 : statusCode !== 200) {
+          await response.body.dump();
+          if (statusCode >= 500 || statusCode === 429) throw new TransientStatus(statusCode);
+          throw new DownloadError(`storage answered ${statusCode}${received > 0 ? ' to a Range request' : ''}`, statusCode);
+        }
+        if (received > 0) checkContentRange(response.headers['content-range'], received, options.size);
+        await this.#passOn(response.body);
+        if (this.#received < options.size) throw new ShortBody();
+        if (options.size === 0) return;
+      } catch (error) {
+        if (error instanceof DownloadError || options.signal?.aborted || this.destroyed) throw error;
+        if (!(error instanceof TransientStatus || error instanceof ShortBody || isNetworkError(error))) throw error;
+        this.#failures += 1;
+        if (this.#failures >= policy.attempts) throw new DownloadError(`the file could not be fetched after ${this.#failures} attempts`, null, error);
+        reason = error instanceof TransientStatus ? `status ${error.status}` : 'connection dropped';
+        options.onRetry?.(reason, this.#received);
+        await abortableSleep(backoffDelay(policy, this.#failures), options.signal);
+      }
+    }
+  }
+
+  /** Pushes one body's chunks; resolves when it ends, rejects when it fails. */
+  #passOn(body: Readable): Promise<void> {
+    const { size } = this.#options;
+    this.#body = body;
+    return new Promise<void>((resolve, reject) => {
+      const settle = (error: unknown): void => {
+        // A body given up may still report its abort: heard and ignored, never an uncaught error.
+        body.off('data', onData).off('end', onEnd).off('error', settle).on('error', ignore);
+        this.#body = null;
+        if (error === null) {
+          resolve();
+        } else {
+          body.destroy();
+          reject(error);
+        }
+      };
+      const onData = (chunk: Buffer): void => {
+        if (this.#received + chunk.length > size) {
+          settle(new DownloadError(`the file is larger than the ${size} bytes the site stated`));
+          return;
+        }
+        this.#received += chunk.length;
+        this.#failures = 0;
+        if (!this.push(chunk)) body.pause();
+      };
+      const onEnd = (): void => settle(null);
+      body.on('data', onData).once('end', onEnd).once('error', settle);
+    });
+  }
 }
+
+function ignore(): void {}
 
 /** A 206 must resume exactly where we stopped, or the bytes would be spliced wrong. */
 function checkContentRange(header: string | string[] | undefined, from: number, size: number): void {

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { isNetworkError } from '../trackers/shotgrid/errors.ts';
 
@@ -53,8 +53,7 @@ export async function putPart(url: string, body: PartBody, options: { dispatcher
     // The sender's digest goes to storage, which refuses bytes that do not match it (BadDigest): hashing them
     // again here would prove nothing more, and would cost a core's worth of MD5 on every byte.
     size = body.size;
-    // undici sends any async iterable as a body; its types list only streams.
-    payload = borrowed(body.stream) as unknown as Readable;
+    payload = borrowed(body.stream);
     headers['content-md5'] = body.contentMd5;
     digest = () => Buffer.from(body.contentMd5!, 'base64').toString('hex');
   } else {
@@ -112,12 +111,34 @@ function storageRefusal(status: number, xml: string): StoragePutError {
 }
 
 /**
- * The stream's chunks for the request body, without handing the stream itself over: a failed request ends the
- * iteration instead of destroying the source, which may be the page's own request (its connection must live to
- * receive the answer that says "send this part again").
+ * The stream's chunks for the request body, without handing the stream itself over: a failed request destroys
+ * this stand-in instead of the source, which may be the page's own request (its connection must live to receive
+ * the answer that says "send this part again"). Chunks are passed on as they come ('data' events, paused while the
+ * request's socket is full): reading through an async iterator would join buffered chunks into new buffers.
  */
-async function* borrowed(stream: Readable): AsyncGenerator<Buffer> {
-  for await (const chunk of stream.iterator({ destroyOnReturn: false })) yield chunk as Buffer;
+function borrowed(source: Readable): Readable {
+  const onData = (chunk: Buffer): void => {
+    if (!stand.push(chunk)) source.pause();
+  };
+  const onEnd = (): void => {
+    stand.push(null);
+  };
+  const onError = (error: Error): void => {
+    stand.destroy(error);
+  };
+  const onClose = (): void => {
+    if (!source.readableEnded) stand.destroy(new Error('the source closed before its end'));
+  };
+  const stand: Readable = new Readable({
+    read: () => source.resume(),
+    destroy: (error, done) => {
+      source.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      done(error);
+    },
+  });
+  source.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose);
+  source.pause();
+  return stand;
 }
 
 function hashing(hash: Hash): Transform {
