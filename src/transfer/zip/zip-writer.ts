@@ -69,6 +69,11 @@ class ZipArchiveStream extends Readable {
   #opening = false;
   /** The previous entry's data descriptor, sent with the next local header: one write instead of two per entry. */
   #descriptor: Buffer | null = null;
+  /**
+   * The current entry's local header (after that descriptor), held until its first chunk: pushed together, they
+   * leave in one write (the response corks what is written in one tick), not a small write of their own.
+   */
+  #header: Buffer | null = null;
 
   constructor(plan: ArchivePlan, openSource: OpenEntrySource) {
     super();
@@ -119,7 +124,7 @@ class ZipArchiveStream extends Readable {
     const descriptor = this.#descriptor;
     this.#descriptor = null;
     this.#position += header.length;
-    this.push(descriptor === null ? header : Buffer.concat([descriptor, header], descriptor.length + header.length));
+    this.#header = descriptor === null ? header : Buffer.concat([descriptor, header], descriptor.length + header.length);
     const opened = this.#openSource(entry);
     if (opened instanceof Promise) {
       this.#opening = true;
@@ -162,6 +167,7 @@ class ZipArchiveStream extends Readable {
       }
       crc = crc32(chunk, crc);
       this.#position += chunk.length;
+      this.#flushHeader();
       if (!this.push(chunk)) source.pause();
     };
     const onEnd = (): void => {
@@ -170,6 +176,7 @@ class ZipArchiveStream extends Readable {
         return;
       }
       stop(null);
+      this.#flushHeader();
       this.#crcs[entry.index] = crc;
       // Counted here, sent with the next local header (or before the central directory).
       this.#descriptor = encodeDataDescriptor(entry, crc);
@@ -179,6 +186,12 @@ class ZipArchiveStream extends Readable {
     const onError = (error: Error): void => stop(error);
     const onClose = (): void => stop(new Error(`zip entry ${entry.index} (${JSON.stringify(entry.name)}): its source closed before its end`));
     source.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose);
+  }
+
+  #flushHeader(): void {
+    if (this.#header === null) return;
+    this.push(this.#header);
+    this.#header = null;
   }
 
   /** One batch of central directory headers, or the end records after the last batch. */
