@@ -52,6 +52,17 @@ export function buildForBench(): void {
   execFileSync(tsc, ['-p', join(root, 'bench', 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
 }
 
+/**
+ * The node flags `npm start` gives the service (its `start` script, e.g. the young generation's size, see
+ * docs/decisions/0006-young-generation.md): the service is measured as it runs.
+ */
+export function serviceNodeFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const [command, ...args] = (scripts['start'] ?? '').split(/\s+/);
+  if (command !== 'node') throw new Error(`package.json's start script does not run node: ${scripts['start']}`);
+  return args.filter((arg) => arg.startsWith('--'));
+}
+
 /** Starts a compiled script (a path under dist/, see buildForBench) as a child process. */
 export function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', script)], {

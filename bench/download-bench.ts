@@ -4,21 +4,21 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
-import { assertAlive, buildForBench, benchCpuSeconds, rotated, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
+import { assertAlive, buildForBench, benchCpuSeconds, rotated, serviceNodeFlags, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
 
 // A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
 // for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site:
 //
-//   (1) service       GET <page>/zip?kinds=attachments on the real service (`node dist/server.js`: every process
-//                     here runs from the build, as `npm start` runs it), launched on the Shots from the sandbox's
-//                     menu: it lists the files, plans the zip, asks the site for each file's signed URL and streams
-//                     the archive (4 sources ahead);
+//   (1) service       GET <page>/zip?kinds=attachments on the real service (`node dist/server.js` with the node
+//                     flags of `npm start`; every process here runs from the build), launched on the Shots from the
+//                     sandbox's menu: it lists the files, plans the zip, asks the site for each file's signed URL
+//                     and streams the archive (4 sources ahead);
 //   (2) pass-through  the same files, in the same order, through a minimal pass-through
-//                     (bench/download-pass-through.ts): given each file's path at the site and a token, it opens
-//                     each source as the protocol requires, the site's 302 (`…/attachments/<id>/this_file
-//                     ?alt=original`, not followed) then its signed Location, the same number ahead as the service,
-//                     and pipes the bodies, in order, into one response; nothing else (no listing, no zip headers,
-//                     no CRC-32, no manifest, no retries, no status);
+//                     (bench/download-pass-through.ts, plain `node` with V8's defaults): given each file's path at
+//                     the site and a token, it opens each source as the protocol requires, the site's 302
+//                     (`…/attachments/<id>/this_file?alt=original`, not followed) then its signed Location, the same
+//                     number ahead as the service, and pipes the bodies, in order, into one response; nothing else
+//                     (no listing, no zip headers, no CRC-32, no manifest, no retries, no status);
 //   (2b)              for the analysis: the same pass-through handed the signed URLs instead, asked of the site by
 //                     this process before its stream (4 at a time), so that the lookups fall outside its timing;
 //   (3) direct        the same URLs, asked the same way, then fetched by this process straight from storage, 4 at a
@@ -39,7 +39,7 @@ import { assertAlive, buildForBench, benchCpuSeconds, rotated, children, clockTi
 // an unmeasured warm-up, each round starting one variant later (1,2,2b,3,4, then 2,2b,3,4,1, …) so that none always
 // follows the same one; the median of each is reported, with every run's figure so the noise shows.
 //
-// Env: BENCH_DOWNLOAD_ROUNDS (default 3, at least 2), BENCH_DOWNLOAD_CASES (default "a,b"), BENCH_DOWNLOAD_A_MIB
+// Env: BENCH_DOWNLOAD_ROUNDS (default 5, at least 2), BENCH_DOWNLOAD_CASES (default "a,b"), BENCH_DOWNLOAD_A_MIB
 // (size of (a)'s files, default 256), BENCH_DOWNLOAD_B_FILES (number of (b)'s files, default 2000),
 // BENCH_DOWNLOAD_PROFILE_DIR (run the service, the pass-through and the sandbox with --cpu-prof, profiles written there),
 // BENCH_DOWNLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
@@ -59,7 +59,7 @@ const SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
 const SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' };
 const AMI_SECRET = 'sandbox-secret';
 
-const rounds = Number(process.env.BENCH_DOWNLOAD_ROUNDS || 3);
+const rounds = Number(process.env.BENCH_DOWNLOAD_ROUNDS || 5);
 const caseNames = (process.env.BENCH_DOWNLOAD_CASES || 'a,b').split(',').map((name) => name.trim());
 const aFileBytes = Number(process.env.BENCH_DOWNLOAD_A_MIB || 256) * MiB;
 const bFileCount = Number(process.env.BENCH_DOWNLOAD_B_FILES || 2000);
@@ -152,7 +152,7 @@ async function start(): Promise<Setup> {
       SHUTDOWN_GRACE_SECONDS: '2',
       REDIS_URL: '',
     },
-    relayArgs('service'),
+    [...serviceNodeFlags(), ...relayArgs('service')],
   );
   const passThrough = startChild(
     'pass-through',

@@ -5,16 +5,17 @@ import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
 import { csrfToken } from '../src/web/csrf.ts';
-import { assertAlive, buildForBench, benchCpuSeconds, rotated, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
+import { assertAlive, buildForBench, benchCpuSeconds, rotated, serviceNodeFlags, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
 
 // An upload through the service, measured side by side with what it is compared to (issue 4), in one run:
 //
-//   (1) service       the page's protocol against the real service (`node dist/server.js`: every process here runs
-//                     from the build, as `npm start` runs it): launch upload-files on one Version from the sandbox's
-//                     menu, POST …/uploads, PUT the parts 4 at a time, complete;
+//   (1) service       the page's protocol against the real service (`node dist/server.js` with the node flags of
+//                     `npm start`; every process here runs from the build): launch upload-files on one Version from
+//                     the sandbox's menu, POST …/uploads, PUT the parts 4 at a time, complete;
 //   (2) pass-through  the same parts (same part size, 4 at a time) through a minimal pass-through
-//                     (bench/pass-through.ts: pipes each body into one undici PUT to storage, nothing else), the
-//                     multipart upload begun and completed at the sandbox by this process, as the script;
+//                     (bench/pass-through.ts, plain `node` with V8's defaults: pipes each body into one undici PUT
+//                     to storage, nothing else), the multipart upload begun and completed at the sandbox by this
+//                     process, as the script;
 //   (3) direct        the same parts PUT by this process straight to storage, 4 at a time;
 //   (4) python        the official Python client's strategy: sequential 20,000,000-byte parts straight to storage.
 //
@@ -31,7 +32,7 @@ import { assertAlive, buildForBench, benchCpuSeconds, rotated, children, clockTi
 //
 // "parts" is the timed transfer (first part sent → last part stored), what MB/s and CPU s/GiB are computed on;
 // "total" adds beginning and completing the upload (completing makes storage join the parts' files, the same
-// work for every variant). Env: BENCH_UPLOAD_MIB (default 2048), BENCH_UPLOAD_ROUNDS (default 3, at least 2),
+// work for every variant). Env: BENCH_UPLOAD_MIB (default 2048), BENCH_UPLOAD_ROUNDS (default 5, at least 2),
 // BENCH_UPLOAD_PROFILE_DIR (run the service, the pass-through and the sandbox with --cpu-prof, profiles written there),
 // BENCH_UPLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
 // BENCH_UPLOAD_RELAY_NODE_ARGS (node flags for the service and the pass-through, e.g. --trace-gc), BENCH_UPLOAD_LOG_DIR
@@ -52,7 +53,7 @@ const SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' };
 const AMI_SECRET = 'sandbox-secret';
 
 const fileBytes = Number(process.env.BENCH_UPLOAD_MIB || 2048) * MiB;
-const rounds = Number(process.env.BENCH_UPLOAD_ROUNDS || 3);
+const rounds = Number(process.env.BENCH_UPLOAD_ROUNDS || 5);
 const profileDir = process.env.BENCH_UPLOAD_PROFILE_DIR || null;
 const logDir = process.env.BENCH_UPLOAD_LOG_DIR || null;
 setLogDir(logDir);
@@ -173,7 +174,7 @@ async function start(): Promise<Setup> {
       REDIS_URL: '',
       MAX_UPLOAD_BYTES: '',
     },
-    relayArgs('service'),
+    [...serviceNodeFlags(), ...relayArgs('service')],
   );
   const passThrough = startChild('pass-through', 'bench/pass-through.js', { PASS_THROUGH_PORT: String(passThroughPort) }, relayArgs('pass-through'));
 

@@ -112,7 +112,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   }
   const siteUrl = tracker.siteUrl;
 
-  const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes });
+  const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes, partLinksAhead: config.uploadParallelParts });
   const app = createApp({
     config: { ...config, publicUrl },
     log,

@@ -5,6 +5,7 @@ import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { fanOut } from './fan-out.ts';
 import { imageCheck, NotAnImageError } from './image-check.ts';
+import { PartLinks } from './part-links.ts';
 import { partRange, planParts, type PartPlan } from './part-plan.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
 import { cleanUploadName } from './upload-name.ts';
@@ -72,11 +73,17 @@ export interface UploadSessionsOptions {
   maxBytes: number | null;
   /** Preferred part size; grows with the file so it fits in 10,000 parts. */
   partSize?: number;
+  /** How many parts past the one arriving have their links asked for ahead (default 4, the page's parallelism). */
+  partLinksAhead?: number;
   dispatcher?: Dispatcher;
 }
 
+/** A part link asked ahead is asked again after this long: the site does not say how long its links live. */
+const PART_LINK_MAX_AGE_MS = 60_000;
+
 export class UploadSessions {
   readonly #options: UploadSessionsOptions;
+  readonly #partLinks = new PartLinks({ maxAgeMs: PART_LINK_MAX_AGE_MS });
 
   constructor(options: UploadSessionsOptions) {
     this.#options = options;
@@ -172,9 +179,17 @@ export class UploadSessions {
       body.resume();
       return { sent: 0 };
     }
-    // Links first: bytes start to flow only when every destination is ready for them.
+    // Links first: bytes start to flow only when every destination is ready for them. The next parts' links are
+    // asked for now, so that they are at hand when those parts arrive.
     const { tracker, dispatcher } = this.#options;
-    const urls = await Promise.all(lacking.map(({ upload }) => tracker.partUrl(record.login, upload, n)));
+    const linkKey = (index: number, part: number) => `${record.id}:${index}:${part}`;
+    const urls = await Promise.all(lacking.map(({ upload, index }) => this.#partLinks.take(linkKey(index, n), () => tracker.partUrl(record.login, upload, n))));
+    const next = Array.from({ length: Math.min(this.#options.partLinksAhead ?? 4, record.partCount - n) }, (_, i) => n + 1 + i);
+    this.#partLinks.askAhead(
+      lacking.flatMap(({ upload, index }) =>
+        next.filter((part) => !have.has(`${index}:${part}`)).map((part) => [linkKey(index, part), () => tracker.partUrl(record.login, upload, part)] as const),
+      ),
+    );
     const refused: { error: NotAnImageError | null } = { error: null };
     let source: Readable = body;
     if (n === 1 && record.expect === 'image') {
@@ -243,6 +258,7 @@ export class UploadSessions {
       }),
     );
     const done: UploadRecord = { ...record, status: 'done', results };
+    this.#partLinks.forget(`${record.id}:`);
     await this.#save(done);
     return done;
   }
@@ -262,6 +278,7 @@ export class UploadSessions {
     if (record.status !== 'uploading') return record;
     await Promise.allSettled(record.uploads.map((upload) => this.#options.tracker.abortUpload(record.login, upload)));
     const aborted: UploadRecord = { ...record, status: 'aborted' };
+    this.#partLinks.forget(`${record.id}:`);
     await this.#save(aborted);
     return aborted;
   }

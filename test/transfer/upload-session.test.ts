@@ -5,6 +5,7 @@ import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 import { MemoryKeyValueStore } from '../../src/store/memory-store.ts';
 import { ShotgridTracker } from '../../src/trackers/shotgrid/tracker.ts';
 import { MiB, partRange } from '../../src/transfer/part-plan.ts';
+import type { TrackerUpload } from '../../src/trackers/tracker.ts';
 import { UploadError, UploadSessions, type UploadRecord } from '../../src/transfer/upload-session.ts';
 import { bearer, download, md5, sha256, testBytes } from '../helpers/sandbox-api.ts';
 
@@ -79,6 +80,41 @@ describe('UploadSessions', () => {
     assert.ok(result?.ok);
     assert.equal(sha256(await stored(result.file.attachmentId)), sha256(bytes));
     assert.deepEqual(await sessions.complete(done), done, 'completing twice changes nothing');
+  });
+
+  test('the links of the next parts are asked for while a part streams, each used once', async () => {
+    // The real tracker, watched: which part links it is asked for, and when.
+    const asked: number[] = [];
+    class WatchedTracker extends ShotgridTracker {
+      override partUrl(login: string, upload: TrackerUpload, n: number): Promise<string> {
+        asked.push(n);
+        return super.partUrl(login, upload, n);
+      }
+    }
+    const watched = new WatchedTracker({ siteUrl: site.url, scriptName: site.scriptName, scriptKey: site.scriptKey });
+    try {
+      const ahead = new UploadSessions({ store, tracker: watched, ttlSeconds: 3600, maxBytes: null, partSize: 5 * MiB, partLinksAhead: 2 });
+      const bytes = testBytes(21 * MiB, 43);
+      const record = await ahead.begin('ctx-ahead', 'artist', { name: 'sh020_anim_v001.mov', size: bytes.length, targets: [version('sh020_anim_v001')] });
+      assert.equal(record.partCount, 5);
+      await send(ahead, record, bytes, 1);
+      assert.deepEqual(asked.sort(), [1, 2, 3], 'part 1 sent: the links of parts 2 and 3 asked for');
+      await send(ahead, record, bytes, 2);
+      assert.deepEqual(asked.sort(), [1, 2, 3, 4], 'no link asked twice');
+      // A part sent again after storage refused it gets a fresh link, not the one already used.
+      site.faults.update({ storagePutFailCount: 1 });
+      await assert.rejects(send(ahead, record, bytes, 3), (error: unknown) => error instanceof UploadError && error.code === 'part_failed');
+      await send(ahead, record, bytes, 3);
+      assert.deepEqual(asked.sort(), [1, 2, 3, 3, 4, 5], 'part 3 asked again; none past the last part');
+      await send(ahead, record, bytes, 5);
+      await send(ahead, record, bytes, 4);
+      assert.equal(asked.length, 6);
+      const done = await ahead.complete(record);
+      assert.ok(done.results![0]?.ok);
+      assert.equal(sha256(await stored(done.results![0].ok ? done.results![0].file.attachmentId : null)), sha256(bytes));
+    } finally {
+      await watched.close();
+    }
   });
 
   test('a part that fails for one of three targets is sent again only to that one', async () => {
