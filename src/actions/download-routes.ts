@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import express, { type Request, type Response, type Router } from 'express';
 import { request, type Dispatcher } from 'undici';
@@ -87,6 +88,9 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       kinds,
       kindNames: KIND_NAMES,
       zipUrl: `${pagePath(deps.config.publicPath, context)}/zip`,
+      // For the plain form (the page's script makes its own per click): the browser's silent re-requests of a
+      // cut download carry it, so a download that failed on a source is not rebuilt up to the same failure.
+      downloadId: randomUUID(),
     });
   });
 

@@ -83,6 +83,11 @@ describe('download-zip', { timeout: 180_000 }, () => {
     assert.equal(response.statusCode, 200);
     for (const name of ['sh010_brief.pdf', 'sh010_shotlist.csv', 'sh030_temp_mix.wav', 'sh010_bg_v001.exr', 'Reference board']) assert.ok(html.includes(name), name);
     assert.match(html, /manifest only: web link not fetched/);
+    // The plain form (no script) sends a download id of its own, new with every page.
+    const id = /<input type="hidden" name="download" value="([0-9a-f-]{36})">/.exec(html)?.[1];
+    assert.ok(id, 'the form carries a download id');
+    const again = await (await request(page.pageUrl, { headers: { accept: 'text/html' } })).body.text();
+    assert.ok(!again.includes(id), 'each page render has its own');
   });
 
   test('the zip has an exact Content-Length, passes three readers, and every file is byte-identical', async () => {
