@@ -581,10 +581,11 @@ async function main(): Promise<void> {
       pages.set(item, pageUrl);
     }
 
-    // Warm-up, unmeasured: each variant once on the smallest case (JIT, connections, the site's caches).
-    const smallest = [...prepared].sort((x, y) => x.bytes - y.bytes)[0]!;
-    console.log(`warming up on ${smallest.benchCase.label}…`);
-    for (const variant of VARIANTS) await runVariant(setup, smallest, variant, pages.get(smallest)!);
+    // Warm-up, unmeasured: each variant once on each case (JIT, connections, the site's caches, the heap).
+    for (const item of prepared) {
+      console.log(`warming up on ${item.benchCase.label}…`);
+      for (const variant of VARIANTS) await runVariant(setup, item, variant, pages.get(item)!);
+    }
 
     const allRuns = new Map<Prepared, Run[]>(prepared.map((item) => [item, []]));
     for (let round = 1; round <= rounds; round++) {
