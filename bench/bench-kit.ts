@@ -1,11 +1,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request, type Dispatcher } from 'undici';
+import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
 
-// What every bench needs around its measurement: child processes (the sandbox, the service, a pass-through)
-// that never outlive the bench, free ports, readiness polling, and CPU and RSS figures read from /proc.
+// What every bench needs around its measurement: the sandbox site, the service and a pass-through as child
+// processes that never outlive the bench, free ports, readiness polling, and CPU and RSS figures read from /proc.
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const RSS_POLL_MS = 50;
@@ -33,7 +36,7 @@ export function setLogDir(dir: string | null): void {
 }
 
 /** The folder the sandbox keeps its objects in: removed when the children stop, whatever way the bench ends. */
-export function setDataDir(dir: string): string {
+function setDataDir(dir: string): string {
   dataDir = dir;
   return dir;
 }
@@ -46,7 +49,7 @@ export function currentDataDir(): string | null {
  * Compiles the service (with the sandbox) and the pass-throughs to JavaScript, as `npm start` runs them: measured
  * from source, every process would also carry Node's TypeScript stripper, its heap and its start-up work.
  */
-export function buildForBench(): void {
+function buildForBench(): void {
   const tsc = join(root, 'node_modules', '.bin', 'tsc');
   execFileSync(tsc, ['-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
   execFileSync(tsc, ['-p', join(root, 'bench', 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
@@ -56,15 +59,139 @@ export function buildForBench(): void {
  * The node flags `npm start` gives the service (its `start` script, e.g. the young generation's size, see
  * docs/decisions/0006-young-generation.md): the service is measured as it runs.
  */
-export function serviceNodeFlags(): string[] {
+function serviceNodeFlags(): string[] {
   const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   const [command, ...args] = (scripts['start'] ?? '').split(/\s+/);
   if (command !== 'node') throw new Error(`package.json's start script does not run node: ${scripts['start']}`);
   return args.filter((arg) => arg.startsWith('--'));
 }
 
+/** The sandbox's API script and the secrets the service is started with (the sandbox's own defaults). */
+export const BENCH_SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' } as const;
+export const BENCH_AMI_SECRET = 'sandbox-secret';
+export const BENCH_SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
+
+/**
+ * Where the sandbox's storage keeps its files: `override` when set, else /dev/shm when it has room for
+ * `neededBytes` plus a margin, else the temp folder. In memory, what one variant wrote is not being written back to
+ * this machine's disk while the next one runs, which otherwise throttles storage at random and swamps what is
+ * measured (real storage is not this machine's disk either).
+ */
+export function benchStorageFolder(override: string | undefined, neededBytes: number): string {
+  if (override) return override;
+  try {
+    if (existsSync('/dev/shm')) {
+      const { bavail, bsize } = statfsSync('/dev/shm');
+      if (bavail * bsize > neededBytes + 2 ** 30) return '/dev/shm';
+    }
+  } catch {
+    // no /dev/shm to ask
+  }
+  return tmpdir();
+}
+
+export interface BenchStackOptions {
+  /** Names the data folder: ami-<name>-bench-…. */
+  name: string;
+  /** Where the data folder is made (see benchStorageFolder). */
+  storageFolder: string;
+  /** --cpu-prof profiles of the sandbox, the service and the pass-through go there. */
+  profileDir: string | null;
+  /** Node flags for the service and the pass-through (e.g. --trace-gc). */
+  relayNodeArgs: readonly string[];
+  /** The service's environment beyond what every bench sets. */
+  serviceEnv?: Record<string, string>;
+  passThrough: { script: string; env?: Record<string, string> };
+  /** The sandbox's menu item whose id is returned, e.g. /ami/upload-files. */
+  menuItem: string;
+  dispatcher: Dispatcher;
+}
+
+export interface BenchStack {
+  siteUrl: string;
+  serviceUrl: string;
+  passThroughUrl: string;
+  dataDir: string;
+  sandbox: Child;
+  service: Child;
+  passThrough: Child;
+  scriptClient: ShotgridClient;
+  /** The sandbox as its API script sees it. */
+  script: ShotgridSession;
+  demoProjectId: number;
+  amiId: number;
+}
+
+/**
+ * Builds and starts the sandbox site, the service (with `npm start`'s node flags, its site the sandbox) and the
+ * pass-through (on V8's defaults) on free ports, and waits until each answers.
+ */
+export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
+  buildForBench();
+  const [sitePort, storagePort, servicePort, passThroughPort] = await freePorts(4);
+  const siteUrl = `http://127.0.0.1:${sitePort}`;
+  const serviceUrl = `http://127.0.0.1:${servicePort}`;
+  const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
+  const dataDir = setDataDir(mkdtempSync(join(options.storageFolder, `ami-${options.name}-bench-`)));
+  const profileArgs = (name: string) => (options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
+  const relayArgs = (name: string) => [...options.relayNodeArgs, ...profileArgs(name)];
+
+  // The sandbox's menu items point at the service; the service's site is the sandbox.
+  const sandbox = startChild(
+    'sandbox',
+    'sandbox/main.js',
+    {
+      SANDBOX_PORT: String(sitePort),
+      SANDBOX_STORAGE_PORT: String(storagePort),
+      SANDBOX_HOST: '127.0.0.1',
+      SANDBOX_DATA_DIR: dataDir,
+      PUBLIC_URL: serviceUrl,
+      SANDBOX_FAULTS: '',
+    },
+    profileArgs('sandbox'),
+  );
+  const service = startChild(
+    'service',
+    'server.js',
+    {
+      PORT: String(servicePort),
+      HOST: '127.0.0.1',
+      PUBLIC_URL: serviceUrl,
+      NODE_ENV: 'development',
+      SHOTGRID_URL: siteUrl,
+      SHOTGRID_SCRIPT_NAME: BENCH_SCRIPT.name,
+      SHOTGRID_SCRIPT_KEY: BENCH_SCRIPT.key,
+      AMI_SECRET_TOKEN: BENCH_AMI_SECRET,
+      SESSION_SECRET: BENCH_SESSION_SECRET,
+      LOG_LEVEL: 'warn',
+      SHUTDOWN_GRACE_SECONDS: '2',
+      REDIS_URL: '',
+      ...options.serviceEnv,
+    },
+    [...serviceNodeFlags(), ...relayArgs('service')],
+  );
+  const passThrough = startChild('pass-through', options.passThrough.script, { PASS_THROUGH_PORT: String(passThroughPort), ...options.passThrough.env }, relayArgs('pass-through'));
+
+  const answers = async (url: string, status: number): Promise<boolean> => {
+    const response = await request(url, { dispatcher: options.dispatcher });
+    await response.body.dump();
+    return response.statusCode === status;
+  };
+  await waitFor(sandbox, () => answers(`${siteUrl}/api/v1/entity/projects`, 401));
+  await waitFor(service, () => answers(`${serviceUrl}/readyz`, 200));
+  await waitFor(passThrough, async () => passThrough.tail().includes('listening'));
+
+  const scriptClient = new ShotgridClient({ siteUrl, scriptName: BENCH_SCRIPT.name, scriptKey: BENCH_SCRIPT.key });
+  const script = scriptClient.as(null);
+  const [demo] = await script.find('Project', [['name', 'is', 'Demo']], ['name']);
+  if (!demo) throw new Error('the sandbox has no project Demo');
+  const ami = (await script.find('ActionMenuItem', [], ['url'])).find((item) => String(item.url).endsWith(options.menuItem));
+  if (!ami) throw new Error(`the sandbox has no ${options.menuItem} menu item`);
+  return { siteUrl, serviceUrl, passThroughUrl, dataDir, sandbox, service, passThrough, scriptClient, script, demoProjectId: demo.id, amiId: ami.id };
+}
+
 /** Starts a compiled script (a path under dist/, see buildForBench) as a child process. */
-export function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
+function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', script)], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -123,7 +250,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-export async function freePorts(count: number): Promise<number[]> {
+async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
     Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
       const server = createServer();
@@ -137,7 +264,7 @@ export async function freePorts(count: number): Promise<number[]> {
 }
 
 /** Polls until `ready` answers true (or the child dies, or 60 s pass). */
-export async function waitFor(child: Child, ready: () => Promise<boolean>): Promise<void> {
+async function waitFor(child: Child, ready: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     assertAlive();

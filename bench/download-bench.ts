@@ -1,10 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, statfsSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { cpus } from 'node:os';
+import { dirname } from 'node:path';
 import { Agent, request } from 'undici';
-import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
-import { assertAlive, buildForBench, benchCpuSeconds, rotated, serviceNodeFlags, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
+import { assertAlive, BENCH_SCRIPT, benchCpuSeconds, benchStorageFolder, rotated, startBenchStack, type BenchStack, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setLogDir, stopChildren, watchRss, type CpuSplit } from './bench-kit.ts';
 
 // A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
 // for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site:
@@ -55,9 +53,6 @@ const TARGET_RSS_MIB = 150;
 const WATCHDOG_MS = 45 * 60_000;
 /** Other processes busier than this during a run make its figures suspect (this machine may be shared). */
 const BUSY_CORES = 0.2;
-const SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
-const SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' };
-const AMI_SECRET = 'sandbox-secret';
 
 const rounds = Number(process.env.BENCH_DOWNLOAD_ROUNDS || 5);
 const caseNames = (process.env.BENCH_DOWNLOAD_CASES || 'a,b').split(',').map((name) => name.trim());
@@ -97,105 +92,22 @@ const LABELS: Record<Variant, string> = {
   'one-by-one': '(4) one-by-one',
 };
 
-// ---- child processes ----
-
 // ---- the site, the service, the pass-through ----
 
 const agent = new Agent({ keepAliveTimeout: 60_000, connections: 16 });
 
-interface Setup {
-  siteUrl: string;
-  serviceUrl: string;
-  passThroughUrl: string;
-  sandbox: Child;
-  service: Child;
-  passThrough: Child;
-  script: ShotgridSession;
-  scriptClient: ShotgridClient;
-  projectId: number;
-  amiId: number;
-}
+type Setup = BenchStack;
 
-async function start(): Promise<Setup> {
-  buildForBench();
-  const [sitePort, storagePort, servicePort, passThroughPort] = await freePorts(4);
-  const siteUrl = `http://127.0.0.1:${sitePort}`;
-  const serviceUrl = `http://127.0.0.1:${servicePort}`;
-  const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
-  const dataDir = setDataDir(mkdtempSync(join(storageFolder(), 'ami-download-bench-')));
-  const profileArgs = (name: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
-  const relayArgs = (name: string) => [...relayNodeArgs, ...profileArgs(name)];
-
-  // The sandbox's menu items point at the service; the service's site is the sandbox.
-  const sandbox = startChild('sandbox', 'sandbox/main.js', {
-    SANDBOX_PORT: String(sitePort),
-    SANDBOX_STORAGE_PORT: String(storagePort),
-    SANDBOX_HOST: '127.0.0.1',
-    SANDBOX_DATA_DIR: dataDir,
-    PUBLIC_URL: serviceUrl,
-    SANDBOX_FAULTS: '',
-  }, profileArgs('sandbox'));
-  const service = startChild(
-    'service',
-    'server.js',
-    {
-      PORT: String(servicePort),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: serviceUrl,
-      NODE_ENV: 'development',
-      SHOTGRID_URL: siteUrl,
-      SHOTGRID_SCRIPT_NAME: SCRIPT.name,
-      SHOTGRID_SCRIPT_KEY: SCRIPT.key,
-      AMI_SECRET_TOKEN: AMI_SECRET,
-      SESSION_SECRET,
-      LOG_LEVEL: 'warn',
-      SHUTDOWN_GRACE_SECONDS: '2',
-      REDIS_URL: '',
-    },
-    [...serviceNodeFlags(), ...relayArgs('service')],
-  );
-  const passThrough = startChild(
-    'pass-through',
-    'bench/download-pass-through.js',
-    { PASS_THROUGH_PORT: String(passThroughPort), PASS_THROUGH_AHEAD: String(AHEAD) },
-    relayArgs('pass-through'),
-  );
-
-  const answers = async (url: string, status: number): Promise<boolean> => {
-    const response = await request(url, { dispatcher: agent });
-    await response.body.dump();
-    return response.statusCode === status;
-  };
-  await waitFor(sandbox, () => answers(`${siteUrl}/api/v1/entity/projects`, 401));
-  await waitFor(service, () => answers(`${serviceUrl}/readyz`, 200));
-  await waitFor(passThrough, async () => passThrough.tail().includes('listening'));
-
-  const scriptClient = new ShotgridClient({ siteUrl, scriptName: SCRIPT.name, scriptKey: SCRIPT.key });
-  const script = scriptClient.as(null);
-  const [demo] = await script.find('Project', [['name', 'is', 'Demo']], ['name']);
-  if (!demo) throw new Error('the sandbox has no project Demo');
-  const ami = (await script.find('ActionMenuItem', [], ['url', 'entity_type'])).find((item) => String(item.url).endsWith('/ami/download-zip'));
-  if (!ami) throw new Error('the sandbox has no download-zip menu item');
-  return { siteUrl, serviceUrl, passThroughUrl, sandbox, service, passThrough, script, scriptClient, projectId: demo.id, amiId: ami.id };
-}
-
-/**
- * Where the sandbox's storage keeps its files: BENCH_DOWNLOAD_DATA_DIR, else /dev/shm when it has room for the
- * cases' files (plus a margin), else the temp folder. In memory, reading them back costs no disk I/O that would
- * swamp what is measured (real storage is not this machine's disk either).
- */
-function storageFolder(): string {
-  if (process.env.BENCH_DOWNLOAD_DATA_DIR) return process.env.BENCH_DOWNLOAD_DATA_DIR;
-  const needed = caseNames.reduce((sum, name) => sum + caseBytes(CASES[name]!), 0);
-  try {
-    if (existsSync('/dev/shm')) {
-      const { bavail, bsize } = statfsSync('/dev/shm');
-      if (bavail * bsize > needed + 2 * GiB) return '/dev/shm';
-    }
-  } catch {
-    // no /dev/shm to ask
-  }
-  return tmpdir();
+function start(): Promise<Setup> {
+  return startBenchStack({
+    name: 'download',
+    storageFolder: benchStorageFolder(process.env.BENCH_DOWNLOAD_DATA_DIR, caseNames.reduce((sum, name) => sum + caseBytes(CASES[name]!), 0) + GiB),
+    profileDir,
+    relayNodeArgs,
+    passThrough: { script: 'bench/download-pass-through.js', env: { PASS_THROUGH_AHEAD: String(AHEAD) } },
+    menuItem: '/ami/download-zip',
+    dispatcher: agent,
+  });
 }
 
 const caseBytes = (benchCase: BenchCase): number => benchCase.shots * benchCase.filesPerShot * benchCase.fileBytes;
@@ -241,7 +153,7 @@ async function prepare(setup: Setup, benchCase: BenchCase, data: Buffer): Promis
     const shot = await setup.script.create('Shot', {
       code: `bench_${benchCase.name}_${String(s).padStart(2, '0')}`,
       description: `download bench ${benchCase.label}`,
-      project: { type: 'Project', id: setup.projectId },
+      project: { type: 'Project', id: setup.demoProjectId },
     });
     shotIds.push(shot.id);
   }
@@ -350,7 +262,7 @@ async function accessToken(setup: Setup, login: string): Promise<string> {
     method: 'POST',
     dispatcher: agent,
     headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: SCRIPT.name, client_secret: SCRIPT.key, scope: `sudo_as_login:${login}` }).toString(),
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: BENCH_SCRIPT.name, client_secret: BENCH_SCRIPT.key, scope: `sudo_as_login:${login}` }).toString(),
   });
   const grant = (await response.body.json()) as { access_token?: string };
   if (response.statusCode !== 200 || typeof grant.access_token !== 'string') throw new Error(`the site refused a token: ${response.statusCode}`);

@@ -1,11 +1,10 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
-import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
 import { csrfToken } from '../src/web/csrf.ts';
-import { assertAlive, buildForBench, benchCpuSeconds, rotated, serviceNodeFlags, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, freePorts, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setDataDir, setLogDir, startChild, stopChildren, waitFor, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
+import { assertAlive, BENCH_SESSION_SECRET, benchCpuSeconds, benchStorageFolder, rotated, startBenchStack, type BenchStack, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setLogDir, stopChildren, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
 
 // An upload through the service, measured side by side with what it is compared to (issue 4), in one run:
 //
@@ -48,9 +47,6 @@ const TARGET_RSS_MIB = 150;
 const WATCHDOG_MS = 30 * 60_000;
 /** Other processes busier than this during a run make its figures suspect (this machine may be shared). */
 const BUSY_CORES = 0.2;
-const SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
-const SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' };
-const AMI_SECRET = 'sandbox-secret';
 
 const fileBytes = Number(process.env.BENCH_UPLOAD_MIB || 2048) * MiB;
 const rounds = Number(process.env.BENCH_UPLOAD_ROUNDS || 5);
@@ -69,8 +65,6 @@ const LABELS: Record<Variant, string> = {
   direct: '(3) direct, 4 in parallel',
   python: '(4) python strategy',
 };
-
-// ---- child processes ----
 
 // ---- the client's bytes ----
 
@@ -123,111 +117,26 @@ async function inParallel(count: number, parallel: number, send: (n: number) => 
 
 // ---- the site and the service ----
 
-interface Setup {
-  siteUrl: string;
-  serviceUrl: string;
-  passThroughUrl: string;
-  sandbox: Child;
-  service: Child;
-  passThrough: Child;
-  script: ShotgridSession;
-  scriptClient: ShotgridClient;
+interface Setup extends BenchStack {
   versionId: number;
-  amiId: number;
   objectsDir: string;
 }
 
 async function start(): Promise<Setup> {
-  buildForBench();
-  const [sitePort, storagePort, servicePort, passThroughPort] = await freePorts(4);
-  const siteUrl = `http://127.0.0.1:${sitePort}`;
-  const serviceUrl = `http://127.0.0.1:${servicePort}`;
-  const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
-  const dataDir = setDataDir(mkdtempSync(join(storageFolder(), 'ami-upload-bench-')));
-  const profileArgs = (name: string) => (profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
-  const relayArgs = (name: string) => [...relayNodeArgs, ...profileArgs(name)];
-
-  // The sandbox's menu items point at the service; the service's site is the sandbox.
-  const sandbox = startChild('sandbox', 'sandbox/main.js', {
-    SANDBOX_PORT: String(sitePort),
-    SANDBOX_STORAGE_PORT: String(storagePort),
-    SANDBOX_HOST: '127.0.0.1',
-    SANDBOX_DATA_DIR: dataDir,
-    PUBLIC_URL: serviceUrl,
-    SANDBOX_FAULTS: '',
-  }, profileArgs('sandbox'));
-  const service = startChild(
-    'service',
-    'server.js',
-    {
-      PORT: String(servicePort),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: serviceUrl,
-      NODE_ENV: 'development',
-      SHOTGRID_URL: siteUrl,
-      SHOTGRID_SCRIPT_NAME: SCRIPT.name,
-      SHOTGRID_SCRIPT_KEY: SCRIPT.key,
-      AMI_SECRET_TOKEN: AMI_SECRET,
-      SESSION_SECRET,
-      LOG_LEVEL: 'warn',
-      SHUTDOWN_GRACE_SECONDS: '2',
-      REDIS_URL: '',
-      MAX_UPLOAD_BYTES: '',
-    },
-    [...serviceNodeFlags(), ...relayArgs('service')],
-  );
-  const passThrough = startChild('pass-through', 'bench/pass-through.js', { PASS_THROUGH_PORT: String(passThroughPort) }, relayArgs('pass-through'));
-
-  const answers = async (url: string, status: number): Promise<boolean> => {
-    const response = await request(url, { dispatcher: agent });
-    await response.body.dump();
-    return response.statusCode === status;
-  };
-  await waitFor(sandbox, () => answers(`${siteUrl}/api/v1/entity/projects`, 401));
-  await waitFor(service, () => answers(`${serviceUrl}/readyz`, 200));
-  await waitFor(passThrough, async () => passThrough.tail().includes('listening'));
-
-  const scriptClient = new ShotgridClient({ siteUrl, scriptName: SCRIPT.name, scriptKey: SCRIPT.key });
-  const script = scriptClient.as(null);
-  const [demo] = await script.find('Project', [['name', 'is', 'Demo']], ['name']);
-  if (!demo) throw new Error('the sandbox has no project Demo');
-  const [version] = await script.find('Version', [['project', 'is', { type: 'Project', id: demo.id }]], ['code'], { sort: 'id', limit: 1 });
+  const stack = await startBenchStack({
+    name: 'upload',
+    // A completing upload holds its parts and the joined object: twice the file.
+    storageFolder: benchStorageFolder(process.env.BENCH_UPLOAD_DATA_DIR, 2 * fileBytes),
+    profileDir,
+    relayNodeArgs,
+    serviceEnv: { MAX_UPLOAD_BYTES: '' },
+    passThrough: { script: 'bench/pass-through.js' },
+    menuItem: '/ami/upload-files',
+    dispatcher: agent,
+  });
+  const [version] = await stack.script.find('Version', [['project', 'is', { type: 'Project', id: stack.demoProjectId }]], ['code'], { sort: 'id', limit: 1 });
   if (!version) throw new Error('the sandbox has no Version in Demo');
-  const ami = (await script.find('ActionMenuItem', [], ['url'])).find((item) => String(item.url).endsWith('/ami/upload-files'));
-  if (!ami) throw new Error('the sandbox has no upload-files menu item');
-  return {
-    siteUrl,
-    serviceUrl,
-    passThroughUrl,
-    sandbox,
-    service,
-    passThrough,
-    script,
-    scriptClient,
-    versionId: version.id,
-    amiId: ami.id,
-    objectsDir: join(dataDir, 'storage', 'objects'),
-  };
-}
-
-/**
- * Where the sandbox's storage keeps its files: BENCH_UPLOAD_DATA_DIR, else /dev/shm when it has room for a
- * completing upload (its parts and the joined object: twice the file, plus a margin), else the temp folder. In
- * memory, the GiBs written by one variant are not being written back to this machine's disk while the next one
- * runs, which otherwise throttles storage's writes at random and swamps what is measured (real storage is not
- * this machine's disk either).
- */
-function storageFolder(): string {
-  if (process.env.BENCH_UPLOAD_DATA_DIR) return process.env.BENCH_UPLOAD_DATA_DIR;
-  try {
-    if (existsSync('/dev/shm')) {
-      const { bavail, bsize } = statfsSync('/dev/shm');
-      if (bavail * bsize > 2 * fileBytes + GiB) return '/dev/shm';
-    }
-  } catch {
-    // no /dev/shm to ask
-  }
-  return tmpdir();
+  return { ...stack, versionId: version.id, objectsDir: join(stack.dataDir, 'storage', 'objects') };
 }
 
 interface Page {
@@ -268,7 +177,7 @@ async function launch(setup: Setup): Promise<Page> {
   await page.body.dump();
   if (page.statusCode !== 200) throw new Error(`the action page answered ${page.statusCode}`);
   const contextId = new URL(url).pathname.split('/').pop() ?? '';
-  return { url, token: csrfToken(SESSION_SECRET, contextId, 'uploads') };
+  return { url, token: csrfToken(BENCH_SESSION_SECRET, contextId, 'uploads') };
 }
 
 interface ServiceUpload {
