@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
 import { createApp } from './app.ts';
 import { ReviewSubmissions } from './actions/review-submissions.ts';
 import { ContextStore } from './ami/context-store.ts';
@@ -252,8 +253,17 @@ function connectionCount(server: Server): Promise<number> {
   return new Promise((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count)));
 }
 
+/**
+ * V8 counts the memory of the buffers a transfer passes through against the old generation's limit, which it
+ * sets just above the live heap; once one full collection runs mid-transfer, the buffers allocated while it marks
+ * fill that room again and the next one follows at once. Three times the live heap breaks the chain
+ * (docs/decisions/0007-heap-growing.md). Set here, not on the command line: NODE_OPTIONS refuses this flag.
+ */
+const HEAP_GROWING_FLAG = '--heap-growing-percent=200';
+
 /** The entry point: `node dist/server.js` (or `node src/server.ts` in development). */
 async function main(): Promise<void> {
+  setFlagsFromString(HEAP_GROWING_FLAG);
   let config: Config;
   try {
     config = loadConfig();
