@@ -138,6 +138,8 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
     await actions.getByLabel('In a new tab').check();
     const [page] = await Promise.all([context.waitForEvent('page'), actions.getByRole('menuitem', { name: 'Download as zip' }).click()]);
     await page.locator('h1', { hasText: 'Download as zip' }).waitFor();
+    // A tab opened from the menu is handed over before its module scripts ran: files chosen earlier go unseen.
+    await page.waitForLoadState('load');
     assert.match(page.url(), new RegExp(`^${env.service.publicUrl}/ami/download-zip/[A-Za-z0-9_-]{43}$`));
 
     // The listing: each Shot, each of its attachments with the size the site states, a thumbnail each.

@@ -184,6 +184,8 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await actions.getByLabel('In a new tab').check();
     const [page] = await Promise.all([context.waitForEvent('page'), actions.getByRole('menuitem', { name: 'Upload files' }).click()]);
     await page.locator('h1', { hasText: 'Upload files' }).waitFor();
+    // A tab opened from the menu is handed over before its module scripts ran: files chosen earlier go unseen.
+    await page.waitForLoadState('load');
 
     // Chosen, not started: the mapping shows each file with its Version, and waits for the confirmation.
     await page.locator('#upload-file-input').setInputFiles([second.path, first.path]);
