@@ -115,6 +115,22 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
     await page.setViewportSize({ width, height: viewport.height });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     assert.equal(overflow, 0, `nothing wider than ${width} px`);
+    // The listing's kinds and notes wrap between words, never inside one ("attachment / s").
+    const brokenWords = await page.evaluate(() => {
+      const broken: string[] = [];
+      for (const cell of document.querySelectorAll('table.files td:nth-child(2), table.files td:nth-child(4)')) {
+        const text = cell.firstChild;
+        if (!(text instanceof Text)) continue;
+        for (const match of text.data.matchAll(/\S+/g)) {
+          const range = document.createRange();
+          range.setStart(text, match.index);
+          range.setEnd(text, match.index + match[0].length);
+          if (range.getClientRects().length > 1) broken.push(match[0]);
+        }
+      }
+      return broken;
+    });
+    assert.deepEqual(brokenWords, [], `no word broken at ${width} px`);
     await page.setViewportSize(viewport);
   }
 
