@@ -449,7 +449,9 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await unfinished.locator('.file-name', { hasText: `${code}.mov` }).waitFor();
     const storedBefore = storedParts.slice(firstStored).map((part) => part.partNumber);
     const stored = Number(/(\d+) of 7 parts stored/.exec((await unfinished.textContent()) ?? '')?.[1]);
-    assert.ok(stored >= 1 && stored < 7, `${stored} of 7 parts listed as stored`);
+    // All 7 may be stored when the parts in flight had left the page before the reload: still unfinished (never
+    // completed), and continuing it then only completes it.
+    assert.ok(stored >= 1 && stored <= 7, `${stored} of 7 parts listed as stored`);
     await page.locator('#upload-file-input').setInputFiles(file.path);
     await plan.locator('.plan-resume', { hasText: `Continues an earlier upload: ${stored} of 7 parts already stored.` }).waitFor();
     await screenshot(page, 'resume-mapping');
