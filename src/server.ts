@@ -255,8 +255,8 @@ function connectionCount(server: Server): Promise<number> {
 
 /**
  * V8 counts the memory of the buffers a transfer passes through against the old generation's limit, which it
- * sets just above the live heap; once one full collection runs mid-transfer, the buffers allocated while it marks
- * fill that room again and the next one follows at once. Three times the live heap breaks the chain
+ * sets just above the live heap; once one full collection ran mid-transfer, that room was gone again within a few
+ * scavenges and full collections followed back to back. Three times the live heap ends that
  * (docs/decisions/0007-heap-growing.md). Set here, not on the command line: NODE_OPTIONS refuses this flag.
  */
 const HEAP_GROWING_FLAG = '--heap-growing-percent=200';
