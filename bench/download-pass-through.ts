@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
 import { request, type Dispatcher } from 'undici';
 
 // The minimal pass-through the download bench measures the service against (bench/download-bench.ts): an HTTP
@@ -47,8 +46,12 @@ async function open(source: Source, signal: AbortSignal): Promise<Dispatcher.Res
   return request(await locate(source, signal), { signal });
 }
 
-/** The bodies of the sources, in order; each is opened when the one `AHEAD` before it is reached, as the service's prefetch. */
-async function* bodies(sources: readonly Source[], signal: AbortSignal): AsyncGenerator<Uint8Array> {
+/**
+ * Pipes the bodies of the sources into `res`, in order, each with `pipe` (chunks passed on from 'data' events, the
+ * body paused while the response is full); each source is opened when the one `AHEAD` before it is reached, as
+ * the service's prefetch.
+ */
+async function pipeSources(sources: readonly Source[], signal: AbortSignal, res: ServerResponse): Promise<void> {
   const opened = new Map<number, Promise<Dispatcher.ResponseData>>();
   const openAt = (index: number): void => {
     if (index >= sources.length || opened.has(index)) return;
@@ -61,8 +64,12 @@ async function* bodies(sources: readonly Source[], signal: AbortSignal): AsyncGe
     const response = await opened.get(index)!;
     opened.delete(index);
     if (response.statusCode !== 200) throw new Error(`source ${index} answered ${response.statusCode}`);
-    yield* response.body;
+    await new Promise<void>((resolve, reject) => {
+      response.body.once('end', resolve).once('error', reject);
+      response.body.pipe(res, { end: false });
+    });
   }
+  res.end();
 }
 
 const server = createServer({ requestTimeout: 0 }, (req, res) => {
@@ -100,7 +107,7 @@ const server = createServer({ requestTimeout: 0 }, (req, res) => {
     res.once('close', () => stop.abort());
     res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(list.total) });
     try {
-      await pipeline(bodies(list.sources, stop.signal), res);
+      await pipeSources(list.sources, stop.signal, res);
     } catch {
       res.destroy();
     }
