@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,12 +29,8 @@ export interface Child {
 
 export const children: Child[] = [];
 let dataDir: string | null = null;
+/** Where each child's whole output is also written (a bench's *_LOG_DIR, see benchSettings), or null. */
 let logDir: string | null = null;
-
-/** Where each child's whole output is also written (a bench's *_LOG_DIR), or null. */
-export function setLogDir(dir: string | null): void {
-  logDir = dir;
-}
 
 /** The folder the sandbox keeps its objects in: removed when the children stop, whatever way the bench ends. */
 function setDataDir(dir: string): string {
@@ -120,6 +117,8 @@ export interface BenchStack {
   script: ShotgridSession;
   demoProjectId: number;
   amiId: number;
+  /** The service's path the menu item posts to (options.menuItem). */
+  actionPath: string;
 }
 
 /**
@@ -187,7 +186,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   if (!demo) throw new Error('the sandbox has no project Demo');
   const ami = (await script.find('ActionMenuItem', [], ['url'])).find((item) => String(item.url).endsWith(options.menuItem));
   if (!ami) throw new Error(`the sandbox has no ${options.menuItem} menu item`);
-  return { siteUrl, serviceUrl, passThroughUrl, dataDir, sandbox, service, passThrough, scriptClient, script, demoProjectId: demo.id, amiId: ami.id };
+  return { siteUrl, serviceUrl, passThroughUrl, dataDir, sandbox, service, passThrough, scriptClient, script, demoProjectId: demo.id, amiId: ami.id, actionPath: options.menuItem };
 }
 
 /** Starts a compiled script (a path under dist/, see buildForBench) as a child process. */
@@ -248,6 +247,96 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     killChildrenNow();
     process.exit(130);
   });
+}
+
+/** The settings every bench reads from BENCH_<prefix>_*: rounds, profile and log folders, node flags for the relays. */
+export function benchSettings(prefix: 'UPLOAD' | 'DOWNLOAD'): { rounds: number; profileDir: string | null; relayNodeArgs: string[] } {
+  const env = (name: string): string | undefined => process.env[`BENCH_${prefix}_${name}`];
+  const rounds = Number(env('ROUNDS') || 5);
+  if (!Number.isInteger(rounds) || rounds < 2) throw new Error(`BENCH_${prefix}_ROUNDS must be a whole number, at least 2`);
+  logDir = env('LOG_DIR') || null;
+  return { rounds, profileDir: env('PROFILE_DIR') || null, relayNodeArgs: (env('RELAY_NODE_ARGS') ?? '').split(/\s+/).filter((arg) => arg !== '') };
+}
+
+/** Runs a bench's `main` under a watchdog; a failure prints the children's last output, and no child outlives it. */
+export async function runBench(name: string, main: () => Promise<void>, watchdogMs: number): Promise<void> {
+  const watchdog = setTimeout(() => {
+    console.error(`${name}: gave up after ${watchdogMs / 60_000} minutes`);
+    killChildrenNow();
+    process.exit(1);
+  }, watchdogMs);
+  watchdog.unref();
+  try {
+    await main();
+  } catch (error) {
+    console.error(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    for (const child of children) if (child.tail()) console.error(`--- ${child.name} (last output)\n${child.tail()}`);
+    killChildrenNow();
+    process.exitCode = 1;
+  }
+}
+
+/** Runs one measurement; when it fails because a child died, that death is what is reported. */
+export async function whileAlive<T>(measure: () => Promise<T>): Promise<T> {
+  assertAlive();
+  try {
+    return await measure();
+  } catch (error) {
+    assertAlive();
+    throw error;
+  }
+}
+
+/** Runs work(0..count-1), `parallel` at a time, taken in order; the first failure stops the rest. */
+export async function inParallel(count: number, parallel: number, work: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const worker = async (): Promise<void> => {
+    while (!failed && next < count) {
+      const index = next++;
+      try {
+        await work(index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
+}
+
+/**
+ * Launches the stack's action on `ids` as ShotGrid would: the sandbox's menu signs the POST, the service answers
+ * 303 to its page, whose URL is returned.
+ */
+export async function launchAction(stack: BenchStack, dispatcher: Dispatcher, entityType: string, ids: readonly number[]): Promise<string> {
+  const signed = await request(`${stack.siteUrl}/sandbox/menu/launch`, {
+    method: 'POST',
+    dispatcher,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      ami_id: stack.amiId,
+      login: 'artist',
+      entity_type: entityType,
+      selected_ids: ids,
+      page_ids: ids,
+      sort_column: 'code',
+      sort_direction: 'asc',
+      grouping_column: '',
+      session_uuid: randomUUID(),
+    }),
+  });
+  const { fields } = (await signed.body.json()) as { fields: [string, string][] };
+  if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
+  const posted = await request(`${stack.serviceUrl}${stack.actionPath}`, {
+    method: 'POST',
+    dispatcher,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+  await posted.body.dump();
+  if (posted.statusCode !== 303) throw new Error(`the launch answered ${posted.statusCode}`);
+  return new URL(String(posted.headers.location), stack.serviceUrl).toString();
 }
 
 async function freePorts(count: number): Promise<number[]> {
@@ -375,3 +464,45 @@ export function watchRss(pid: number): { stop(): number } {
   };
 }
 
+
+// ---- figures ----
+
+const GiB = 1024 ** 3;
+
+/** What every bench records of a measured run, beside its own timings. */
+export interface MeasuredRun {
+  /** The files' bytes (what MB/s and s/GiB are of). */
+  bytes: number;
+  /** The relay's (service's or pass-through's) CPU, null for variants without one. */
+  serverCpuSeconds: number | null;
+  serverCpuSplit: CpuSplit | null;
+  serverRssGrowth: number | null;
+  sandboxCpuSeconds: number;
+  clientCpuSeconds: number;
+  /** Cores other processes kept busy meanwhile. */
+  otherCores: number;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export const mbPerSecond = (run: { bytes: number }, seconds: number): number => run.bytes / 1e6 / seconds;
+export const perGiB = (seconds: number, run: { bytes: number }): number => seconds / (run.bytes / GiB);
+
+/** The relay's CPU per GiB by thread (medians): "main thread … user + … sys, other threads …". */
+export function cpuSplitText(runs: readonly MeasuredRun[]): string {
+  const part = (pick: (split: CpuSplit) => number) => median(runs.map((run) => perGiB(pick(run.serverCpuSplit!), run))).toFixed(2);
+  return `main thread ${part((s) => s.mainUser)} user + ${part((s) => s.mainSystem)} sys, other threads ${part((s) => s.otherThreads)}`;
+}
+
+/**
+ * The CPU the whole chain (relay, sandbox, client) spends per GiB (median). On shared cores a CPU-bound chain runs
+ * at a speed inversely proportional to it: the ratio that follows is far less disturbed by other load than the
+ * wall-clock one.
+ */
+export function chainCpuPerGiB(runs: readonly MeasuredRun[]): number {
+  return median(runs.map((run) => perGiB((run.serverCpuSeconds ?? 0) + run.sandboxCpuSeconds + run.clientCpuSeconds, run)));
+}

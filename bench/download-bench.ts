@@ -1,8 +1,35 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { Agent, request } from 'undici';
-import { assertAlive, BENCH_SCRIPT, benchCpuSeconds, benchStorageFolder, rotated, startBenchStack, type BenchStack, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, currentDataDir, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setLogDir, stopChildren, watchRss, type CpuSplit } from './bench-kit.ts';
+import {
+  BENCH_SCRIPT,
+  benchCpuSeconds,
+  benchSettings,
+  benchStorageFolder,
+  chainCpuPerGiB,
+  clockTicks,
+  cpuSecondsOf,
+  cpuSplitOf,
+  cpuSplitSince,
+  cpuSplitText,
+  currentDataDir,
+  inParallel,
+  launchAction,
+  machineBusySeconds,
+  mbPerSecond,
+  median,
+  perGiB,
+  rotated,
+  RSS_POLL_MS,
+  runBench,
+  startBenchStack,
+  stopChildren,
+  watchRss,
+  whileAlive,
+  type BenchStack,
+  type MeasuredRun,
+} from './bench-kit.ts';
 
 // A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
 // for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site:
@@ -54,15 +81,10 @@ const WATCHDOG_MS = 45 * 60_000;
 /** Other processes busier than this during a run make its figures suspect (this machine may be shared). */
 const BUSY_CORES = 0.2;
 
-const rounds = Number(process.env.BENCH_DOWNLOAD_ROUNDS || 5);
+const { rounds, profileDir, relayNodeArgs } = benchSettings('DOWNLOAD');
 const caseNames = (process.env.BENCH_DOWNLOAD_CASES || 'a,b').split(',').map((name) => name.trim());
 const aFileBytes = Number(process.env.BENCH_DOWNLOAD_A_MIB || 256) * MiB;
 const bFileCount = Number(process.env.BENCH_DOWNLOAD_B_FILES || 2000);
-const profileDir = process.env.BENCH_DOWNLOAD_PROFILE_DIR || null;
-const logDir = process.env.BENCH_DOWNLOAD_LOG_DIR || null;
-setLogDir(logDir);
-const relayNodeArgs = (process.env.BENCH_DOWNLOAD_RELAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
-if (!Number.isInteger(rounds) || rounds < 2) throw new Error('BENCH_DOWNLOAD_ROUNDS must be a whole number, at least 2');
 if (!Number.isSafeInteger(aFileBytes) || aFileBytes < MiB) throw new Error('BENCH_DOWNLOAD_A_MIB must be a whole number of MiB, at least 1');
 if (!Number.isInteger(bFileCount) || bFileCount < 8) throw new Error('BENCH_DOWNLOAD_B_FILES must be a whole number, at least 8');
 
@@ -128,24 +150,6 @@ interface Prepared {
   bytes: number;
 }
 
-/** Runs work(0..count-1), `parallel` at a time; the first failure stops the rest. */
-async function inParallel(count: number, parallel: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < count) {
-      const index = next++;
-      try {
-        await work(index);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
-}
-
 async function prepare(setup: Setup, benchCase: BenchCase, data: Buffer): Promise<Prepared> {
   const started = performance.now();
   const shotIds: number[] = [];
@@ -193,58 +197,17 @@ async function prepare(setup: Setup, benchCase: BenchCase, data: Buffer): Promis
   return { benchCase, shotIds, files, bytes: caseBytes(benchCase) };
 }
 
-/** Launches download-zip on the Shots as ShotGrid would: the sandbox's menu signs, the service answers 303. */
-async function launch(setup: Setup, shotIds: number[]): Promise<string> {
-  const signed = await request(`${setup.siteUrl}/sandbox/menu/launch`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      ami_id: setup.amiId,
-      login: 'artist',
-      entity_type: 'Shot',
-      selected_ids: shotIds,
-      page_ids: shotIds,
-      sort_column: 'code',
-      sort_direction: 'asc',
-      grouping_column: '',
-      session_uuid: randomUUID(),
-    }),
-  });
-  const { fields } = (await signed.body.json()) as { fields: [string, string][] };
-  if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
-  const posted = await request(`${setup.serviceUrl}/ami/download-zip`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields).toString(),
-  });
-  await posted.body.dump();
-  if (posted.statusCode !== 303) throw new Error(`the launch answered ${posted.statusCode}`);
-  return new URL(String(posted.headers.location), setup.serviceUrl).toString();
-}
-
 // ---- one measured download ----
 
-interface Run {
+/** Relay CPU over the stream; sandbox CPU over the lookups and the stream; other cores during the stream. */
+interface Run extends MeasuredRun {
   variant: Variant;
-  /** The files' bytes (what MB/s are of). */
-  bytes: number;
   /** The client's URL lookups at the site, before the stream (0 for the service, which looks up inside). */
   lookupSeconds: number;
   /** The transfer: for the service its whole request (listing, planning, lookups, zip); for the others the bytes. */
   streamSeconds: number;
   /** The service's time to the response headers: listing and planning. */
   headersSeconds: number | null;
-  /** The relaying process (service or pass-through), for the variants that have one, over the stream. */
-  serverCpuSeconds: number | null;
-  serverCpuSplit: CpuSplit | null;
-  serverRssGrowth: number | null;
-  /** The sandbox (site API and storage are one process) over the lookups and the stream. */
-  sandboxCpuSeconds: number;
-  clientCpuSeconds: number;
-  /** Cores' worth of CPU that other processes on the machine used during the stream (a shared machine's noise). */
-  otherCores: number;
 }
 
 const endToEnd = (run: Run): number => run.lookupSeconds + run.streamSeconds;
@@ -286,14 +249,8 @@ async function fetchFile(url: string, size: number): Promise<number> {
   return bytes;
 }
 
-async function runVariant(setup: Setup, prepared: Prepared, variant: Variant, pageUrl: string): Promise<Run> {
-  assertAlive();
-  try {
-    return await measured(setup, prepared, variant, pageUrl);
-  } catch (error) {
-    assertAlive(); // a child that died is the story, not the request that failed because of it
-    throw error;
-  }
+function runVariant(setup: Setup, prepared: Prepared, variant: Variant, pageUrl: string): Promise<Run> {
+  return whileAlive(() => measured(setup, prepared, variant, pageUrl));
 }
 
 async function measured(setup: Setup, prepared: Prepared, variant: Variant, pageUrl: string): Promise<Run> {
@@ -387,15 +344,6 @@ async function measured(setup: Setup, prepared: Prepared, variant: Variant, page
 
 // ---- figures ----
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-const mbPerSecond = (run: Run, seconds: number): number => run.bytes / 1e6 / seconds;
-const perGiB = (seconds: number, run: Run): number => seconds / (run.bytes / GiB);
-
 function report(prepared: Prepared, runs: Run[]): void {
   const of = (variant: Variant) => runs.filter((run) => run.variant === variant);
   const rate = (variant: Variant) => median(of(variant).map((run) => mbPerSecond(run, run.streamSeconds)));
@@ -446,18 +394,10 @@ function report(prepared: Prepared, runs: Run[]): void {
     `  CPU s/GiB, service vs pass-through: ${serviceCpu.toFixed(2)} vs ${passCpu.toFixed(2)} (×${(serviceCpu / passCpu).toFixed(2)}, +${(serviceCpu - passCpu).toFixed(2)} s/GiB); ` +
       `(2b) ${cpu('pass-through-handed-urls').toFixed(2)}`,
   );
-  const split = (variant: Variant) => {
-    const list = of(variant);
-    const part = (pick: (split: CpuSplit) => number) => median(list.map((run) => perGiB(pick(run.serverCpuSplit!), run))).toFixed(2);
-    return `main thread ${part((s) => s.mainUser)} user + ${part((s) => s.mainSystem)} sys, other threads ${part((s) => s.otherThreads)}`;
-  };
-  console.log(`    service:      ${split('service')}`);
-  console.log(`    pass-through: ${split('pass-through')}`);
-  console.log(`    (2b):         ${split('pass-through-handed-urls')}`);
-  // On shared cores a CPU-bound chain runs at a speed inversely proportional to the CPU all its processes spend per
-  // GiB: the ratio that follows from the CPU figures is far less disturbed by other load than the wall-clock one.
-  const chainCpu = (variant: Variant) =>
-    median(of(variant).map((run) => perGiB((run.serverCpuSeconds ?? 0) + run.sandboxCpuSeconds + run.clientCpuSeconds, run)));
+  console.log(`    service:      ${cpuSplitText(of('service'))}`);
+  console.log(`    pass-through: ${cpuSplitText(of('pass-through'))}`);
+  console.log(`    (2b):         ${cpuSplitText(of('pass-through-handed-urls'))}`);
+  const chainCpu = (variant: Variant) => chainCpuPerGiB(of(variant));
   console.log(
     `    whole chain (relay + site/storage + client, lookups included): ${chainCpu('service').toFixed(2)} vs ${chainCpu('pass-through').toFixed(2)} s/GiB → ` +
       `service ÷ pass-through expected from CPU alone ${(chainCpu('pass-through') / chainCpu('service')).toFixed(2)}`,
@@ -484,7 +424,7 @@ async function main(): Promise<void> {
     for (const name of caseNames) prepared.push(await prepare(setup, CASES[name]!, data));
     const pages = new Map<Prepared, string>();
     for (const item of prepared) {
-      const pageUrl = await launch(setup, item.shotIds);
+      const pageUrl = await launchAction(setup, agent, 'Shot', item.shotIds);
       const started = performance.now();
       const page = await request(pageUrl, { dispatcher: agent });
       await page.body.dump();
@@ -525,18 +465,4 @@ async function main(): Promise<void> {
   }
 }
 
-const watchdog = setTimeout(() => {
-  console.error(`download bench: gave up after ${WATCHDOG_MS / 60_000} minutes`);
-  killChildrenNow();
-  process.exit(1);
-}, WATCHDOG_MS);
-watchdog.unref();
-
-try {
-  await main();
-} catch (error) {
-  console.error(`download bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  for (const child of children) if (child.tail()) console.error(`--- ${child.name} (last output)\n${child.tail()}`);
-  killChildrenNow();
-  process.exitCode = 1;
-}
+await runBench('download bench', main, WATCHDOG_MS);

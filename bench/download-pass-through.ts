@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { request, type Dispatcher } from 'undici';
+import { servePassThrough } from './pass-through-server.ts';
 
 // The minimal pass-through the download bench measures the service against (bench/download-bench.ts): an HTTP
 // server, in a process of its own like the service, that fetches a list of signed storage URLs with undici, the
@@ -72,7 +72,7 @@ async function pipeSources(sources: readonly Source[], signal: AbortSignal, res:
   res.end();
 }
 
-const server = createServer({ requestTimeout: 0 }, (req, res) => {
+servePassThrough((req, res) => {
   void (async () => {
     const path = req.url ?? '/';
     if (req.method === 'POST' && path === '/streams') {
@@ -116,13 +116,3 @@ const server = createServer({ requestTimeout: 0 }, (req, res) => {
     res.end(`pass-through: ${error instanceof Error ? error.message : String(error)}\n`);
   });
 });
-
-server.listen(Number(process.env.PASS_THROUGH_PORT ?? 0), process.env.PASS_THROUGH_HOST ?? '127.0.0.1', () => {
-  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
-});
-const stop = (): void => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);

@@ -1,6 +1,5 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
+import { servePassThrough } from './pass-through-server.ts';
 
 // The minimal pass-through the upload bench measures the service against (bench/upload-bench.ts): an HTTP
 // server, in a process of its own like the service, whose only handler pipes the request body into one undici
@@ -10,7 +9,7 @@ import { request } from 'undici';
 //
 // Env: PASS_THROUGH_PORT (0 = any), PASS_THROUGH_HOST (127.0.0.1). Prints "listening <port>" when ready.
 
-const server = createServer({ requestTimeout: 0 }, (req, res) => {
+servePassThrough((req, res) => {
   void (async () => {
     const url = new URL(req.url ?? '/', 'http://pass-through').searchParams.get('url');
     if (url === null || req.headers['content-length'] === undefined) {
@@ -33,13 +32,3 @@ const server = createServer({ requestTimeout: 0 }, (req, res) => {
     }
   })();
 });
-
-server.listen(Number(process.env.PASS_THROUGH_PORT ?? 0), process.env.PASS_THROUGH_HOST ?? '127.0.0.1', () => {
-  process.stdout.write(`listening ${(server.address() as AddressInfo).port}\n`);
-});
-const stop = (): void => {
-  server.close(() => process.exit(0));
-  server.closeAllConnections();
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);

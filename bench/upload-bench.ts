@@ -1,10 +1,37 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import { csrfToken } from '../src/web/csrf.ts';
-import { assertAlive, BENCH_SESSION_SECRET, benchCpuSeconds, benchStorageFolder, rotated, startBenchStack, type BenchStack, children, clockTicks, cpuSecondsOf, cpuSplitOf, cpuSplitSince, killChildrenNow, machineBusySeconds, RSS_POLL_MS, setLogDir, stopChildren, watchRss, type Child, type CpuSplit } from './bench-kit.ts';
+import {
+  BENCH_SESSION_SECRET,
+  benchCpuSeconds,
+  benchSettings,
+  benchStorageFolder,
+  chainCpuPerGiB,
+  clockTicks,
+  cpuSecondsOf,
+  cpuSplitOf,
+  cpuSplitSince,
+  cpuSplitText,
+  inParallel,
+  launchAction,
+  machineBusySeconds,
+  mbPerSecond,
+  median,
+  perGiB,
+  rotated,
+  RSS_POLL_MS,
+  runBench,
+  startBenchStack,
+  stopChildren,
+  watchRss,
+  whileAlive,
+  type BenchStack,
+  type Child,
+  type MeasuredRun,
+} from './bench-kit.ts';
 
 // An upload through the service, measured side by side with what it is compared to (issue 4), in one run:
 //
@@ -49,13 +76,8 @@ const WATCHDOG_MS = 30 * 60_000;
 const BUSY_CORES = 0.2;
 
 const fileBytes = Number(process.env.BENCH_UPLOAD_MIB || 2048) * MiB;
-const rounds = Number(process.env.BENCH_UPLOAD_ROUNDS || 5);
-const profileDir = process.env.BENCH_UPLOAD_PROFILE_DIR || null;
-const logDir = process.env.BENCH_UPLOAD_LOG_DIR || null;
-setLogDir(logDir);
-const relayNodeArgs = (process.env.BENCH_UPLOAD_RELAY_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+const { rounds, profileDir, relayNodeArgs } = benchSettings('UPLOAD');
 if (!Number.isSafeInteger(fileBytes) || fileBytes < WARM_UP_BYTES) throw new Error('BENCH_UPLOAD_MIB must be a whole number of MiB, at least 64');
-if (!Number.isInteger(rounds) || rounds < 2) throw new Error('BENCH_UPLOAD_ROUNDS must be a whole number, at least 2');
 
 type Variant = 'service' | 'pass-through' | 'direct' | 'python';
 const VARIANTS: readonly Variant[] = ['service', 'pass-through', 'direct', 'python'];
@@ -97,24 +119,6 @@ async function putBytes(url: string, length: number, headers: Record<string, str
   return { status: response.statusCode, etag: String(response.headers.etag ?? ''), text };
 }
 
-/** Runs send(1..count), `parallel` at a time, in part order; the first failure stops the rest. */
-async function inParallel(count: number, parallel: number, send: (n: number) => Promise<void>): Promise<void> {
-  let next = 1;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next <= count) {
-      const n = next++;
-      try {
-        await send(n);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
-}
-
 // ---- the site and the service ----
 
 interface Setup extends BenchStack {
@@ -144,35 +148,9 @@ interface Page {
   token: string;
 }
 
-/** Launches upload-files on the Version as ShotGrid would: the sandbox's menu signs, the service answers 303. */
+/** Launches upload-files on the Version from the sandbox's menu; the page's URL and its uploads token. */
 async function launch(setup: Setup): Promise<Page> {
-  const signed = await request(`${setup.siteUrl}/sandbox/menu/launch`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      ami_id: setup.amiId,
-      login: 'artist',
-      entity_type: 'Version',
-      selected_ids: [setup.versionId],
-      page_ids: [setup.versionId],
-      sort_column: 'code',
-      sort_direction: 'asc',
-      grouping_column: '',
-      session_uuid: randomUUID(),
-    }),
-  });
-  const { fields } = (await signed.body.json()) as { fields: [string, string][] };
-  if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
-  const posted = await request(`${setup.serviceUrl}/ami/upload-files`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields).toString(),
-  });
-  await posted.body.dump();
-  if (posted.statusCode !== 303) throw new Error(`the launch answered ${posted.statusCode}`);
-  const url = new URL(String(posted.headers.location), setup.serviceUrl).toString();
+  const url = await launchAction(setup, agent, 'Version', [setup.versionId]);
   const page = await request(url, { dispatcher: agent });
   await page.body.dump();
   if (page.statusCode !== 200) throw new Error(`the action page answered ${page.statusCode}`);
@@ -202,19 +180,11 @@ async function serviceCall(page: Page, method: 'POST' | 'DELETE', path: string, 
 
 // ---- one measured upload ----
 
-interface Run {
+/** Relay and sandbox CPU and other cores over the parts. */
+interface Run extends MeasuredRun {
   variant: Variant;
-  bytes: number;
   partsSeconds: number;
   totalSeconds: number;
-  /** The relaying process (service or pass-through), for the variants that have one. */
-  serverCpuSeconds: number | null;
-  serverCpuSplit: CpuSplit | null;
-  serverRssGrowth: number | null;
-  sandboxCpuSeconds: number;
-  clientCpuSeconds: number;
-  /** Cores' worth of CPU that other processes on the machine used during the parts (a shared machine's noise). */
-  otherCores: number;
 }
 
 interface Steps<T> {
@@ -224,14 +194,8 @@ interface Steps<T> {
   complete(state: T): Promise<number | null>;
 }
 
-async function measure<T>(setup: Setup, variant: Variant, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
-  assertAlive();
-  try {
-    return await measured(setup, variant, bytes, server, steps);
-  } catch (error) {
-    assertAlive(); // a child that died is the story, not the request that failed because of it
-    throw error;
-  }
+function measure<T>(setup: Setup, variant: Variant, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
+  return whileAlive(() => measured(setup, variant, bytes, server, steps));
 }
 
 async function measured<T>(setup: Setup, variant: Variant, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
@@ -344,7 +308,8 @@ async function runVariant(setup: Setup, variant: Variant, bytes: number, partSiz
         return { upload, lengths };
       },
       parts: ({ upload, lengths }) =>
-        inParallel(upload.partCount, PARALLEL_PARTS, async (n) => {
+        inParallel(upload.partCount, PARALLEL_PARTS, async (index) => {
+          const n = index + 1;
           const answer = await putBytes(`${page.url}/uploads/${upload.id}/parts/${n}`, lengths[n - 1]!, { 'x-csrf-token': page.token });
           if (answer.status !== 200) throw new Error(`service: part ${n} answered ${answer.status}: ${answer.text.slice(0, 300)}`);
         }),
@@ -368,22 +333,13 @@ async function runVariant(setup: Setup, variant: Variant, bytes: number, partSiz
         const url = variant === 'pass-through' ? `${setup.passThroughUrl}/?url=${encodeURIComponent(link)}` : link;
         upload.etags[n - 1] = stored(variant, n, await putBytes(url, lengths[n - 1]!));
       };
-      return inParallel(lengths.length, python ? 1 : PARALLEL_PARTS, send);
+      return inParallel(lengths.length, python ? 1 : PARALLEL_PARTS, (index) => send(index + 1));
     },
     complete: (upload) => completeAtSite(setup, upload),
   });
 }
 
 // ---- figures ----
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-const mbPerSecond = (run: Run, seconds: number): number => run.bytes / 1e6 / seconds;
-const perGiB = (seconds: number, run: Run): number => seconds / (run.bytes / GiB);
 
 function report(runs: Run[], partSize: number): void {
   const of = (variant: Variant) => runs.filter((run) => run.variant === variant);
@@ -426,23 +382,14 @@ function report(runs: Run[], partSize: number): void {
   console.log(`  service ÷ direct         ${(service / rate('direct')).toFixed(2)}  [${paired('direct')}]`);
   console.log(`  service ÷ python         ${(service / rate('python')).toFixed(2)}  [${paired('python')}]`);
   console.log(`  CPU s/GiB, service vs pass-through: ${serviceCpu.toFixed(2)} vs ${passCpu.toFixed(2)} (×${(serviceCpu / passCpu).toFixed(2)}, +${(serviceCpu - passCpu).toFixed(2)} s/GiB)`);
-  const split = (variant: Variant) => {
-    const list = of(variant);
-    const part = (pick: (split: CpuSplit) => number) => median(list.map((run) => perGiB(pick(run.serverCpuSplit!), run))).toFixed(2);
-    return `main thread ${part((s) => s.mainUser)} user + ${part((s) => s.mainSystem)} sys, other threads ${part((s) => s.otherThreads)}`;
-  };
-  // On shared cores a CPU-bound chain runs at a speed inversely proportional to the CPU all its processes spend per
-  // GiB: the ratio that follows from the CPU figures is far less disturbed by other load than the wall-clock one.
-  const chainCpu = (variant: Variant) =>
-    median(of(variant).map((run) => perGiB((run.serverCpuSeconds ?? 0) + run.sandboxCpuSeconds + run.clientCpuSeconds, run)));
-  const serviceChain = chainCpu('service');
-  const passChain = chainCpu('pass-through');
+  const serviceChain = chainCpuPerGiB(of('service'));
+  const passChain = chainCpuPerGiB(of('pass-through'));
   console.log(
     `    whole chain (relay + storage + client): ${serviceChain.toFixed(2)} vs ${passChain.toFixed(2)} s/GiB → ` +
       `service ÷ pass-through expected from CPU alone ${(passChain / serviceChain).toFixed(2)}`,
   );
-  console.log(`    service:      ${split('service')}`);
-  console.log(`    pass-through: ${split('pass-through')}`);
+  console.log(`    service:      ${cpuSplitText(of('service'))}`);
+  console.log(`    pass-through: ${cpuSplitText(of('pass-through'))}`);
   console.log(`  service peak RSS growth  ${rssPeak.toFixed(1)} MiB  target <= ${TARGET_RSS_MIB} MiB: ${rssPeak <= TARGET_RSS_MIB ? 'met' : 'MISSED'}`);
   const busy = runs.filter((run) => run.otherCores > BUSY_CORES);
   if (busy.length > 0) {
@@ -497,18 +444,4 @@ async function main(): Promise<void> {
   }
 }
 
-const watchdog = setTimeout(() => {
-  console.error(`upload bench: gave up after ${WATCHDOG_MS / 60_000} minutes`);
-  killChildrenNow();
-  process.exit(1);
-}, WATCHDOG_MS);
-watchdog.unref();
-
-try {
-  await main();
-} catch (error) {
-  console.error(`upload bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  for (const child of children) if (child.tail()) console.error(`--- ${child.name} (last output)\n${child.tail()}`);
-  killChildrenNow();
-  process.exitCode = 1;
-}
+await runBench('upload bench', main, WATCHDOG_MS);
