@@ -1,23 +1,14 @@
 // The download page: starts the zip with an id the service reports progress under, and shows that progress —
 // and, if the download fails, which file it failed on. Without JavaScript the form's plain GET still works.
 
+import { formatBytes } from './js/format-bytes.js';
+
 const form = document.getElementById('download-form');
 const progress = document.getElementById('download-progress');
 const bar = document.getElementById('download-bar');
 const text = document.getElementById('download-text');
 const live = document.getElementById('download-live');
 const button = document.getElementById('download-button');
-
-const formatBytes = (n) => {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-};
 
 // The summary counts what the chosen kinds would put in the zip (the server's rendering counts every kind).
 const summary = document.getElementById('download-summary');

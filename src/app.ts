@@ -83,6 +83,7 @@ function serviceRoutes(deps: AppDeps): express.Router {
   // Our own CSS and scripts; nothing is loaded from the internet.
   router.get('/public/js/match-files.js', sharedScript('match-files'));
   router.get('/public/js/image-signature.js', sharedScript('image-signature'));
+  router.get('/public/js/format-bytes.js', sharedScript('format-bytes'));
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
   router.use(healthRoutes(() => deps.tracker.checkReachable()));

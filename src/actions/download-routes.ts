@@ -5,6 +5,7 @@ import { request, type Dispatcher } from 'undici';
 import type { ContextStore, ActionContext } from '../ami/context-store.ts';
 import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
 import type { Config } from '../config.ts';
+import { formatBytes } from '../shared/format-bytes.ts';
 import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
 import { createFileResolver, planDownload, type DownloadEntry } from '../transfer/archive-plan.ts';
@@ -87,6 +88,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       groups: groupByEntity(listed),
       kinds,
       kindNames: KIND_NAMES,
+      formatBytes,
       zipUrl: `${pagePath(deps.config.publicPath, context)}/zip`,
       // For the plain form (the page's script makes its own per click): the browser's silent re-requests of a
       // cut download carry it, so a download that failed on a source is not rebuilt up to the same failure.

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Download, type Page } from 'playwright-core';
 import { isFileValue } from '../../src/sandbox/records.ts';
+import { formatBytes } from '../../src/shared/format-bytes.ts';
 import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../helpers/service.ts';
 import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
 
@@ -33,18 +34,6 @@ const EXPECTED_ENTRIES = [
   'Shot/sh030/sh030_temp_mix.wav',
   'manifest.csv',
 ];
-
-/** The page's own formatting of a byte count (views/actions/download.ejs, public/download.js). */
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
 
 describe('download-zip in chromium', { timeout: 300_000 }, () => {
   let env: ServiceWithSandbox;
