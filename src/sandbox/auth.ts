@@ -7,6 +7,7 @@ import type { EntityRef, RecordStore } from './records.ts';
 
 // OAuth as ShotGrid's REST API does it: POST /api/v1/auth/access_token with a grant (client_credentials,
 // password, refresh_token) in the query string or a form body, `scope=sudo_as_login:<login>` to act as a user.
+// Only client_credentials with that scope acts as a user: a refreshed token is the script again (withoutSudo).
 
 export interface ScriptCredential {
   apiUserId: number;
@@ -104,8 +105,7 @@ export function accessTokenRouter(options: AuthOptions, tokens: TokenIssuer): Ro
         viewer = passwordViewer(options, param('username'), param('password'));
         break;
       case 'refresh_token':
-        // A refreshed token keeps the identity (and sudo) it was issued for.
-        res.json(tokens.issue(tokens.refresh(param('refresh_token') ?? '')));
+        res.json(tokens.issue(withoutSudo(tokens.refresh(param('refresh_token') ?? ''))));
         return;
       case 'session_token':
         throw badRequest('session_token grants are not supported by the sandbox site');
@@ -169,6 +169,16 @@ function applySudo(options: AuthOptions, viewer: Viewer, scope: string): Viewer 
   const user = activeUser(options.store, login);
   if (!user) throw new ApiError(400, API_CODE.auth, `Can't sudo as '${login}': no active user with this login`);
   return { user, principal: viewer.principal };
+}
+
+/**
+ * What a refreshed token acts as. No source says a token from `grant_type=refresh_token` keeps the
+ * `sudo_as_login` of the grant it came from (shotgrid-rest.md, Authentication): the sandbox plays the pessimistic
+ * case, in which it does not, and the token acts as the script that signed in. A client that refreshes a sudo
+ * token then writes as the script here as it might on a real site, and the wrong author shows in tests.
+ */
+function withoutSudo(viewer: Viewer): Viewer {
+  return { user: viewer.principal, principal: viewer.principal };
 }
 
 function activeUser(store: RecordStore, login: string): EntityRef | undefined {

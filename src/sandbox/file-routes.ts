@@ -2,6 +2,7 @@ import express, { type Router } from 'express';
 import { visibilityFor, viewerOf } from './access.ts';
 import { badRequest, notFound } from './api-errors.ts';
 import { entityTypeParam, visibleRecord } from './entity-routes.ts';
+import { QUARANTINED_MESSAGE, SCANNING_MESSAGE } from './malware-scan.ts';
 import { transientThumbnailPng } from './media.ts';
 import { isFileValue, isImageValue, type FileValue } from './records.ts';
 import { linkPath, renderFileValue, renderImage, TRANSIENT_THUMBNAIL_PATH } from './render.ts';
@@ -11,6 +12,7 @@ import { attachmentDisposition } from '../web/content-disposition.ts';
 
 // Downloads: a file field's value, `?alt=original|thumbnail` and /file_serve/attachment/<id> answer 302 to a
 // short-lived signed storage URL, as ShotGrid does; the client follows it without the Bearer token.
+// A file under malware scan answers 409 instead, a quarantined one 410 (malware-scan.ts).
 
 export function publicFileRouter(): Router {
   const router = express.Router();
@@ -30,6 +32,13 @@ export function fileRouter(site: SiteContext): Router {
     if (!attachment || !visibilityFor(site.store, viewerOf(req))(attachment)) throw notFound(`Attachment ${req.params.id} not found`);
     const file = attachment.fields.this_file;
     if (!isFileValue(file)) throw notFound(`Attachment ${id} has no file`);
+    // python-api's download_attachment reads these two from /file_serve and expects the body to be the message
+    // itself (its live tests compare the lines), so here they are plain text, not the API's JSON.
+    const verdict = site.scans.verdict(file.attachmentId);
+    if (verdict !== 'clean') {
+      res.status(verdict === 'scanning' ? 409 : 410).type('text/plain').send(verdict === 'scanning' ? SCANNING_MESSAGE : QUARANTINED_MESSAGE);
+      return;
+    }
     res.redirect(302, await fileLocation(site, file));
   });
 
@@ -55,7 +64,8 @@ export function fileRouter(site: SiteContext): Router {
       res.redirect(302, url);
       return;
     }
-    if (!isFileValue(value)) throw notFound(`${type}.${field} of ${type} ${record.id} is empty`);
+    if (!isFileValue(value)) throw notFound(`Field ${field} is empty.`);
+    site.scans.assertDownloadable(value.attachmentId);
     res.redirect(302, await fileLocation(site, value));
   });
 

@@ -419,7 +419,7 @@ function buildLaunch(site: SiteContext, input: LaunchRequest, now: Date): AmiLau
   if (!/^https?:\/\//i.test(url)) throw badRequest('The sandbox plays only http(s) menu items, not custom protocols');
 
   const grouped = input.grouping_column !== '';
-  const fields: [string, string][] = [
+  const everyField: [string, string][] = [
     ['user_id', String(person.id)],
     ['user_login', person.login],
     // A grid page has no title of its own: the real site sends the JavaScript string "undefined".
@@ -435,13 +435,17 @@ function buildLaunch(site: SiteContext, input: LaunchRequest, now: Date): AmiLau
     ['column_display_names', page.columns.map((c) => c.label).join(',')],
     ['sort_column', input.sort_column],
     ['sort_direction', input.sort_direction],
-    ['grouping_column', input.grouping_column],
-    ['grouping_method', grouped ? 'exact' : ''],
-    ['grouping_direction', grouped ? 'asc' : ''],
+    // Only a grouped page sends grouping fields at all (ami.md).
+    ...(grouped
+      ? ([['grouping_column', input.grouping_column], ['grouping_method', 'exact'], ['grouping_direction', 'asc']] as [string, string][])
+      : []),
     ['selected_ids', input.selected_ids.join(',')],
     // ami.md: ids lists every row of the page, but equals selected_ids when the item requires a selection.
     ['ids', (selectionRequired ? input.selected_ids : input.page_ids).join(',')],
   ];
+  // A real POST carries no blank fields (ami.md): nothing selected means no selected_ids, not an empty one.
+  // The signature then covers exactly what is posted, the non-blank fields.
+  const fields = everyField.filter(([, value]) => value !== '');
   const secret = ami.fields.secret_token;
   if (typeof secret === 'string' && secret !== '') {
     fields.push(['timestamp', amiTimestamp(now)]);

@@ -22,21 +22,21 @@ export function linkPath(ref: EntityRef): string {
   return `/api/v1/entity/${entityDef(ref.type).plural}/${ref.id}`;
 }
 
-/** Parses `fields` (comma list, array, or `*`); unknown fields are refused so a client's typo shows here. */
+/**
+ * Parses `fields` as ShotGrid reads it (shotgrid-rest.md, Reading): the string "*" for every field, else a comma
+ * string or a list of names. A name the entity lacks is dropped silently, as the live site answers 200 without
+ * the key (ksallee/sg-groundtruth, findings 003 and 023): so a list holding "*" asks for a field named "*", which
+ * no entity has, and only type and id come back. Names are taken as written, not trimmed, and dotted paths
+ * (`entity.Shot.code`), which a real site resolves, are dropped too: the sandbox does not play them. No `fields` at
+ * all reads every field.
+ */
 export function parseFields(type: EntityType, input: unknown): FieldSelection {
-  if (input === undefined || input === null || input === '' || input === '*') return '*';
+  if (input === undefined || input === null || input === '*') return '*';
   const names = Array.isArray(input) ? input : typeof input === 'string' ? input.split(',') : null;
   if (!names || !names.every((name): name is string => typeof name === 'string')) {
-    throw badRequest('fields must be a comma-separated list of field names', { parameter: 'fields' });
+    throw badRequest('fields must be "*", a comma-separated string or a list of field names', { parameter: 'fields' });
   }
-  const fields = names.map((name) => name.trim()).filter((name) => name !== '');
-  if (fields.includes('*')) return '*';
-  for (const field of fields) {
-    if (field !== 'type' && !fieldDef(type, field)) {
-      throw badRequest(`${type} does not have a field named '${field}'`, { parameter: 'fields' });
-    }
-  }
-  return fields;
+  return names.filter((name) => fieldDef(type, name) !== undefined);
 }
 
 export interface RenderedRecord {

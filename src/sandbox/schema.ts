@@ -160,7 +160,9 @@ export const schema = {
       ...common,
       this_file: { type: 'url' },
       filename: { type: 'text' },
+      // Null on attachments created since 2025 (attachment-size.ts).
       file_size: { type: 'number' },
+      file_extension: { type: 'text' },
       description: { type: 'text' },
       project,
       attachment_links: { type: 'multi_entity', links: linkable },

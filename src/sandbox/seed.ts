@@ -1,3 +1,4 @@
+import { SEEDED_BEFORE_2025, SEEDED_SINCE_2025, statedFile } from './attachment-size.ts';
 import type { Credentials } from './auth.ts';
 import { sandboxDefaults } from './defaults.ts';
 import { contentTypeFor } from './content-types.ts';
@@ -12,12 +13,15 @@ import {
   type FixtureMovieName,
   type MediaFile,
 } from './media.ts';
-import type { EntityRef, FileValue, RecordStore, StoredValue } from './records.ts';
+import type { MalwareScans } from './malware-scan.ts';
+import type { EntityRef, FileValue, RecordStore, StoredRecord, StoredValue } from './records.ts';
 import type { ObjectStorage } from './storage/object-storage.ts';
 
 // The sandbox's seed: the same records and bytes on every start. Project Demo (members artist and coord) with
 // sequences, shots, assets, tasks, 40 versions, notes and attachments of every link type; project Backlot for
 // `outsider`; two LocalStorages; the scripts and one ActionMenuItem per action of the service.
+// Attachments are dated: most "since 2025" (no file_size, as on a current site), a few older ones with their size.
+// Shot sh040 carries one attachment still being scanned for malware and one quarantined (malware-scan.ts).
 
 /**
  * The service's actions and the entity types their seeded menu items are offered on (null: every type). An
@@ -37,6 +41,19 @@ export interface SeedOptions {
   amiSecret: string;
   /** The service's public URL: the menu items point at `<serviceUrl>/ami/<action>`. */
   serviceUrl: string;
+  /** Where the seed marks its attachments under malware scan or quarantined. */
+  scans: MalwareScans;
+}
+
+/** When a seeded attachment was created: before 2025 it states its size and extension, since then neither. */
+type Era = 'before-2025' | 'since-2025';
+
+/** Backdates a seeded record, which insert() stamped with the present. */
+function dated(record: StoredRecord, era: Era): string {
+  const at = era === 'before-2025' ? SEEDED_BEFORE_2025 : SEEDED_SINCE_2025;
+  record.fields.created_at = at;
+  record.fields.updated_at = at;
+  return at;
 }
 
 export async function seedSite(store: RecordStore, storage: ObjectStorage, options: SeedOptions): Promise<Credentials> {
@@ -183,15 +200,14 @@ export async function seedSite(store: RecordStore, storage: ObjectStorage, optio
   async function attach(
     target: { type: EntityRef['type']; id: number },
     file: MediaFile,
-    how: { field?: string; tags?: EntityRef[]; by?: EntityRef } = {},
-  ): Promise<void> {
+    how: { field?: string; tags?: EntityRef[]; by?: EntityRef; era?: Era } = {},
+  ): Promise<StoredRecord> {
     const record = store.get(target.type, target.id);
     const project = record?.type === 'Project' ? ref(record) : (record?.fields.project ?? null);
     const attachment = store.insert(
       'Attachment',
       {
         filename: file.name,
-        file_size: file.size,
         project,
         attachment_links: how.field ? [] : [ref(target)],
         tag_list: how.tags ?? [],
@@ -212,11 +228,14 @@ export async function seedSite(store: RecordStore, storage: ObjectStorage, optio
     };
     store.update(attachment, { this_file: value });
     if (how.field && record) store.update(record, { [how.field]: value });
+    const createdAt = dated(attachment, how.era ?? 'since-2025');
+    store.update(attachment, { ...statedFile(createdAt, file.name, stored.size) });
+    attachment.fields.updated_at = createdAt;
+    return attachment;
   }
-  const link = (target: EntityRef, value: FileValue, size: number | null = null) => {
+  const link = (target: EntityRef, value: FileValue, size: number | null = null, era: Era = 'since-2025') => {
     const attachment = store.insert('Attachment', {
       filename: value.name,
-      file_size: size,
       project: demo,
       attachment_links: [target],
       tag_list: [],
@@ -224,27 +243,37 @@ export async function seedSite(store: RecordStore, storage: ObjectStorage, optio
       description: null,
       image: null,
     });
-    store.update(attachment, { this_file: { ...value, attachmentId: attachment.id } });
+    const createdAt = dated(attachment, era);
+    store.update(attachment, { this_file: { ...value, attachmentId: attachment.id }, ...statedFile(createdAt, value.name, size) });
+    attachment.fields.updated_at = createdAt;
   };
   const bytes = (name: string, data: Buffer): MediaFile => ({ name, contentType: contentTypeFor(name), size: data.length, open: () => data });
 
-  const [sh010, sh020, sh030] = shots as [EntityRef, EntityRef, EntityRef];
+  const [sh010, sh020, sh030, sh040] = shots as [EntityRef, EntityRef, EntityRef, EntityRef];
+  const old = { era: 'before-2025' } as const;
   await attach(sh010, bytes('sh010_reference.png', thumbnailPng(101, 'sh010 reference')), { tags: [referenceTag!] });
-  await attach(sh010, bytes('sh010_brief.pdf', pdfDocument('sh010 brief', ['Robot enters the forest clearing.', 'Hold on the sword.'])));
-  await attach(sh010, bytes('sh010_shotlist.csv', csvDocument([['shot', 'cut_in', 'cut_out', 'notes'], ['sh010', 1001, 1048, 'Robot enters, looks around']])));
+  await attach(sh010, bytes('sh010_brief.pdf', pdfDocument('sh010 brief', ['Robot enters the forest clearing.', 'Hold on the sword.'])), old);
+  await attach(sh010, bytes('sh010_shotlist.csv', csvDocument([['shot', 'cut_in', 'cut_out', 'notes'], ['sh010', 1001, 1048, 'Robot enters, looks around']])), old);
   link(sh010, { link_type: 'web', url: 'https://example.com/reference/sh010', name: 'Reference board', content_type: null });
-  link(sh010, { link_type: 'local', localStorageId: primary.id, relative_path: 'demo/shots/sh010/plates/sh010_bg_v001.exr', name: 'sh010_bg_v001.exr', content_type: 'image/x-exr' }, 0);
+  link(sh010, { link_type: 'local', localStorageId: primary.id, relative_path: 'demo/shots/sh010/plates/sh010_bg_v001.exr', name: 'sh010_bg_v001.exr', content_type: 'image/x-exr' }, 0, 'before-2025');
   await attach(sh020, bytes('sh020_notes.txt', textDocument(['Client notes for sh020', '- warmer grade', '- slower camera'])));
   await attach(sh030, wavAudio(30, 3, 'sh030_temp_mix.wav'), { tags: [reviewTag!] });
   await attach(assets[0]!, { ...fixtureMovie('turntable'), name: 'hero_robot_turntable.mp4' });
-  await attach(assets[0]!, bytes('hero_robot_concept.png', thumbnailPng(102, 'hero_robot concept')));
-  await attach(demo, bytes('demo_cut_v003.edl', edlDocument('DEMO CUT V003', shots.map((shot, i) => ({ reel: `A00${i + 1}`, clip: store.nameOf(shot) ?? '', frames: 48 + i * 12 })))));
+  await attach(assets[0]!, bytes('hero_robot_concept.png', thumbnailPng(102, 'hero_robot concept')), old);
+  await attach(demo, bytes('demo_cut_v003.edl', edlDocument('DEMO CUT V003', shots.map((shot, i) => ({ reel: `A00${i + 1}`, clip: store.nameOf(shot) ?? '', frames: 48 + i * 12 })))), old);
   const sh010Comp = versions.get('sh010_comp_v001')!;
   store.update(store.getRef(sh010Comp)!, {
     sg_uploaded_movie: { link_type: 'web', url: 'https://example.com/review/sh010_comp_v001.mov', name: 'sh010_comp_v001.mov', content_type: 'video/quicktime' },
   });
   const sh020Comp = versions.get('sh020_comp_v003')!;
-  await attach(sh020Comp, bytes('sh020_comp_v003_annotations.png', thumbnailPng(103, 'annotations')));
+  await attach(sh020Comp, bytes('sh020_comp_v003_annotations.png', thumbnailPng(103, 'annotations')), old);
+
+  // Malware scanning (shotgrid-rest.md, Download): on sh040, one file still being scanned (409 until the site's
+  // malwareScanSeconds have passed) and one quarantined (410 for good). Their bytes are stored all the same.
+  const pending = await attach(sh040, bytes('sh040_layout_notes.pdf', pdfDocument('sh040 layout', ['Camera move approved.', 'Waiting on the vendor plate.'])));
+  options.scans.markScanning(pending.id);
+  const infected = await attach(sh040, bytes('sh040_vendor_plugin.zip', textDocument(['A vendor package the scanner flagged.'])));
+  options.scans.markQuarantined(infected.id);
 
   // Notes, some with attachments of their own.
   const noteTargets = ['sh010_comp_v003', 'sh020_comp_v003', 'sh030_anim_v002', 'hero_robot_lookdev_v001'];

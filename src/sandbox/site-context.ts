@@ -1,6 +1,7 @@
 import type { Viewer } from './access.ts';
 import type { TokenIssuer } from './auth.ts';
 import type { FaultInjector } from './faults.ts';
+import type { MalwareScans } from './malware-scan.ts';
 import type { RecordStore } from './records.ts';
 import type { ObjectStorage } from './storage/object-storage.ts';
 
@@ -16,6 +17,10 @@ export interface SiteContext {
   signedUrlSeconds: number;
   /** How long a new thumbnail shows the transient placeholder before the real one, ms. */
   thumbnailDelayMs: number;
+  /** Where uploads go: 's3' (signed storage URLs, ShotGrid's cloud) or 'sg' (a local install: the site itself). */
+  storageService: 's3' | 'sg';
+  /** Attachments under malware scan or quarantined: their downloads answer 409 or 410. */
+  scans: MalwareScans;
 }
 
 declare global {

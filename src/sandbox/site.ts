@@ -11,12 +11,13 @@ import { accessTokenRouter, requireViewer, TokenIssuer } from './auth.ts';
 import { entityRouter } from './entity-routes.ts';
 import { FaultInjector, type FaultSettingsInput } from './faults.ts';
 import { fileRouter, publicFileRouter } from './file-routes.ts';
+import { MalwareScans } from './malware-scan.ts';
 import { menuRouter } from './menu-routes.ts';
 import { RecordStore } from './records.ts';
 import { sandboxDefaults } from './defaults.ts';
 import { seedSite } from './seed.ts';
 import type { SiteContext } from './site-context.ts';
-import { ObjectStorage } from './storage/object-storage.ts';
+import { ObjectStorage, type ServerSideEncryption } from './storage/object-storage.ts';
 import { uploadRouter } from './upload-routes.ts';
 
 // The sandbox ShotGrid site: REST API + OAuth on one port, S3-style signed storage on another (a different
@@ -27,6 +28,18 @@ export interface SandboxOptions {
   port?: number;
   host?: string;
   storagePort?: number;
+  /**
+   * The host name in storage URLs. Default: another name than the site's for the same machine (`localhost` when
+   * the site is on 127.0.0.1, and the reverse), as S3 always has its own. Storage listens on the addresses it
+   * resolves to, or on the site's wildcard address.
+   */
+  storageHost?: string;
+  /** 'aws:kms': the bucket is SSE-KMS encrypted (a Media Isolation bucket): its ETags are not MD5s. */
+  storageEncryption?: ServerSideEncryption;
+  /** Where uploads go: 's3' (default: signed storage URLs, ShotGrid's cloud) or 'sg' (a local install: the site itself). */
+  storageService?: 's3' | 'sg';
+  /** How long the seeded attachment under malware scan answers 409, seconds from the site's start (default 20). */
+  malwareScanSeconds?: number;
   /** Where stored objects live; a temp folder (removed on close) when not given. */
   dataDir?: string;
   /** The ami-transfer service's public URL, where the seeded menu items and the menu page POST. */
@@ -47,6 +60,7 @@ export interface SandboxOptions {
 export interface SandboxSite {
   /** The site URL (the API origin), e.g. http://127.0.0.1:3001. */
   url: string;
+  /** Storage's origin, on a host name of its own: http://localhost:PORT when the site is on 127.0.0.1. */
   storageUrl: string;
   /** The page that plays ShotGrid's right-click menu. */
   menuUrl: string;
@@ -76,9 +90,13 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
     region: 'us-west-2',
     credentials: { accessKeyId: 'AKIASANDBOXSTORAGE01', secretAccessKey: 'sandbox-storage-secret-key' },
     faults,
+    ...(options.storageEncryption ? { serverSideEncryption: options.storageEncryption } : {}),
   });
-  await storage.listen(options.storagePort ?? 0, host);
-  const credentials = await seedSite(store, storage, { scriptName, scriptKey, amiSecret, serviceUrl });
+  const storageHost = options.storageHost ?? otherNameFor(host);
+  const wildcard = host === '0.0.0.0' || host === '::';
+  await storage.listen(options.storagePort ?? 0, wildcard ? host : storageHost, storageHost);
+  const scans = new MalwareScans();
+  const credentials = await seedSite(store, storage, { scriptName, scriptKey, amiSecret, serviceUrl, scans });
 
   let siteUrl = '';
   const authOptions = { store, credentials, faults, tokenTtlSeconds: options.tokenTtlSeconds ?? 600 };
@@ -91,6 +109,8 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
     siteUrl: () => siteUrl,
     signedUrlSeconds: options.signedUrlSeconds ?? 900,
     thumbnailDelayMs: options.thumbnailDelayMs ?? 2000,
+    storageService: options.storageService ?? 's3',
+    scans,
   };
 
   const app = express();
@@ -113,6 +133,7 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
   const server = createServer(app);
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
   siteUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
+  scans.startClock(options.malwareScanSeconds ?? 20);
   options.log?.info({ url: siteUrl, storage: storage.origin }, 'sandbox ShotGrid site listening');
 
   return {
@@ -131,6 +152,17 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Storage's default host name. Autodesk's Node client takes an upload link on the site's own host for a local
+ * install's and rewrites its port (shotgrid-rest.md, "Upload (direct to storage)"): S3 always has another host
+ * name, so the sandbox's storage gets one too, where the machine has one to give.
+ */
+function otherNameFor(siteHost: string): string {
+  if (siteHost === 'localhost') return '127.0.0.1';
+  if (['127.0.0.1', '::1', '0.0.0.0', '::'].includes(siteHost)) return 'localhost';
+  return siteHost;
 }
 
 /** Latency and injected API errors (429 with Retry-After, 502 from a proxy, 503) before any API handler. */

@@ -2,16 +2,21 @@ import { randomBytes } from 'node:crypto';
 import express, { type Request, type Router } from 'express';
 import { viewerOf } from './access.ts';
 import { ApiError, API_CODE, badRequest, notFound } from './api-errors.ts';
+import { statedFile } from './attachment-size.ts';
 import { contentTypeFor, looksLikeImage } from './content-types.ts';
 import { editableRecord, entityTypeParam } from './entity-routes.ts';
+import { LocalUploadSigner } from './local-upload.ts';
 import { isoSeconds, type EntityRef, type FileValue, type StoredRecord } from './records.ts';
 import { entityDef, fieldDef, type EntityType } from './schema.ts';
 import type { SiteContext } from './site-context.ts';
-import { StorageError } from './storage/object-storage.ts';
+import { defaultContentType, StorageError } from './storage/object-storage.ts';
 
 // Uploads straight to storage, as ShotGrid's REST API runs them (../shared/protocol/shotgrid-rest.md):
 // GET …/_upload → a signed PUT link (and a get_next_part chain for multipart); the client PUTs the bytes;
 // POST …/_upload completes with upload_info (+ etags); …/_upload/multipart_abort gives up.
+// With storageService 'sg' (a local install) the PUT goes to the site itself (local-upload.ts), whose answer
+// carries the upload_id that completing then requires.
+// Multipart is refused where a real site cannot do it: record-level uploads, thumbnails, and local installs.
 
 type UploadType = 'Attachment' | 'Thumbnail';
 
@@ -25,6 +30,8 @@ interface PendingUpload {
   timestamp: string;
   /** The storage multipart upload id, or null for a single PUT. */
   multipartId: string | null;
+  /** Local install only: the signature of the site's PUT link, and the upload_id its last PUT answered. */
+  local: { signature: string; uploadId: string | null } | null;
 }
 
 /** The upload_info object the begin call returns and the client sends back to complete or abort. */
@@ -32,7 +39,7 @@ interface UploadInfo {
   timestamp: string;
   upload_type: UploadType;
   upload_id: string | null;
-  storage_service: 's3';
+  storage_service: 's3' | 'sg';
   original_filename: string;
   multipart_upload: boolean;
 }
@@ -41,12 +48,14 @@ export function uploadRouter(site: SiteContext): Router {
   const router = express.Router();
   const pending = new Map<string, PendingUpload>();
   const json = express.json({ limit: '2mb' });
+  const localLinks = new LocalUploadSigner();
 
   const begin = async (req: Request, field: string | null) => {
     const { record, uploadType } = uploadTarget(site, req, field);
     const filename = typeof req.query.filename === 'string' ? req.query.filename : '';
-    if (filename === '') throw badRequest('filename is required', { parameter: 'filename' });
+    if (filename === '') throw badRequest('filename is missing', { parameter: 'filename' });
     const multipart = req.query.multipart_upload === 'true';
+    if (multipart) refuseMultipart(site, field, uploadType);
     const key = `${entityDef(record.type).plural}/${record.id}/${randomBytes(12).toString('hex')}/${filename}`;
     const multipartId = multipart ? site.storage.createMultipartUpload(key, contentTypeFor(filename)) : null;
     const upload: PendingUpload = {
@@ -57,22 +66,28 @@ export function uploadRouter(site: SiteContext): Router {
       uploadType,
       timestamp: isoSeconds(new Date()),
       multipartId,
+      local: null,
     };
+    let uploadLink: string;
+    if (site.storageService === 'sg') {
+      const signed = localLinks.sign(site.siteUrl(), uploadPath(upload), filename, viewerOf(req).user, site.signedUrlSeconds);
+      upload.local = { signature: signed.signature, uploadId: null };
+      uploadLink = signed.url;
+    } else {
+      uploadLink = multipartId
+        ? await site.storage.presignPart(key, multipartId, 1, site.signedUrlSeconds)
+        : await site.storage.presign('PUT', key, { expiresIn: site.signedUrlSeconds });
+    }
     pending.set(pendingKey(upload), upload);
     const info: UploadInfo = {
       timestamp: upload.timestamp,
       upload_type: uploadType,
       upload_id: multipartId,
-      storage_service: 's3',
+      storage_service: site.storageService,
       original_filename: filename,
       multipart_upload: multipart,
     };
-    const links: Record<string, string> = {
-      upload: multipartId
-        ? await site.storage.presignPart(key, multipartId, 1, site.signedUrlSeconds)
-        : await site.storage.presign('PUT', key, { expiresIn: site.signedUrlSeconds }),
-      complete_upload: uploadPath(upload),
-    };
+    const links: Record<string, string> = { upload: uploadLink, complete_upload: uploadPath(upload) };
     if (multipartId) links.get_next_part = nextPartPath(upload, 2);
     return { data: info, links };
   };
@@ -95,6 +110,34 @@ export function uploadRouter(site: SiteContext): Router {
     };
   };
 
+  /** A local install's PUT of the bytes to the site itself; answers the upload_id that completing requires. */
+  const receiveLocal = async (req: Request, field: string | null) => {
+    const { record } = uploadTarget(site, req, field);
+    const path = req.path.replace(/\/+$/, '');
+    const ticket = localLinks.verify(path, req.query as Record<string, unknown>, viewerOf(req).user);
+    const upload = [...pending.values()].find(
+      (candidate) => candidate.local?.signature === ticket.signature && sameTarget(candidate, record, field) && candidate.filename === ticket.filename,
+    );
+    if (!upload) throw notFound('No upload in progress for this link (it may have completed already)');
+    // Pessimistic, as S3 is: a body of unannounced length (chunked) is refused.
+    const length = Number(req.get('content-length'));
+    if (req.get('content-length') === undefined || !Number.isSafeInteger(length) || length < 0) {
+      throw new ApiError(411, API_CODE.badRequest, 'Content-Length is required');
+    }
+    try {
+      await site.storage.putObject(upload.key, req, req.get('content-type') ?? defaultContentType, { expectedSize: length });
+    } catch (error) {
+      if (error instanceof StorageError) throw new ApiError(error.status, API_CODE.badRequest, `The upload failed: ${error.message}`);
+      throw error;
+    }
+    // Each PUT gets a new id: completing takes the one from the PUT that stored the bytes it means.
+    upload.local = { signature: ticket.signature, uploadId: randomBytes(16).toString('hex') };
+    req.res!.json({
+      data: { upload_id: upload.local.uploadId, original_filename: upload.filename },
+      links: { complete_upload: uploadPath(upload) },
+    });
+  };
+
   const complete = async (req: Request, field: string | null) => {
     const { record } = uploadTarget(site, req, field);
     const body = req.body as { upload_info?: unknown; upload_data?: unknown } | undefined;
@@ -103,6 +146,7 @@ export function uploadRouter(site: SiteContext): Router {
       throw badRequest('upload_data is required (send {} when there is nothing to set)', { body: 'upload_data' });
     }
     const upload = findPending(pending, info, record, field);
+    if (upload.local) requireLocalUploadId(upload, info);
     const stored = await finishInStorage(site, upload, info);
     pending.delete(pendingKey(upload));
     const uploadData = body.upload_data as { display_name?: unknown; tags?: unknown };
@@ -133,6 +177,7 @@ export function uploadRouter(site: SiteContext): Router {
     ['/api/v1/entity/:entity/:id/:field/_upload', (req: Request) => String(req.params.field)],
   ] as const) {
     router.get(prefix, async (req, res) => void res.json(await begin(req, fieldOf(req))));
+    router.put(prefix, (req) => receiveLocal(req, fieldOf(req)));
     router.post(prefix, json, (req) => complete(req, fieldOf(req)));
     router.get(`${prefix}/multipart`, async (req, res) => void res.json(await nextPart(req, fieldOf(req))));
     router.post(`${prefix}/multipart_abort`, json, (req) => abort(req, fieldOf(req)));
@@ -150,6 +195,31 @@ function uploadTarget(site: SiteContext, req: Request, field: string | null): { 
   }
   const record = editableRecord(site, req, type);
   return { record, uploadType: field !== null && fieldDef(type, field)?.type === 'image' ? 'Thumbnail' : 'Attachment' };
+}
+
+/**
+ * Where a real site cannot do multipart, the sandbox answers 400 rather than quietly a single part:
+ * - record-level (fieldless) uploads: "It is not currently possible to do a multipart upload without specifying a
+ *   field name" (LaikaStudios/shotgrid-rs, SG-20292; no later evidence of a fix);
+ * - thumbnails: multipart on `image` is unmeasured and thumbnails are small; the pessimistic reading refuses it;
+ * - local installs (`storage_service: "sg"`): no multipart (shotgrid-rest.md). Whether such a site refuses the
+ *   flag or answers `multipart_upload: false` is unknown: a refusal is what no client can overlook.
+ */
+function refuseMultipart(site: SiteContext, field: string | null, uploadType: UploadType): void {
+  const source = { parameter: 'multipart_upload' };
+  if (field === null) throw badRequest('Multipart upload is not supported for uploads without a field name', source);
+  if (uploadType === 'Thumbnail') throw badRequest('Multipart upload is not supported for thumbnails', source);
+  if (site.storageService === 'sg') throw badRequest('Multipart upload is not supported by this site\'s storage service (sg)', source);
+}
+
+/** A local install completes only what a PUT to the site stored: upload_info must carry that PUT's upload_id. */
+function requireLocalUploadId(upload: PendingUpload, info: UploadInfo): void {
+  if (upload.local?.uploadId === null || upload.local?.uploadId === undefined) {
+    throw badRequest('Nothing was uploaded for this upload yet: PUT the file to links.upload first', { body: 'upload_info' });
+  }
+  if (info.upload_id !== upload.local.uploadId) {
+    throw badRequest("upload_info.upload_id must be the upload_id the upload's PUT answered", { body: 'upload_info.upload_id' });
+  }
 }
 
 function pendingKey(upload: PendingUpload): string {
@@ -223,13 +293,14 @@ async function finishInStorage(site: SiteContext, upload: PendingUpload, info: U
       throw error;
     }
   }
-  const stored = site.storage.head(upload.key);
-  if (!stored) throw badRequest('The file was not uploaded to storage before completing');
-  return stored;
+  // Live: completing when nothing was PUT still answers 201 and makes an attachment over a missing object
+  // (ksallee/sg-groundtruth, finding 039); its download then fails at storage (NoSuchKey). The sandbox does the same.
+  return site.storage.head(upload.key) ?? { size: 0 };
 }
 
 async function setThumbnail(site: SiteContext, record: StoredRecord, key: string): Promise<void> {
-  const head = await readHead(site, key);
+  // Nothing stored (completed without a PUT): no image to make, as with bytes that are no image.
+  const head = site.storage.head(key) ? await readHead(site, key) : Buffer.alloc(0);
   site.store.update(record, {
     image: { key, content_type: contentTypeFor(key), readyAt: Date.now() + site.thumbnailDelayMs, failed: !looksLikeImage(head) },
   });
@@ -248,7 +319,6 @@ function linkUploadedFile(
     'Attachment',
     {
       filename: upload.filename,
-      file_size: file.size,
       project,
       attachment_links: upload.field === null ? [upload.target] : [],
       tag_list: file.tags,
@@ -266,7 +336,8 @@ function linkUploadedFile(
     key: upload.key,
     size: file.size,
   };
-  site.store.update(attachment, { this_file: value });
+  // Created now, so after 2025: no file_size, no file_extension, as on a current site.
+  site.store.update(attachment, { this_file: value, ...statedFile(String(attachment.fields.created_at), upload.filename, file.size) });
   if (upload.field !== null) site.store.update(record, { [upload.field]: value }, viewer.user);
 }
 

@@ -18,8 +18,10 @@ const VERSION_PAGE_ID = '2279';
 const PAYLOAD_FIELDS = [
   'user_id', 'user_login', 'title', 'entity_type', 'server_hostname', 'referrer_path', 'page_id', 'session_uuid',
   'project_name', 'project_id', 'view', 'cols', 'column_display_names', 'sort_column', 'sort_direction',
-  'grouping_column', 'grouping_method', 'grouping_direction', 'selected_ids', 'ids', 'timestamp', 'signature',
+  'selected_ids', 'ids', 'timestamp', 'signature',
 ];
+/** Only a grouped page sends these (ami.md: no grouping fields on an ungrouped page). */
+const GROUPING_FIELDS = ['grouping_column', 'grouping_method', 'grouping_direction'];
 
 /** Verifies the AMI signature of a raw form body as Autodesk's sample does, in Python: prints "ok" or "bad". */
 const PYTHON_VERIFIER = `
@@ -119,11 +121,13 @@ describe('sandbox right-click menu page', { timeout: 120_000 }, () => {
   });
 
   /** Checks the fields every launch from the artist's Versions page carries, whatever the page state. */
-  function assertVersionPayload(post: ReceivedPost, expected: { selected: number[]; sessionUuid: string }): void {
+  function assertVersionPayload(post: ReceivedPost, expected: { selected: number[]; sessionUuid: string; grouped: boolean }): void {
     const { fields } = post;
     assert.equal(post.path, '/ami/upload-files');
     assert.match(post.headers['content-type'] ?? '', /^application\/x-www-form-urlencoded/);
-    assert.deepEqual([...fields.keys()].sort(), [...PAYLOAD_FIELDS].sort(), 'every field once, nothing else');
+    const names = expected.grouped ? [...PAYLOAD_FIELDS, ...GROUPING_FIELDS] : PAYLOAD_FIELDS;
+    assert.deepEqual([...fields.keys()].sort(), [...names].sort(), 'every field once, nothing else');
+    assert.ok([...fields.values()].every((value) => value !== ''), 'no blank field, as a real site posts');
     assert.equal(fields.get('user_id'), String(userId('artist')));
     assert.equal(fields.get('user_login'), 'artist');
     assert.equal(fields.get('entity_type'), 'Version');
@@ -188,12 +192,9 @@ describe('sandbox right-click menu page', { timeout: 120_000 }, () => {
     assert.equal(await popup.locator('h1').textContent(), 'Received');
     await popup.close();
 
-    assertVersionPayload(post, { selected, sessionUuid: await sessionUuid() });
+    assertVersionPayload(post, { selected, sessionUuid: await sessionUuid(), grouped: false });
     assert.equal(post.fields.get('sort_column'), 'code');
     assert.equal(post.fields.get('sort_direction'), 'asc');
-    assert.equal(post.fields.get('grouping_column'), '');
-    assert.equal(post.fields.get('grouping_method'), '');
-    assert.equal(post.fields.get('grouping_direction'), '');
     assert.equal(await menu.isHidden(), true, 'the menu closes when an item is chosen');
   });
 
@@ -215,7 +216,7 @@ describe('sandbox right-click menu page', { timeout: 120_000 }, () => {
     await dialog.waitFor();
     await page.frameLocator('iframe[name="ami-overlay-frame"]').locator('h1', { hasText: 'Received' }).waitFor();
     // Both rows are "Pending Review"; within the group they come by code, descending.
-    assertVersionPayload(post, { selected: [...selected].reverse(), sessionUuid: await sessionUuid() });
+    assertVersionPayload(post, { selected: [...selected].reverse(), sessionUuid: await sessionUuid(), grouped: true });
     assert.equal(post.fields.get('sort_column'), 'code');
     assert.equal(post.fields.get('sort_direction'), 'desc');
     assert.equal(post.fields.get('grouping_column'), 'sg_status_list');
@@ -252,7 +253,7 @@ describe('sandbox right-click menu page', { timeout: 120_000 }, () => {
       const post = await stub.nextPost(taken);
       await page.getByRole('dialog', { name: 'Page report' }).waitFor();
       assert.equal(post.path, '/ami/page-report');
-      assert.equal(post.fields.get('selected_ids'), '');
+      assert.equal(post.fields.get('selected_ids'), null, 'nothing selected: no selected_ids field at all');
       assert.equal(post.fields.get('ids'), pageIds);
       assert.equal(pageIds.split(',').length, 40);
       assert.ok(signatureVerifies(post.rawBody, secret));

@@ -5,11 +5,15 @@ import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { after, before, beforeEach, test } from 'node:test';
+import { lookup } from 'node:dns/promises';
+import { after, before, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { FaultInjector } from '../../src/sandbox/faults.ts';
+import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 import { ObjectStorage, StorageError } from '../../src/sandbox/storage/object-storage.ts';
+import { objectPath, QuerySigner } from '../../src/sandbox/storage/sigv4.ts';
+import { api, bearer } from '../helpers/sandbox-api.ts';
 
 // The sandbox's S3 over real sockets: bytes in equal bytes out, and every refusal S3 would make.
 
@@ -73,6 +77,21 @@ function errorCode(answer: Answer): string | undefined {
   return /<Code>([^<]*)<\/Code>/.exec(answer.body.toString())?.[1];
 }
 
+const oneAuthMessage =
+  'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified';
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** S3's refusal of a header the presigned URL did not sign, naming them lower-case, comma-separated. */
+function assertHeadersNotSigned(answer: Answer, names: string): void {
+  assertS3Error(answer, 403, 'AccessDenied');
+  const body = answer.body.toString();
+  assert.match(body, /<Message>There were headers present in the request which were not signed<\/Message>/);
+  assert.match(body, new RegExp(`<HeadersNotSigned>${escapeRegExp(names)}</HeadersNotSigned>`));
+}
+
 function assertS3Error(answer: Answer, status: number, code: string): void {
   assert.equal(answer.status, status, `expected ${status} ${code}, got ${answer.status}: ${answer.body.toString()}`);
   assert.equal(errorCode(answer), code);
@@ -103,6 +122,7 @@ test('a single PUT through a presigned URL comes back byte for byte from a presi
   const put = await putViaUrl('single/plate.exr', data, { 'Content-Type': 'image/x-exr' });
   assert.equal(put.status, 200);
   assert.equal(put.headers['etag'], `"${md5(data).toString('hex')}"`);
+  assert.equal(put.headers['x-amz-server-side-encryption'], undefined, 'an unencrypted bucket');
 
   const got = await getViaUrl('single/plate.exr');
   assert.equal(got.status, 200);
@@ -252,7 +272,10 @@ test('refused: a URL used with another method than it was signed for', async () 
   assertS3Error(await send(putUrl, 'GET'), 403, 'SignatureDoesNotMatch');
   const getUrl = await storage.presign('GET', 'refuse/method.bin', { expiresIn: 60 });
   assertS3Error(await send(getUrl, 'PUT', { body: Buffer.from('overwrite') }), 403, 'SignatureDoesNotMatch');
-  assert.equal((await send(getUrl, 'HEAD')).status, 403);
+  // The method is signed: HEAD on a GET URL is refused as S3 does (403, and no body on a HEAD).
+  const head = await send(getUrl, 'HEAD');
+  assert.equal(head.status, 403);
+  assert.equal(head.body.length, 0);
   assert.equal((await send(getUrl, 'GET')).body.toString(), 'payload');
 });
 
@@ -293,7 +316,7 @@ test('refused: an Authorization header next to the query signature (a forwarded 
   const url = await storage.presign('PUT', 'refuse/bearer.bin', { expiresIn: 60 });
   const both = await send(url, 'PUT', { body: Buffer.from('x'), headers: { Authorization: 'Bearer api-token' } });
   assertS3Error(both, 400, 'InvalidArgument');
-  assert.match(both.body.toString(), /Only one auth mechanism allowed/);
+  assert.match(both.body.toString(), new RegExp(`<Message>${escapeRegExp(oneAuthMessage)}</Message>`));
   const bearerOnly = await send(`${storage.origin}/${bucket}/refuse/bearer.bin`, 'GET', { headers: { Authorization: 'Bearer api-token' } });
   assertS3Error(bearerOnly, 400, 'InvalidArgument');
   assert.equal(storage.head('refuse/bearer.bin'), undefined);
@@ -316,16 +339,110 @@ test('refused: a chunked PUT without Content-Length is 411 MissingContentLength'
   assert.equal(storage.head('refuse/chunked.bin'), undefined);
 });
 
-test('Content-MD5: a mismatch is BadDigest and stores nothing; a malformed one is InvalidDigest; a right one passes', async () => {
+test('presigned URLs sign host only; an unsigned Content-MD5 or x-amz-* header is 403 HeadersNotSigned, even a right MD5', async (t) => {
+  const data = randomBytes(64 * 1024);
+  const uploadId = storage.createMultipartUpload('unsigned/part.bin');
+  t.after(() => storage.abortMultipartUpload('unsigned/part.bin', uploadId));
+  const urls = {
+    put: await storage.presign('PUT', 'unsigned/file.bin', { expiresIn: 60 }),
+    get: await storage.presign('GET', 'unsigned/file.bin', { expiresIn: 60 }),
+    part: await storage.presignPart('unsigned/part.bin', uploadId, 1, 60),
+  };
+  for (const url of Object.values(urls)) assert.equal(new URL(url).searchParams.get('X-Amz-SignedHeaders'), 'host');
+
+  const rightMd5 = { 'Content-MD5': md5(data).toString('base64') };
+  for (const url of [urls.put, urls.part]) {
+    const refused = await send(url, 'PUT', { body: data, headers: rightMd5 });
+    assertHeadersNotSigned(refused, 'content-md5');
+  }
+  assertHeadersNotSigned(
+    await send(urls.put, 'PUT', { body: data, headers: { 'Content-MD5': rightMd5['Content-MD5'], 'x-amz-meta-shot': 'sh010', 'x-amz-acl': 'public-read' } }),
+    'content-md5, x-amz-meta-shot, x-amz-acl',
+  );
+  assert.equal(storage.head('unsigned/file.bin'), undefined);
+  assert.deepEqual(await filesIn('parts'), []);
+
+  // Content-Type is not an x-amz header, and x-amz-content-sha256 is the one x-amz header S3 takes unsigned.
+  const accepted = await send(urls.put, 'PUT', {
+    body: data,
+    headers: { 'Content-Type': 'video/quicktime', 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+  });
+  assert.equal(accepted.status, 200, accepted.body.toString());
+  assertHeadersNotSigned(await send(urls.get, 'GET', { headers: { 'x-amz-request-payer': 'requester' } }), 'x-amz-request-payer');
+  assert.equal((await send(urls.get, 'GET')).status, 200);
+});
+
+test('a Content-MD5 the URL does sign is checked: a mismatch is BadDigest, a malformed one InvalidDigest, a right one passes', async () => {
+  // The site never signs one (its URLs sign host only); a signer with the storage's credentials can.
+  const signer = new QuerySigner('us-west-2', credentials);
+  const key = 'digest/file.bin';
+  const signedFor = (contentMd5: string) =>
+    signer.presignUrl({
+      method: 'PUT',
+      origin: new URL(storage.origin),
+      path: objectPath(bucket, key),
+      query: {},
+      expiresIn: 60,
+      signedHeaders: { 'content-md5': contentMd5 },
+    });
   const data = randomBytes(64 * 1024);
   const wrong = md5(Buffer.from('something else')).toString('base64');
-  assertS3Error(await putViaUrl('digest/file.bin', data, { 'Content-MD5': wrong }), 400, 'BadDigest');
-  assert.equal(storage.head('digest/file.bin'), undefined);
-  assertS3Error(await putViaUrl('digest/file.bin', data, { 'Content-MD5': 'not-an-md5' }), 400, 'InvalidDigest');
-  assert.equal(storage.head('digest/file.bin'), undefined);
-  const right = await putViaUrl('digest/file.bin', data, { 'Content-MD5': md5(data).toString('base64') });
-  assert.equal(right.status, 200);
-  assert.equal(storage.head('digest/file.bin')?.size, data.length);
+  const wrongUrl = await signedFor(wrong);
+  assert.equal(new URL(wrongUrl).searchParams.get('X-Amz-SignedHeaders'), 'content-md5;host');
+  assertS3Error(await send(wrongUrl, 'PUT', { body: data, headers: { 'Content-MD5': wrong } }), 400, 'BadDigest');
+  assert.equal(storage.head(key), undefined);
+  assertS3Error(await send(await signedFor('not-an-md5'), 'PUT', { body: data, headers: { 'Content-MD5': 'not-an-md5' } }), 400, 'InvalidDigest');
+  assert.equal(storage.head(key), undefined);
+  const right = md5(data).toString('base64');
+  const rightUrl = await signedFor(right);
+  // Signed means required: without the header the signature does not hold.
+  assertS3Error(await send(rightUrl, 'PUT', { body: data }), 403, 'SignatureDoesNotMatch');
+  assert.equal((await send(rightUrl, 'PUT', { body: data, headers: { 'Content-MD5': right } })).status, 200);
+  assert.equal(storage.head(key)?.size, data.length);
+});
+
+test('an SSE-KMS bucket: PUTs answer x-amz-server-side-encryption and ETags that are hex but not the MD5; completion takes them', async () => {
+  const ownDir = await mkdtemp(path.join(os.tmpdir(), 'ami-storage-kms-'));
+  const kms = new ObjectStorage({ dir: ownDir, bucket, region: 'us-west-2', credentials, faults: new FaultInjector(), serverSideEncryption: 'aws:kms' });
+  await kms.listen(0);
+  try {
+    const data = randomBytes(100_000);
+    const put = await send(await kms.presign('PUT', 'kms/single.bin', { expiresIn: 60 }), 'PUT', { body: data });
+    assert.equal(put.status, 200);
+    assert.equal(put.headers['x-amz-server-side-encryption'], 'aws:kms');
+    assert.match(String(put.headers['etag']), /^"[0-9a-f]{32}"$/);
+    assert.notEqual(put.headers['etag'], `"${md5(data).toString('hex')}"`);
+    const got = await send(await kms.presign('GET', 'kms/single.bin', { expiresIn: 60 }), 'GET');
+    assert.deepEqual(got.body, data);
+    assert.equal(got.headers['x-amz-server-side-encryption'], 'aws:kms');
+    assert.equal(got.headers['etag'], put.headers['etag']);
+    const head = await send(await kms.presign('HEAD', 'kms/single.bin', { expiresIn: 60 }), 'HEAD');
+    assert.equal(head.headers['x-amz-server-side-encryption'], 'aws:kms');
+
+    const key = 'kms/multi.bin';
+    const uploadId = kms.createMultipartUpload(key);
+    const slices = [randomBytes(5 * MiB), randomBytes(1000)];
+    const etags: string[] = [];
+    for (const [index, slice] of slices.entries()) {
+      const part = await send(await kms.presignPart(key, uploadId, index + 1, 60), 'PUT', { body: slice });
+      assert.equal(part.headers['x-amz-server-side-encryption'], 'aws:kms');
+      assert.match(String(part.headers['etag']), /^"[0-9a-f]{32}"$/);
+      assert.notEqual(part.headers['etag'], `"${md5(slice).toString('hex')}"`);
+      etags.push(String(part.headers['etag']));
+    }
+    // The parts' MD5s are not their ETags here: a client that sends them back is refused.
+    await assert.rejects(
+      kms.completeMultipartUpload(key, uploadId, slices.map((slice, index) => ({ partNumber: index + 1, etag: md5(slice).toString('hex') }))),
+      (error: unknown) => error instanceof StorageError && error.code === 'InvalidPart',
+    );
+    const stored = await kms.completeMultipartUpload(key, uploadId, etags.map((etag, index) => ({ partNumber: index + 1, etag })));
+    assert.match(stored.etag, /^"[0-9a-f]{32}-2"$/);
+    const whole = await send(await kms.presign('GET', key, { expiresIn: 60 }), 'GET');
+    assert.equal(sha256(whole.body), sha256(Buffer.concat(slices)));
+  } finally {
+    await kms.close();
+    await rm(ownDir, { recursive: true, force: true });
+  }
 });
 
 test('a PUT over 5 GiB is refused from its Content-Length alone (EntityTooLarge) and the connection closed', async () => {
@@ -573,3 +690,183 @@ async function rawExchange(url: URL, head: string): Promise<string> {
   await new Promise<void>((resolve) => socket.once('close', () => resolve()));
   return Buffer.concat(chunks).toString();
 }
+
+// The same refusals on the links the sandbox site hands out (../shared/protocol/shotgrid-rest.md, "Upload (direct
+// to storage)" and "Download"), as the service meets them.
+describe('the sandbox site\'s storage links', () => {
+  let site: SandboxSite;
+  let token: string;
+  let versionIds: number[];
+  let nextVersion = 0;
+
+  before(async () => {
+    site = await startSandboxSite();
+    token = await bearer(site);
+    versionIds = site.store.all('Version').map((version) => version.id);
+  });
+  after(async () => {
+    await site.close();
+  });
+  beforeEach(() => site.faults.reset());
+
+  /** A fresh upload link (part 1 when multipart) on a Version's movie field (the next seeded one), from the site's API. */
+  async function beginUpload(on: SandboxSite, multipart = false) {
+    const versionId = versionIds[nextVersion++ % versionIds.length];
+    assert.ok(versionId !== undefined, 'the seed has Versions');
+    const query = `filename=plate.mov${multipart ? '&multipart_upload=true' : ''}`;
+    const begin = await api(on, await bearer(on)).get(`/api/v1/entity/versions/${versionId}/sg_uploaded_movie/_upload?${query}`);
+    assert.equal(begin.status, 200, begin.body.toString());
+    return { versionId, ...(begin.json() as { data: Record<string, unknown>; links: Record<string, string> }) };
+  }
+
+  /** The presigned storage GET the site redirects a download to. */
+  async function downloadLink(on: SandboxSite, versionId: number): Promise<string> {
+    const redirect = await api(on, await bearer(on)).get(`/api/v1/entity/versions/${versionId}/sg_uploaded_movie?alt=original`);
+    assert.equal(redirect.status, 302, redirect.body.toString());
+    return String(redirect.headers['location']);
+  }
+
+  async function uploadedVersion(data: Buffer): Promise<number> {
+    const { versionId, data: info, links } = await beginUpload(site);
+    const upload = links['upload'] ?? '';
+    assert.equal((await send(upload, 'PUT', { body: data, headers: { 'Content-Type': 'video/quicktime' } })).status, 200);
+    const complete = await api(site, token).post(links['complete_upload'] ?? '', { upload_info: info, upload_data: {} });
+    assert.equal(complete.status, 201, complete.body.toString());
+    return versionId;
+  }
+
+  test('storage has its own host name: upload, download and thumbnail links are on localhost, the site on 127.0.0.1', async () => {
+    const siteUrl = new URL(site.url);
+    const storageUrl = new URL(site.storageUrl);
+    assert.equal(siteUrl.hostname, '127.0.0.1');
+    assert.equal(storageUrl.hostname, 'localhost');
+    const { links } = await beginUpload(site);
+    const upload = new URL(links['upload'] ?? '');
+    assert.notEqual(upload.hostname, siteUrl.hostname, 'the upload link is not on the site\'s host');
+    assert.equal(upload.origin, site.storageUrl);
+
+    const data = randomBytes(10_000);
+    assert.equal((await send(upload.toString(), 'PUT', { body: data })).status, 200, 'storage answers requests whose Host is localhost:<port>');
+    const uploaded = await uploadedVersion(data);
+    const download = new URL(await downloadLink(site, uploaded));
+    assert.equal(download.origin, site.storageUrl);
+    assert.deepEqual((await send(download.toString(), 'GET')).body, data);
+
+    const shot = site.store.all('Shot').find((candidate) => candidate.fields['image']);
+    assert.ok(shot, 'a seeded shot has a thumbnail');
+    const image = (await api(site, token).get(`/api/v1/entity/shots/${shot.id}?fields=image`)).json().data.attributes.image as string;
+    assert.equal(new URL(image).origin, site.storageUrl, 'a seeded thumbnail is ready at once');
+
+    // The signature covers the host: the same link sent to 127.0.0.1 is refused.
+    const viaAddress = download.toString().replace('//localhost:', '//127.0.0.1:');
+    assertS3Error(await send(viaAddress, 'GET'), 403, 'SignatureDoesNotMatch');
+    // Whichever address localhost resolves to here (127.0.0.1, ::1), storage listens there.
+    for (const { address } of await lookup('localhost', { all: true })) {
+      const answer = await rawExchange(
+        new URL(`http://${address.includes(':') ? `[${address}]` : address}:${storageUrl.port}`),
+        `GET ${download.pathname}${download.search} HTTP/1.1\r\nHost: ${download.host}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 200 /, `storage on ${address}`);
+    }
+  });
+
+  test('the storageHost option names the storage host instead', async () => {
+    const own = await startSandboxSite({ storageHost: '127.0.0.1' });
+    try {
+      const { links } = await beginUpload(own);
+      assert.equal(new URL(links['upload'] ?? '').hostname, '127.0.0.1');
+      assert.equal(new URL(own.storageUrl).hostname, '127.0.0.1');
+      assert.equal((await send(links['upload'] ?? '', 'PUT', { body: Buffer.from('x') })).status, 200);
+    } finally {
+      await own.close();
+    }
+  });
+
+  test('upload links sign host only: Content-MD5 or x-amz-* is 403 HeadersNotSigned; Content-Length and Content-Type pass', async () => {
+    const { links } = await beginUpload(site);
+    const upload = links['upload'] ?? '';
+    assert.equal(new URL(upload).searchParams.get('X-Amz-SignedHeaders'), 'host');
+    const data = randomBytes(50_000);
+    assertHeadersNotSigned(await send(upload, 'PUT', { body: data, headers: { 'Content-MD5': md5(data).toString('base64') } }), 'content-md5');
+    assertHeadersNotSigned(await send(upload, 'PUT', { body: data, headers: { 'x-amz-checksum-crc32': 'AAAAAA==' } }), 'x-amz-checksum-crc32');
+    const accepted = await send(upload, 'PUT', { body: data, headers: { 'Content-Type': 'video/quicktime' } });
+    assert.equal(accepted.status, 200, accepted.body.toString());
+    assert.equal(accepted.headers['etag'], `"${md5(data).toString('hex')}"`, 'the ETag is the MD5 of the bytes that arrived');
+
+    const multipart = await beginUpload(site, true);
+    const part = multipart.links['upload'] ?? '';
+    assert.equal(new URL(part).searchParams.get('X-Amz-SignedHeaders'), 'host');
+    assertHeadersNotSigned(await send(part, 'PUT', { body: data, headers: { 'Content-MD5': md5(data).toString('base64') } }), 'content-md5');
+    const partPut = await send(part, 'PUT', { body: data });
+    assert.equal(partPut.headers['etag'], `"${md5(data).toString('hex')}"`);
+  });
+
+  test('download links sign host and GET only: HEAD is 403, an unsigned x-amz-* header is 403 HeadersNotSigned', async () => {
+    const data = randomBytes(20_000);
+    const download = await downloadLink(site, await uploadedVersion(data));
+    assert.equal(new URL(download).searchParams.get('X-Amz-SignedHeaders'), 'host');
+    const head = await send(download, 'HEAD');
+    assert.equal(head.status, 403);
+    assert.equal(head.body.length, 0);
+    assertHeadersNotSigned(await send(download, 'GET', { headers: { 'x-amz-request-payer': 'requester' } }), 'x-amz-request-payer');
+    const ranged = await send(download, 'GET', { headers: { Range: 'bytes=0-0' } });
+    assert.equal(ranged.status, 206);
+    assert.equal(ranged.headers['content-range'], `bytes 0-0/${data.length}`);
+  });
+
+  test('an upload link with the Bearer token beside it is 400 InvalidArgument "Only one auth mechanism allowed"', async () => {
+    const { links } = await beginUpload(site);
+    const refused = await send(links['upload'] ?? '', 'PUT', { body: Buffer.from('x'), headers: { Authorization: `Bearer ${token}` } });
+    assertS3Error(refused, 400, 'InvalidArgument');
+    assert.match(refused.body.toString(), new RegExp(`<Message>${escapeRegExp(oneAuthMessage)}</Message>`));
+  });
+
+  test('a chunked PUT (no Content-Length) to an upload link is 411 MissingContentLength', async () => {
+    const { links } = await beginUpload(site);
+    const body = Readable.from([randomBytes(1000), randomBytes(1000)]);
+    assertS3Error(await send(links['upload'] ?? '', 'PUT', { body }), 411, 'MissingContentLength');
+  });
+
+  test('an expired link is 403 AccessDenied "Request has expired"', async () => {
+    const download = await downloadLink(site, await uploadedVersion(Buffer.from('soon gone')));
+    site.faults.update({ signedUrlTtlSeconds: 0 });
+    const expired = await send(download, 'GET');
+    assertS3Error(expired, 403, 'AccessDenied');
+    assert.match(expired.body.toString(), /<Message>Request has expired<\/Message>/);
+  });
+
+  test('storageEncryption aws:kms: ETags are not MD5s, the header says so, and the site completes with those ETags', async () => {
+    const kms = await startSandboxSite({ storageEncryption: 'aws:kms' });
+    try {
+      const kmsToken = await bearer(kms);
+      const { versionId, data: info, links } = await beginUpload(kms, true);
+      const slices = [randomBytes(5 * MiB), randomBytes(12_345)];
+      const etags: string[] = [];
+      let link = links['upload'] ?? '';
+      for (const [index, slice] of slices.entries()) {
+        if (index > 0) link = (await api(kms, kmsToken).get(links['get_next_part'] ?? '')).json().links.upload;
+        const put = await send(link, 'PUT', { body: slice, headers: { 'Content-Type': 'video/quicktime' } });
+        assert.equal(put.status, 200, put.body.toString());
+        assert.equal(put.headers['x-amz-server-side-encryption'], 'aws:kms');
+        assert.match(String(put.headers['etag']), /^"[0-9a-f]{32}"$/);
+        assert.notEqual(put.headers['etag'], `"${md5(slice).toString('hex')}"`);
+        etags.push(String(put.headers['etag']));
+      }
+      const complete = await api(kms, kmsToken).post(links['complete_upload'] ?? '', { upload_info: { ...info, etags }, upload_data: {} });
+      assert.equal(complete.status, 201, complete.body.toString());
+      const got = await send(await downloadLink(kms, versionId), 'GET');
+      assert.equal(got.status, 200);
+      assert.equal(got.headers['x-amz-server-side-encryption'], 'aws:kms');
+      assert.equal(sha256(got.body), sha256(Buffer.concat(slices)));
+
+      const single = await beginUpload(kms);
+      const data = randomBytes(1000);
+      const put = await send(single.links['upload'] ?? '', 'PUT', { body: data });
+      assert.equal(put.headers['x-amz-server-side-encryption'], 'aws:kms');
+      assert.match(String(put.headers['etag']), /^"[0-9a-f]{32}"$/);
+      assert.notEqual(put.headers['etag'], `"${md5(data).toString('hex')}"`);
+    } finally {
+      await kms.close();
+    }
+  });
+});

@@ -2,7 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, mkdirSync, openSync, type ReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { isIP, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FaultInjector } from '../faults.ts';
@@ -33,12 +34,19 @@ export interface ObjectStorageOptions {
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   faults: FaultInjector;
+  /**
+   * A bucket encrypted with SSE-KMS (a studio's Media Isolation bucket): PUTs and GETs answer
+   * `x-amz-server-side-encryption: aws:kms` and ETags are 32 hex digits that are not the MD5 of the bytes.
+   */
+  serverSideEncryption?: ServerSideEncryption;
 }
+
+export type ServerSideEncryption = 'aws:kms';
 
 export interface StoredObject {
   key: string;
   size: number;
-  /** Quoted, as S3 sends it: `"<md5hex>"`, or `"<hex>-N"` for a multipart upload. */
+  /** Quoted, as S3 sends it: `"<md5hex>"`, or `"<hex>-N"` for a multipart upload (not the MD5 when encrypted). */
   etag: string;
   contentType: string;
   /** The file holding the bytes (a generated name, never derived from the key). */
@@ -49,7 +57,7 @@ export interface StoredObject {
 export interface StoredPart {
   partNumber: number;
   size: number;
-  /** Quoted `"<md5hex>"`. */
+  /** Quoted `"<md5hex>"` (32 other hex digits when encrypted). */
   etag: string;
 }
 
@@ -89,7 +97,8 @@ export class ObjectStorage {
   readonly #partsDir: string;
   readonly #objects = new Map<string, StoredObject>();
   readonly #uploads = new Map<string, MultipartUpload>();
-  #server: Server | undefined;
+  readonly #encryption: ServerSideEncryption | null;
+  #servers: Server[] = [];
   #origin: URL | undefined;
 
   constructor(options: ObjectStorageOptions) {
@@ -98,6 +107,7 @@ export class ObjectStorage {
     }
     this.#bucket = options.bucket;
     this.#faults = options.faults;
+    this.#encryption = options.serverSideEncryption ?? null;
     this.#signer = new QuerySigner(options.region, options.credentials);
     this.#objectsDir = path.join(options.dir, 'objects');
     this.#partsDir = path.join(options.dir, 'parts');
@@ -105,29 +115,32 @@ export class ObjectStorage {
     mkdirSync(this.#partsDir, { recursive: true });
   }
 
-  /** Starts the HTTP server; resolves to its origin, e.g. 'http://127.0.0.1:PORT'. */
-  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
-    if (this.#server) throw new Error('ObjectStorage is already listening');
+  /**
+   * Starts the HTTP server; resolves to its origin, e.g. 'http://localhost:PORT'. `host` is where it listens: an
+   * address, or a name it listens on every address of (one port), so that a client reaches it whichever address
+   * the name resolves to first (`localhost`: 127.0.0.1 and ::1). `urlHost` is the host name in the URLs it
+   * presigns (and so the one requests must carry: the signature covers `host`).
+   */
+  async listen(port = 0, host = '127.0.0.1', urlHost = host): Promise<string> {
+    if (this.#servers.length > 0) throw new Error('ObjectStorage is already listening');
     const handle = createS3Handler({
       bucket: this.#bucket,
       storage: this,
       signer: this.#signer,
       faults: this.#faults,
+      serverSideEncryption: this.#encryption,
     });
-    // Transfers of GiBs take long: no whole-request timeout (headers still must come in time).
-    const server = createServer({ requestTimeout: 0 }, (req, res) => handle(req, res, false));
-    server.on('checkContinue', (req, res) => handle(req, res, true));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const { port: boundPort } = server.address() as AddressInfo;
-    const reachableHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-    this.#server = server;
-    this.#origin = new URL(`http://${reachableHost.includes(':') ? `[${reachableHost}]` : reachableHost}:${boundPort}`);
+    const newServer = (): Server => {
+      // Transfers of GiBs take long: no whole-request timeout (headers still must come in time).
+      const server = createServer({ requestTimeout: 0 }, (req, res) => handle(req, res, false));
+      server.on('checkContinue', (req, res) => handle(req, res, true));
+      return server;
+    };
+    const addresses = isIP(host) ? [host] : [...new Set((await lookup(host, { all: true })).map((found) => found.address))];
+    this.#servers = await listenOnAll(newServer, addresses, port);
+    const { port: boundPort } = this.#servers[0]?.address() as AddressInfo;
+    const shownHost = urlHost === '0.0.0.0' || urlHost === '::' ? '127.0.0.1' : urlHost;
+    this.#origin = new URL(`http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${boundPort}`);
     return this.#origin.origin;
   }
 
@@ -137,13 +150,9 @@ export class ObjectStorage {
 
   /** Stops listening and drops every open connection (transfers in flight fail; their partial files go). */
   async close(): Promise<void> {
-    const server = this.#server;
-    if (!server) return;
-    this.#server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+    const servers = this.#servers;
+    this.#servers = [];
+    await Promise.all(servers.map(closeServer));
   }
 
   /** A presigned URL for one object; `query` (e.g. response-content-disposition) is covered by the signature. */
@@ -199,7 +208,7 @@ export class ObjectStorage {
       await removeQuietly(file);
       throw s3Errors.noSuchUpload(uploadId);
     }
-    const part: PartFile = { partNumber, size: written.size, etag: quoted(written.md5), md5: written.md5, path: file };
+    const part: PartFile = { partNumber, size: written.size, etag: this.#etag(written.md5), md5: written.md5, path: file };
     const replaced = upload.parts.get(partNumber);
     upload.parts.set(partNumber, part);
     if (replaced) await removeQuietly(replaced.path);
@@ -228,7 +237,8 @@ export class ObjectStorage {
       if (partNumber <= previousNumber) throw s3Errors.invalidPartOrder(uploadId);
       previousNumber = partNumber;
       const stored = upload.parts.get(partNumber);
-      if (!stored || normalizeEtag(etag) !== stored.md5.toString('hex')) {
+      // Against the ETag the part's PUT answered: in an encrypted bucket that is not the MD5.
+      if (!stored || normalizeEtag(etag) !== normalizeEtag(stored.etag)) {
         throw s3Errors.invalidPart(uploadId, partNumber, etag);
       }
       chosen.push(stored);
@@ -251,11 +261,11 @@ export class ObjectStorage {
     this.#uploads.delete(uploadId);
     await Promise.all([...upload.parts.values()].map((part) => removeQuietly(part.path)));
 
-    // S3's multipart ETag: the MD5 of the parts' binary MD5s, then the part count.
+    // S3's multipart ETag: the MD5 of the parts' binary MD5s, then the part count (other hex when encrypted).
     const digestOfDigests = createHash('md5');
     for (const part of chosen) digestOfDigests.update(part.md5);
     const size = chosen.reduce((total, part) => total + part.size, 0);
-    const etag = `"${digestOfDigests.digest('hex')}-${chosen.length}"`;
+    const etag = `${this.#etag(digestOfDigests.digest()).slice(0, -1)}-${chosen.length}"`;
     return this.#commit(key, file, size, etag, upload.contentType);
   }
 
@@ -293,7 +303,7 @@ export class ObjectStorage {
       file,
       checks,
     );
-    return this.#commit(key, file, written.size, quoted(written.md5), contentType);
+    return this.#commit(key, file, written.size, this.#etag(written.md5), contentType);
   }
 
   /** The object's bytes, or the inclusive `range` of them (clamped to the object). Unknown key → NoSuchKey. */
@@ -341,7 +351,7 @@ export class ObjectStorage {
   }
 
   #listeningOrigin(): URL {
-    if (!this.#origin || !this.#server) throw new Error('ObjectStorage is not listening: call listen() first');
+    if (!this.#origin || this.#servers.length === 0) throw new Error('ObjectStorage is not listening: call listen() first');
     return this.#origin;
   }
 
@@ -364,6 +374,15 @@ export class ObjectStorage {
     return written;
   }
 
+  /**
+   * The quoted ETag S3 answers for bytes with this MD5. In an SSE-KMS bucket it is 32 hex digits that are not the
+   * MD5 (shotgrid-rest.md, "Upload (direct to storage)", Media Isolation): random here, so that no client can
+   * take it for one; integrity must then come from the client's own MD5 of what it sent.
+   */
+  #etag(md5: Buffer): string {
+    return this.#encryption === null ? quoted(md5) : quoted(randomBytes(16));
+  }
+
   async #commit(key: string, file: string, size: number, etag: string, contentType: string): Promise<StoredObject> {
     const object: StoredObject = { key, size, etag, contentType, path: file, lastModified: new Date() };
     const replaced = this.#objects.get(key);
@@ -379,11 +398,59 @@ function validateKey(key: string): void {
   if (Buffer.byteLength(key) > maxKeyBytes) throw s3Errors.keyTooLong();
 }
 
-function quoted(md5: Buffer): string {
-  return `"${md5.toString('hex')}"`;
+function quoted(digest: Buffer): string {
+  return `"${digest.toString('hex')}"`;
 }
 
 /** Clients send part ETags with or without the quotes; compare the bare hex. */
 function normalizeEtag(etag: string): string {
   return etag.trim().replace(/^"(.*)"$/, '$1').toLowerCase();
+}
+
+/**
+ * One server per address, all on one port: the port the first one got when `port` is 0 (if another address has it
+ * taken, the whole set tries again). An address the machine lacks (::1 with IPv6 off) is skipped if another binds.
+ */
+async function listenOnAll(newServer: () => Server, addresses: readonly string[], port: number): Promise<Server[]> {
+  for (let attempt = 1; ; attempt++) {
+    const servers: Server[] = [];
+    let unavailable: unknown;
+    try {
+      for (const address of addresses) {
+        const server = newServer();
+        const first = servers[0];
+        try {
+          await listenOn(server, first ? (first.address() as AddressInfo).port : port, address);
+          servers.push(server);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== 'EADDRNOTAVAIL' && code !== 'EAFNOSUPPORT') throw error;
+          unavailable = error;
+        }
+      }
+      if (servers.length === 0) throw unavailable;
+      return servers;
+    } catch (error) {
+      await Promise.all(servers.map(closeServer));
+      const clash = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' && servers.length > 0;
+      if (port !== 0 || !clash || attempt === 5) throw error;
+    }
+  }
+}
+
+function listenOn(server: Server, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
 }

@@ -39,6 +39,11 @@ export const s3Errors = {
       'SignatureDoesNotMatch',
       'The request signature we calculated does not match the signature you provided. Check your key and signing method.',
     ),
+  /** Names lower-case, joined by ', ' as S3 lists them. */
+  headersNotSigned: (names: readonly string[]) =>
+    new StorageError(403, 'AccessDenied', 'There were headers present in the request which were not signed', {
+      HeadersNotSigned: names.join(', '),
+    }),
   invalidAccessKeyId: (accessKeyId: string) =>
     new StorageError(403, 'InvalidAccessKeyId', 'The AWS Access Key Id you provided does not exist in our records.', {
       AWSAccessKeyId: accessKeyId,

@@ -5,7 +5,7 @@ import { finished, type Readable } from 'node:stream';
 import type { FaultInjector } from '../faults.ts';
 import { fileChunkSize } from './disk.ts';
 import { parseRange } from './http-range.ts';
-import type { BodyChecks, ObjectStorage, StoredObject } from './object-storage.ts';
+import type { BodyChecks, ObjectStorage, ServerSideEncryption, StoredObject } from './object-storage.ts';
 import { errorXml, maxPartNumber, maxPutSize, MiB, s3Errors, StorageError } from './s3-errors.ts';
 import { objectPath, type QuerySigner } from './sigv4.ts';
 
@@ -17,6 +17,8 @@ export interface S3HandlerDeps {
   storage: Pick<ObjectStorage, 'putObject' | 'uploadPart' | 'hasMultipartUpload' | 'openObject'>;
   signer: QuerySigner;
   faults: FaultInjector;
+  /** Announced on every PUT and GET of an encrypted bucket, as S3 does. */
+  serverSideEncryption: ServerSideEncryption | null;
 }
 
 export type S3Handler = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => void;
@@ -133,7 +135,7 @@ async function putObject(deps: S3HandlerDeps, x: Exchange, target: ObjectTarget)
   startBody(x);
   const contentType = x.req.headers['content-type'];
   const stored = await deps.storage.putObject(target.key, x.req, contentType, checks);
-  answerStored(x, stored.etag);
+  answerStored(deps, x, stored.etag);
 }
 
 async function putPart(deps: S3HandlerDeps, x: Exchange, target: ObjectTarget): Promise<void> {
@@ -150,10 +152,13 @@ async function putPart(deps: S3HandlerDeps, x: Exchange, target: ObjectTarget): 
   if (await playPutFault(deps, x, checks.expectedSize)) return;
   startBody(x);
   const part = await deps.storage.uploadPart(target.key, uploadId, partNumber, x.req, checks);
-  answerStored(x, part.etag);
+  answerStored(deps, x, part.etag);
 }
 
-/** Content-Length (required, at most 5 GiB) and Content-MD5 (when sent: 16 bytes, base64). */
+/**
+ * Content-Length (required, at most 5 GiB) and Content-MD5 (16 bytes, base64; only reaches here when the URL
+ * signed it: an unsigned one was refused with the signature check).
+ */
 function putChecks(req: IncomingMessage): BodyChecks & { expectedSize: number } {
   const lengthHeader = req.headers['content-length'];
   if (lengthHeader === undefined) throw s3Errors.missingContentLength();
@@ -188,8 +193,8 @@ function requestIds(): { requestId: string; hostId: string } {
   return { requestId: hex.slice(0, 16).toUpperCase(), hostId: Buffer.from(hex, 'hex').toString('base64') };
 }
 
-function answerStored(x: Exchange, etag: string): void {
-  x.res.writeHead(200, { ...stamp(x), ETag: etag, 'Content-Length': '0' });
+function answerStored(deps: S3HandlerDeps, x: Exchange, etag: string): void {
+  x.res.writeHead(200, { ...stamp(x), ...encryptionHeader(deps), ETag: etag, 'Content-Length': '0' });
   x.res.end();
 }
 
@@ -202,6 +207,7 @@ async function getObject(deps: S3HandlerDeps, x: Exchange, target: ObjectTarget,
   try {
     const headers: OutgoingHttpHeaders = {
       ...stamp(x),
+      ...encryptionHeader(deps),
       'Accept-Ranges': 'bytes',
       'Content-Type': object.contentType,
       ETag: object.etag,
@@ -386,6 +392,11 @@ function readAtLeast(req: IncomingMessage, count: number): Promise<void> {
     req.on('data', onData).once('end', finish).once('error', finish).once('close', finish);
     req.resume();
   });
+}
+
+/** The header a client reads to know the ETag is not an MD5 (shotgrid-rest.md, "Upload (direct to storage)"). */
+function encryptionHeader(deps: S3HandlerDeps): Record<string, string> {
+  return deps.serverSideEncryption === null ? {} : { 'x-amz-server-side-encryption': deps.serverSideEncryption };
 }
 
 function stamp(x: Exchange): Record<string, string> {
