@@ -1,7 +1,7 @@
 // MD5 of file parts off the main thread: a few workers (public/md5-worker.js), each handed a Blob slice, so the
 // page stays responsive while parts are hashed. Where workers cannot start, parts are hashed on the main thread.
 
-import { md5Base64 } from './md5.js';
+import { md5OfBlob } from './md5.js';
 
 export class Md5Pool {
   /** @param {number} size workers to run (parts hash in parallel up to this many) */
@@ -28,7 +28,7 @@ export class Md5Pool {
    * @returns {Promise<string>}
    */
   hash(blob) {
-    if (this.workers.length === 0) return blob.arrayBuffer().then((buffer) => md5Base64(new Uint8Array(buffer)));
+    if (this.workers.length === 0) return md5OfBlob(blob);
     const worker = this.workers.reduce((least, candidate) => (candidate.busy < least.busy ? candidate : least));
     const id = this.nextId++;
     worker.busy += 1;

@@ -1,6 +1,7 @@
-// MD5 (RFC 1321), written from the RFC's description: the page sends every part with `Content-MD5` so storage
-// refuses bytes that changed on the way, and browsers' SubtleCrypto has no MD5. Plain JavaScript with no
-// imports, so the same file runs in the page's worker and in Node's tests. Whole buffers only (a part at a time).
+// MD5 (RFC 1321), written from the RFC's description: the page sends every part with `Content-MD5` so the service
+// can prove that what storage holds is what left the page, and browsers' SubtleCrypto has no MD5. Plain JavaScript with no
+// imports, so the same file runs in the page's worker and in Node's tests. Incremental: a part may be a whole file
+// of gigabytes (attachments go to the site in one PUT), read slice by slice.
 //
 // The 64 steps are written out, as the RFC lists them, with the sine table's values inline: a loop over tables
 // runs about four times slower in V8, and the page hashes every byte it sends.
@@ -180,30 +181,80 @@ function compressBlocks(state, bytes, offset, end) {
   state[3] = d0;
 }
 
+/** Incremental MD5: bytes are fed in pieces (a file read slice by slice, never whole), then the digest taken. */
+export class Md5 {
+  #state = new Int32Array([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476]);
+  /** Bytes of an unfinished 64-byte block, carried to the next update. */
+  #pending = new Uint8Array(64);
+  #pendingLength = 0;
+  #length = 0;
+
+  /** @param {Uint8Array | ArrayBuffer | ArrayBufferView} input */
+  update(input) {
+    let bytes = asBytes(input);
+    this.#length += bytes.byteLength;
+    if (this.#pendingLength > 0) {
+      const take = Math.min(64 - this.#pendingLength, bytes.byteLength);
+      this.#pending.set(bytes.subarray(0, take), this.#pendingLength);
+      this.#pendingLength += take;
+      bytes = bytes.subarray(take);
+      if (this.#pendingLength < 64) return this;
+      compressBlocks(this.#state, this.#pending, 0, 64);
+      this.#pendingLength = 0;
+    }
+    const whole = bytes.byteLength - (bytes.byteLength % 64);
+    compressBlocks(this.#state, bytes, 0, whole);
+    this.#pending.set(bytes.subarray(whole));
+    this.#pendingLength = bytes.byteLength - whole;
+    return this;
+  }
+
+  /** The 16-byte digest; the hash is used up. */
+  digest() {
+    // Padding (3.1): a 1 bit, zeros up to 56 bytes mod 64, then the length in bits as 64-bit little-endian (3.2).
+    const rest = this.#pendingLength;
+    const tail = new Uint8Array(rest < 56 ? 64 : 128);
+    tail.set(this.#pending.subarray(0, rest));
+    tail[rest] = 0x80;
+    const tailView = new DataView(tail.buffer);
+    tailView.setUint32(tail.length - 8, (this.#length * 8) >>> 0, true);
+    tailView.setUint32(tail.length - 4, Math.floor(this.#length / 0x2000_0000), true);
+    compressBlocks(this.#state, tail, 0, tail.length);
+    // The digest: A, B, C, D, each low-order byte first (3.5).
+    const digest = new Uint8Array(16);
+    const out = new DataView(digest.buffer);
+    for (let i = 0; i < 4; i++) out.setInt32(4 * i, this.#state[i], true);
+    return digest;
+  }
+}
+
+function asBytes(input) {
+  return input instanceof Uint8Array ? input : ArrayBuffer.isView(input) ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : new Uint8Array(input);
+}
+
 /** The 16-byte MD5 digest of `input` (a Uint8Array, Node Buffer, ArrayBuffer or other view). */
 export function md5(input) {
-  const bytes = input instanceof Uint8Array ? input : ArrayBuffer.isView(input) ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : new Uint8Array(input);
-  const length = bytes.byteLength;
-  // The initial words A, B, C, D (3.3).
-  const state = new Int32Array([0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476]);
-  const whole = length - (length % 64);
-  compressBlocks(state, bytes, 0, whole);
+  return new Md5().update(input).digest();
+}
 
-  // Padding (3.1): a 1 bit, zeros up to 56 bytes mod 64, then the length in bits as 64-bit little-endian (3.2).
-  const rest = length - whole;
-  const tail = new Uint8Array(rest < 56 ? 64 : 128);
-  tail.set(bytes.subarray(whole));
-  tail[rest] = 0x80;
-  const tailView = new DataView(tail.buffer);
-  tailView.setUint32(tail.length - 8, (length * 8) >>> 0, true);
-  tailView.setUint32(tail.length - 4, Math.floor(length / 0x2000_0000), true);
-  compressBlocks(state, tail, 0, tail.length);
+/** A digest in base64, as the Content-MD5 header carries it. */
+export function base64Of(digest) {
+  return btoa(String.fromCharCode(...digest));
+}
 
-  // The digest: A, B, C, D, each low-order byte first (3.5).
-  const digest = new Uint8Array(16);
-  const out = new DataView(digest.buffer);
-  for (let i = 0; i < 4; i++) out.setInt32(4 * i, state[i], true);
-  return digest;
+/** Bytes read from a Blob at a time: a part may be a whole file of gigabytes, never read whole. */
+const BLOB_SLICE = 8 * 1024 * 1024;
+
+/**
+ * The MD5 (base64) of a Blob, read slice by slice.
+ * @param {Blob} blob
+ */
+export async function md5OfBlob(blob) {
+  const hash = new Md5();
+  for (let start = 0; start < blob.size; start += BLOB_SLICE) {
+    hash.update(new Uint8Array(await blob.slice(start, start + BLOB_SLICE).arrayBuffer()));
+  }
+  return base64Of(hash.digest());
 }
 
 /** The digest as lower-case hex, e.g. for "abc": 900150983cd24fb0d6963f7d28e17f72. */
@@ -213,5 +264,5 @@ export function md5Hex(input) {
 
 /** The digest in base64, as the Content-MD5 header carries it. */
 export function md5Base64(input) {
-  return btoa(String.fromCharCode(...md5(input)));
+  return base64Of(md5(input));
 }

@@ -99,6 +99,10 @@ export interface Config {
   uploadVersionField: string;
   /** Parts of one file in flight at once (the no-JavaScript form's held window; the page's default). */
   uploadParallelParts: number;
+  /** Requests in flight to the site's API at once from this instance (the API is the whole studio's). */
+  siteMaxConcurrentRequests: number;
+  /** How long a zip waits for a file under the site's malware scan before listing it in the manifest only. */
+  zipScanWaitSeconds: number;
   /** Hosts web links may be fetched from (`*.example.com` allows subdomains). */
   webLinkHosts: readonly string[];
   /** Private or loopback ranges (CIDR) web links may reach after all: an intranet host on WEB_LINK_HOSTS. */
@@ -357,6 +361,8 @@ export function loadConfig(env: Env = process.env): Config {
       reader.read('UPLOAD_VERSION_FIELD', z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), 'a ShotGrid field name such as sg_uploaded_movie') ??
       'sg_uploaded_movie',
     uploadParallelParts: reader.read('UPLOAD_PARALLEL_PARTS', integerIn(1, 16), 'a number from 1 to 16') ?? 4,
+    siteMaxConcurrentRequests: reader.read('SITE_MAX_CONCURRENT_REQUESTS', integerIn(1, 64), 'a number from 1 to 64') ?? 8,
+    zipScanWaitSeconds: reader.read('ZIP_SCAN_WAIT_SECONDS', integerIn(0, 3600), 'a number of seconds from 0 to 3600') ?? 180,
     webLinkHosts:
       reader.read('WEB_LINK_HOSTS', commaList(hostnameSchema), 'a comma-separated list of host names, e.g. vimeo.com,*.example.com') ?? [],
     webLinkPrivateRanges:

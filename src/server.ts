@@ -101,7 +101,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       // The sandbox's script, whose credentials are public by design (production refuses sandbox mode).
       credentials = { siteUrl: sandbox.url, scriptName: sandboxDefaults.scriptName, scriptKey: sandboxDefaults.scriptKey };
     }
-    tracker = new ShotgridTracker({ ...credentials, log: log.child({ component: 'shotgrid' }) });
+    tracker = new ShotgridTracker({ ...credentials, log: log.child({ component: 'shotgrid' }), maxConcurrentRequests: config.siteMaxConcurrentRequests });
     store = await createKeyValueStore(config.redisUrl?.reveal() ?? null, {
       onRedisError: (error) => log.error({ err: error }, 'redis connection error'),
     });
@@ -292,21 +292,34 @@ async function main(): Promise<void> {
     );
   }
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) {
-      log.warn({ signal }, 'second signal: cutting running requests now');
+  // One way out, whatever asks for it: stop accepting, let running requests finish (bounded), then exit.
+  let stopping = false;
+  const shutDown = (exitCode: (forced: boolean) => number): void => {
+    if (stopping) {
       void running.close(0);
       return;
     }
-    log.info({ signal }, 'shutdown requested');
+    stopping = true;
     void running.close().then(({ forced }) => {
-      log.flush(() => process.exit(forced ? 1 : 0));
+      log.flush(() => process.exit(exitCode(forced)));
     });
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) log.warn({ signal }, 'second signal: cutting running requests now');
+    else log.info({ signal }, 'shutdown requested');
+    shutDown((forced) => (forced ? 1 : 0));
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // Every stream's errors are handled where the stream is made. Should something unforeseen still escape, the
+  // process can no longer be trusted (state may be half-written): it says so and shuts down as on SIGTERM, so the
+  // other users' transfers get their grace period, and exits 1 for the supervisor to restart it.
+  const onFatal = (error: unknown, origin: string): void => {
+    log.fatal({ err: error, origin }, 'unexpected error: shutting down');
+    if (!stopping) shutDown(() => 1);
+  };
+  process.on('uncaughtException', (error, origin) => onFatal(error, origin));
+  process.on('unhandledRejection', (reason) => onFatal(reason, 'unhandledRejection'));
 }
 
 if (import.meta.main) {

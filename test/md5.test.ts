@@ -12,10 +12,12 @@ interface Md5Module {
   md5(input: Uint8Array | ArrayBuffer): Uint8Array;
   md5Hex(input: Uint8Array | ArrayBuffer): string;
   md5Base64(input: Uint8Array | ArrayBuffer): string;
+  md5OfBlob(blob: Blob): Promise<string>;
+  Md5: new () => { update(input: Uint8Array): unknown; digest(): Uint8Array };
 }
 
 // Imported by URL: the module is JavaScript served to browsers, with no TypeScript declarations of its own.
-const { md5, md5Hex, md5Base64 } = (await import(pathToFileURL(join(projectRoot, 'public', 'md5.js')).href)) as Md5Module;
+const { md5, md5Hex, md5Base64, md5OfBlob, Md5 } = (await import(pathToFileURL(join(projectRoot, 'public', 'md5.js')).href)) as Md5Module;
 
 const nodeMd5 = (data: Uint8Array) => createHash('md5').update(data).digest();
 
@@ -57,6 +59,21 @@ describe('public/md5.js', () => {
   test('past 512 MiB, where the length in bits needs the high word (parts grow to ~525 MiB for 5 TiB files)', () => {
     const data = Buffer.alloc(512 * 1024 * 1024 + 3, 0x5a);
     assert.equal(md5Hex(data), nodeMd5(data).toString('hex'));
+  });
+
+  test('fed in pieces of every length, the digest is the whole buffer\'s', () => {
+    const data = randomBytes(3 * 64 * 64 + 17);
+    for (const piece of [1, 3, 63, 64, 65, 127, 1000]) {
+      const hash = new Md5();
+      for (let start = 0; start < data.length; start += piece) hash.update(data.subarray(start, start + piece));
+      assert.deepEqual(Buffer.from(hash.digest()), nodeMd5(data), `pieces of ${piece}`);
+    }
+  });
+
+  test('a Blob is hashed slice by slice (a whole file sent as one part is never read whole)', async () => {
+    const data = randomBytes(8 * 1024 * 1024 * 2 + 1234);
+    assert.equal(await md5OfBlob(new Blob([data])), nodeMd5(data).toString('base64'));
+    assert.equal(await md5OfBlob(new Blob([])), nodeMd5(new Uint8Array(0)).toString('base64'));
   });
 
   test('Content-MD5 form: 22 base64 characters and ==', () => {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
@@ -11,6 +10,7 @@ import { loadConfig } from '../src/config.ts';
 import { createLogger } from '../src/log.ts';
 import { projectRoot } from '../src/paths.ts';
 import { startServer, type RunningServer, type StartSandbox } from '../src/server.ts';
+import { spawnService as spawnProcess, type ServiceProcess } from './helpers/service-process.ts';
 
 // The real server on real sockets: in-process through startServer for routes and headers, and as a child
 // process (`node src/server.ts`) for signals and graceful shutdown.
@@ -304,55 +304,10 @@ describe('sandbox mode', () => {
 
 // ---- the process: signals and graceful shutdown ----
 
-interface ServiceProcess {
-  child: ChildProcessWithoutNullStreams;
-  url: string;
-  port: number;
-  /** Resolves with the first log line that matches. */
-  logLine(message: RegExp): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
-}
-
-async function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['src/server.ts'], {
-    cwd: projectRoot,
-    env: { PATH: process.env['PATH'] ?? '', ...env },
-  });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  cleanups.push(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await exited;
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-
-  const seen: Record<string, unknown>[] = [];
-  const waiting: { message: RegExp; resolve: (line: Record<string, unknown>) => void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (text) => {
-    if (!text.startsWith('{')) return;
-    const line = JSON.parse(text) as Record<string, unknown>;
-    seen.push(line);
-    for (const waiter of [...waiting]) {
-      if (waiter.message.test(String(line['msg']))) {
-        waiting.splice(waiting.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  const logLine = (message: RegExp): Promise<Record<string, unknown>> => {
-    const found = seen.find((line) => message.test(String(line['msg'])));
-    if (found) return Promise.resolve(found);
-    return new Promise((resolve, reject) => {
-      waiting.push({ message, resolve });
-      void exited.then((code) => reject(new Error(`service exited (${code}) before logging ${message}: ${stderr}`)));
-    });
-  };
-
-  const listening = await logLine(/listening/);
-  const url = String(listening['url']);
-  return { child, url, port: Number(new URL(url).port), logLine, exited };
+async function spawnService(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<ServiceProcess> {
+  const service = await spawnProcess(env, nodeArgs);
+  cleanups.push(() => service.stop());
+  return service;
 }
 
 /** An idle keep-alive connection: one request answered, the socket left open. */
@@ -431,6 +386,23 @@ describe('graceful shutdown (node src/server.ts)', () => {
     assert.equal(await within(service.exited, 4000, 'the process exits'), 1);
     const elapsed = Date.now() - signalledAt;
     assert.ok(elapsed >= 900, `waited for the grace period (${elapsed} ms)`);
+  });
+
+  test('an error that escapes every handler is logged as fatal, and the process shuts down as on SIGTERM, exit 1', async () => {
+    const site = await fakeSite();
+    const service = await spawnService({ ...siteEnv(site, { LOG_LEVEL: 'info', SHUTDOWN_GRACE_SECONDS: '20' }) }, ['--import', './test/fixtures/throw-on-signal.ts']);
+    site.mode = 'holding';
+    const probed = site.nextProbe();
+    const inFlight = request(`${service.url}/readyz`).then((response) => response.statusCode);
+    await probed;
+
+    service.child.kill('SIGUSR2');
+    const fatal = await within(service.logLine(/unexpected error/), 5000, 'the fatal line');
+    assert.equal(fatal['level'], 'fatal');
+    await service.logLine(/shutting down: no new connections/);
+    site.release();
+    assert.equal(await within(inFlight, 5000, 'the running request completes'), 200);
+    assert.equal(await within(service.exited, 5000, 'the process exits'), 1);
   });
 
   test('a bad variable stops the process at start with a message naming it', async () => {

@@ -8,32 +8,43 @@ import type { Config } from '../config.ts';
 import { formatBytes } from '../shared/format-bytes.ts';
 import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
-import { createFileResolver, planDownload, type DownloadEntry } from '../transfer/archive-plan.ts';
+import type { Logger } from '../log.ts';
+import { IMAGE_SIGNATURE_BYTES } from '../shared/image-signature.ts';
+import { createFileResolver, mapInOrder, planDownload, planFromJson, planToJson, type DownloadEntry, type DownloadPlan } from '../transfer/archive-plan.ts';
 import { openDownload } from '../transfer/download-source.ts';
 import { openLocalFile, resolveLocalFile } from '../transfer/local-files.ts';
 import { prefetching } from '../transfer/prefetch.ts';
 import { checkWebLink, createWebLinkAgent, resolveWebLink, type WebLinkPolicy } from '../transfer/web-link-policy.ts';
 import { writeZipArchive } from '../transfer/zip/zip-writer.ts';
 import { attachmentDisposition } from '../web/content-disposition.ts';
+import { CSRF_FIELD, csrfToken } from '../web/csrf.ts';
 import { HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
 
 // Flow 3, "Download as zip" (DESIGN.md):
 //
-//   GET …                                the page: per selected entity, its files by kind, with sizes and totals
-//   GET …/zip?kinds=…&download=<id>     the archive, streamed: exact Content-Length, entries stored, manifest last
-//   GET …/zip/<id>/status                how far that download got, and which file failed if one did
+//   GET  …                              the page: per selected entity, its files by kind, with sizes and totals
+//   POST …/zip                          prepare a zip of the chosen kinds: answered at once (202 JSON, or 303 to
+//                                       the waiting page for the plain form); the files are located and sized
+//                                       in the background, which on a real site may take minutes
+//   GET  …/zip/<id>                     the plain form's waiting page (it reloads itself, then starts the file)
+//   GET  …/zip/<id>/status              how far preparing or sending got, and which file failed if one did
+//   GET  …/zip/<id>/file                the archive, streamed: exact Content-Length, entries stored, manifest last
 //
-// `…` is /ami/download-zip/<context id>. A source that fails for good aborts the response (the browser marks the
-// download failed), and the status says which file: a zip never looks complete when it is not.
+// `…` is /ami/download-zip/<context id>. Preparing first keeps the file's GET from waiting minutes before its first
+// byte (proxies cut idle responses after 60 s). The plan is kept in the store, so any instance streams it. A
+// source that fails for good aborts the response (the browser marks the download failed), and the status says
+// which file: a zip never looks complete when it is not.
 
 export interface DownloadRouteDeps {
-  config: Pick<Config, 'publicPath' | 'webLinkHosts' | 'webLinkPrivateRanges' | 'localStorageMounts'>;
+  config: Pick<Config, 'publicPath' | 'webLinkHosts' | 'webLinkPrivateRanges' | 'localStorageMounts' | 'session' | 'zipScanWaitSeconds'>;
   tracker: Tracker;
   contexts: ContextStore;
   store: KeyValueStore;
   /** Sources fetched ahead of the one being written. */
   prefetch?: number;
+  /** Files located and sized at once while preparing (the site's own limit applies on top). */
+  planConcurrency?: number;
   /** For tests: web links over plain http (never in production). */
   allowHttpWebLinks?: boolean;
   webLinkLookup?: Parameters<typeof createWebLinkAgent>[1];
@@ -42,12 +53,30 @@ export interface DownloadRouteDeps {
 export const ALL_KINDS: FileKinds = { attachments: true, fields: true, thumbnails: true, noteAttachments: true };
 const KIND_NAMES = { attachments: 'attachments', fields: 'fields', thumbnails: 'thumbnails', noteAttachments: 'notes' } as const;
 const STATUS_TTL_SECONDS = 24 * 3600;
+/** The CSRF purpose of the zip's POST (the path segment after the context id). */
+const ZIP_PURPOSE = 'zip';
+/** A location found while preparing is used this long: storage's signed GETs live 847–900 s (live). */
+const LOCATION_REUSE_MS = 5 * 60_000;
+const downloadIdPattern = /^[A-Za-z0-9-]{8,64}$/;
+/** How long the page's size measuring may take. */
+const SIZES_BUDGET_MS = 20_000;
+
+/** Names one listed file on the page and in the sizes answer. */
+function fileKey(file: FileRef): string {
+  return `${file.entity.type}:${file.entity.id}:${file.source}:${file.attachmentId ?? file.field ?? ''}`;
+}
 
 interface DownloadStatus {
-  state: 'planning' | 'sending' | 'done' | 'failed';
+  state: 'preparing' | 'ready' | 'sending' | 'done' | 'failed';
+  /** Files the site listed, and how many of them are located and sized so far. */
+  listed: number | null;
+  resolved: number;
+  /** Files in the zip, and files in its manifest only. */
+  files: number;
+  skipped: number;
+  /** Bytes of the whole zip, once prepared. */
   total: number | null;
   sent: number;
-  files: number;
   /** The entry being written when it failed. */
   failedFile: string | null;
   message: string | null;
@@ -63,7 +92,15 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     ...(deps.allowHttpWebLinks ? { allowHttp: true } : {}),
   };
   const webAgent = createWebLinkAgent(policy, deps.webLinkLookup);
+  const csrfSecret = deps.config.session.secret.reveal();
   const base = '/ami/:action/:contextId';
+  const statusKey = (context: ActionContext, id: string) => `zip-status:${context.id}:${id}`;
+  const planKey = (context: ActionContext, id: string) => `zip-plan:${context.id}:${id}`;
+  const readStatus = async (context: ActionContext, id: string): Promise<DownloadStatus | null> => {
+    const json = await deps.store.get(statusKey(context, id));
+    return json === null ? null : (JSON.parse(json) as DownloadStatus);
+  };
+  const saveStatus = (context: ActionContext, id: string, status: DownloadStatus) => deps.store.set(statusKey(context, id), JSON.stringify(status), STATUS_TTL_SECONDS);
 
   router.get(base, async (req, res, next) => {
     const action = actionOf(req);
@@ -89,58 +126,108 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       kinds,
       kindNames: KIND_NAMES,
       formatBytes,
-      zipUrl: `${pagePath(deps.config.publicPath, context)}/zip`,
-      // For the plain form (the page's script makes its own per click): the browser's silent re-requests of a
-      // cut download carry it, so a download that failed on a source is not rebuilt up to the same failure.
-      downloadId: randomUUID(),
+      zipUrl: `${pagePath(deps.config.publicPath, context)}/${ZIP_PURPOSE}`,
+      csrfField: CSRF_FIELD,
+      zipToken: csrfToken(csrfSecret, context.id, ZIP_PURPOSE),
+      sizesUrl: `${pagePath(deps.config.publicPath, context)}/sizes`,
+      fileKey,
     });
   });
 
-  router.get(`${base}/zip`, async (req, res) => {
+  // The sizes the site does not state (every file since 2025), asked of storage after the page has shown: the
+  // page fills them in, instead of waiting for them before its first byte. Bounded in time: what is not measured
+  // by then stays "measured when the zip is made".
+  router.get(`${base}/sizes`, async (req, res) => {
     const context = await downloadContext(req, deps);
-    const kinds = kindsFrom(req.query.kinds);
-    const downloadId = typeof req.query.download === 'string' && /^[A-Za-z0-9-]{8,64}$/.test(req.query.download) ? req.query.download : null;
-    const statusKey = downloadId ? `zip-status:${context.id}:${downloadId}` : null;
-    // A browser whose download was cut asks for the same URL again, from byte 0, up to five times (Chromium's
-    // auto-resume): after a source failed for good that would rebuild the archive up to the same failure each time
-    // and overwrite the status the page shows. So a download that failed on a source stays failed (the page offers
-    // a new one); one the browser's connection cut may start over.
-    if (statusKey) {
-      const previous = await deps.store.get(statusKey);
-      const earlier = previous === null ? null : (JSON.parse(previous) as DownloadStatus);
-      if (earlier?.state === 'failed' && earlier.failedBy === 'source') {
-        throw new HttpError(410, 'gone', `This download failed at ${earlier.failedFile ?? 'its start'}: ${earlier.message ?? 'a file could not be fetched'}.`, {
-          hint: 'Start a new download from the page.',
-        });
-      }
-    }
-    const status: DownloadStatus = { state: 'planning', total: null, sent: 0, files: 0, failedFile: null, message: null };
-    const saveStatus = async () => {
-      if (statusKey) await deps.store.set(statusKey, JSON.stringify(status), STATUS_TTL_SECONDS);
-    };
-    await saveStatus();
-
     const login = context.user.login;
-    let plan: Awaited<ReturnType<typeof planDownload>>;
-    try {
-      const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, kinds));
-      const resolve = createFileResolver({
-        webLinks: policy,
-        localMounts: deps.config.localStorageMounts,
-        probeTrackedSize: async (file) => signedSize(await deps.tracker.locateFile(login, file)),
-        probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
-      });
-      plan = await planDownload(files, resolve);
-    } catch (error) {
-      // The page follows the status: it must hear that planning failed, not wait on "preparing" for ever.
-      Object.assign(status, { state: 'failed', failedBy: 'source', message: error instanceof Error ? error.message : String(error) });
-      await saveStatus().catch(() => undefined);
-      throw error;
+    const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, ALL_KINDS));
+    const unsized = files.filter((file) => file.link.type === 'upload' && file.size === null);
+    const deadline = Date.now() + SIZES_BUDGET_MS;
+    const sizes = await mapInOrder(unsized, deps.planConcurrency ?? 16, async (file) => {
+      if (Date.now() > deadline) return { key: fileKey(file), size: null };
+      try {
+        return { key: fileKey(file), size: (await probeStorage(await deps.tracker.locateFile(login, file))).size };
+      } catch {
+        // Held by the site (malware scan) or not reachable now: the zip's preparation says which.
+        return { key: fileKey(file), size: null };
+      }
+    });
+    res.set('Cache-Control', 'no-store').json({ sizes });
+  });
+
+  router.post(`${base}/${ZIP_PURPOSE}`, express.json({ limit: '16kb' }), async (req, res) => {
+    const context = await downloadContext(req, deps);
+    const body = (req.body ?? {}) as { kinds?: unknown };
+    const kinds = kindsFrom(body.kinds);
+    const id = randomUUID();
+    const status: DownloadStatus = { state: 'preparing', listed: null, resolved: 0, files: 0, skipped: 0, total: null, sent: 0, failedFile: null, message: null };
+    await saveStatus(context, id, status);
+    // Not tied to this request: the page polls the status. Every failure ends in the status, none escapes.
+    const log = req.log.child({ download: id });
+    let live = context;
+    void prepareZip(context, kinds, deps, policy, webAgent, log, {
+      progress: async () => {
+        await saveStatus(context, id, status);
+        live = await deps.contexts.keepAlive(live);
+      },
+      status,
+      keep: (plan) => deps.store.set(planKey(context, id), planToJson(plan), STATUS_TTL_SECONDS),
+    });
+    const zipPath = `${pagePath(deps.config.publicPath, context)}/${ZIP_PURPOSE}/${id}`;
+    if (req.accepts(['html', 'json']) === 'json') {
+      res.status(202).json({ download: { id, statusUrl: `${zipPath}/status`, fileUrl: `${zipPath}/file` } });
+    } else {
+      res.redirect(303, zipPath);
     }
-    status.state = 'sending';
-    status.total = plan.archive.totalSize;
-    status.files = plan.includedFiles;
-    await saveStatus();
+  });
+
+  router.get(`${base}/${ZIP_PURPOSE}/:downloadId`, async (req, res) => {
+    const { context, id } = await downloadOf(req, deps);
+    const status = await readStatus(context, id);
+    if (status === null) throw HttpError.notFound('No download by that id for this launch.');
+    res.set('Cache-Control', 'no-store');
+    res.render('actions/zip-progress', {
+      title: 'Download as zip · ami-transfer',
+      status,
+      formatBytes,
+      pageUrl: pagePath(deps.config.publicPath, context),
+      fileUrl: `${pagePath(deps.config.publicPath, context)}/${ZIP_PURPOSE}/${id}/file`,
+    });
+  });
+
+  router.get(`${base}/${ZIP_PURPOSE}/:downloadId/status`, async (req, res) => {
+    const { context, id } = await downloadOf(req, deps);
+    const status = await readStatus(context, id);
+    if (status === null) throw HttpError.notFound('No download by that id for this launch.');
+    res.set('Cache-Control', 'no-store').json(status);
+  });
+
+  router.get(`${base}/${ZIP_PURPOSE}/:downloadId/file`, async (req, res) => {
+    const { context, id } = await downloadOf(req, deps);
+    const status = await readStatus(context, id);
+    if (status === null) throw HttpError.notFound('No download by that id for this launch.');
+    if (status.state === 'preparing') throw new HttpError(409, 'zip_not_ready', 'The zip is still being prepared.', { hint: 'Wait for the page to say it is ready.' });
+    // A browser whose download was cut asks for the same URL again (Chromium's auto-resume): after a source failed
+    // for good that would rebuild the archive up to the same failure each time and overwrite the status the page
+    // shows. So a download that failed on a source stays failed (the page offers a new one); one the browser's
+    // connection cut may start over.
+    if (status.state === 'failed' && status.failedBy === 'source') {
+      throw new HttpError(410, 'gone', `This download failed at ${status.failedFile ?? 'its start'}: ${status.message ?? 'a file could not be fetched'}.`, {
+        hint: 'Start a new download from the page.',
+      });
+    }
+    const json = await deps.store.get(planKey(context, id));
+    if (json === null) throw new HttpError(410, 'gone', 'This download is no longer kept.', { hint: 'Start a new download from the page.' });
+    const plan = planFromJson(json);
+    // A zip sends no request of its own while it streams: the launch's lifetime slides with its bytes instead.
+    let live = context;
+    const save = async () => {
+      await saveStatus(context, id, status);
+      live = await deps.contexts.keepAlive(live);
+    };
+    Object.assign(status, { state: 'sending', sent: 0, failedFile: null, message: null });
+    delete status.failedBy;
+    await save();
 
     res.status(200).set({
       'Content-Type': 'application/zip',
@@ -150,6 +237,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     });
     req.log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize }, 'zip download started');
 
+    const login = context.user.login;
     const aborted = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) aborted.abort(new Error('the browser stopped the download'));
@@ -162,7 +250,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       status.message = error instanceof Error ? error.message : String(error);
       status.failedBy = by;
     };
-    const ticker = setInterval(() => void saveStatus().catch(() => undefined), 1000);
+    const ticker = setInterval(() => void save().catch(() => undefined), 1000);
     const archive = writeZipArchive(plan.archive, (planned) => {
       current = plan.entries[planned.index]!;
       return prefetcher.open(current);
@@ -175,7 +263,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
         // A source failed for good while the browser still listens: recorded before the response is cut, so the
         // browser's automatic retry of the cut download finds it (above).
         fail(error, 'source');
-        await saveStatus().catch(() => undefined);
+        await save().catch(() => undefined);
       });
       status.state = 'done';
       req.log.info({ bytes: status.sent }, 'zip download finished');
@@ -188,18 +276,67 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       clearInterval(ticker);
       archive.destroy();
       prefetcher.close();
-      await saveStatus().catch(() => undefined);
+      await save().catch(() => undefined);
     }
   });
 
-  router.get(`${base}/zip/:downloadId/status`, async (req, res) => {
-    const context = await downloadContext(req, deps);
-    const json = await deps.store.get(`zip-status:${context.id}:${String(req.params['downloadId'])}`);
-    if (json === null) throw HttpError.notFound('No download by that id for this launch.');
-    res.set('Cache-Control', 'no-store').json(JSON.parse(json));
-  });
-
   return router;
+}
+
+interface Preparation {
+  status: DownloadStatus;
+  /** Saves the status (throttled by the caller's ticker). */
+  progress(): Promise<void>;
+  keep(plan: DownloadPlan): Promise<void>;
+}
+
+/**
+ * Lists the chosen files as the user sees them, locates and sizes each (a file under the site's malware scan is
+ * waited for, up to ZIP_SCAN_WAIT_SECONDS), plans the archive and keeps the plan. Never throws: the outcome is
+ * in the status, which the page follows.
+ */
+async function prepareZip(
+  context: ActionContext,
+  kinds: FileKinds,
+  deps: DownloadRouteDeps,
+  policy: WebLinkPolicy,
+  webAgent: Dispatcher,
+  log: Logger,
+  preparation: Preparation,
+): Promise<void> {
+  const { status } = preparation;
+  const login = context.user.login;
+  const ticker = setInterval(() => void preparation.progress().catch(() => undefined), 1000);
+  try {
+    const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, kinds));
+    status.listed = files.length;
+    const resolve = createFileResolver({
+      webLinks: policy,
+      localMounts: deps.config.localStorageMounts,
+      scanWaitMs: deps.config.zipScanWaitSeconds * 1000,
+      probeTracked: async (file) => {
+        const location = await deps.tracker.locateFile(login, file);
+        return { location: { url: location.url, at: Date.now() }, ...(await probeStorage(location)) };
+      },
+      probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
+    });
+    const plan = await planDownload(files, resolve, {
+      concurrency: deps.planConcurrency ?? 16,
+      onProgress: (resolved) => {
+        status.resolved = resolved;
+      },
+    });
+    await preparation.keep(plan);
+    Object.assign(status, { state: 'ready', files: plan.includedFiles, skipped: plan.skippedFiles, total: plan.archive.totalSize });
+    log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize }, 'zip prepared');
+  } catch (error) {
+    // The page follows the status: it must hear that preparing failed, not wait on "preparing" for ever.
+    Object.assign(status, { state: 'failed', failedBy: 'source', message: error instanceof Error ? error.message : String(error) });
+    log.warn({ err: error }, 'zip could not be prepared');
+  } finally {
+    clearInterval(ticker);
+    await preparation.progress().catch((error: unknown) => log.error({ err: error }, 'the zip status could not be saved'));
+  }
 }
 
 /**
@@ -227,7 +364,14 @@ async function downloadContext(req: Request, deps: DownloadRouteDeps): Promise<A
   return contextOf(req, deps.contexts, action);
 }
 
-/** `kinds=attachments,fields,thumbnails,notes`; all when absent. */
+async function downloadOf(req: Request, deps: DownloadRouteDeps): Promise<{ context: ActionContext; id: string }> {
+  const context = await downloadContext(req, deps);
+  const id = String(req.params['downloadId']);
+  if (!downloadIdPattern.test(id)) throw HttpError.notFound('No download by that id for this launch.');
+  return { context, id };
+}
+
+/** `kinds=attachments,fields,thumbnails,notes` (or a list of them); all when absent. */
 function kindsFrom(raw: unknown): FileKinds {
   if (raw === undefined || raw === '') return ALL_KINDS;
   const names = new Set((Array.isArray(raw) ? raw.join(',') : String(raw)).split(','));
@@ -274,26 +418,43 @@ function openEntry(entry: DownloadEntry, tracker: Tracker, login: string, webAge
       return Readable.from([origin.bytes]);
     case 'local':
       return openLocalFile(origin.file);
-    case 'tracker':
-      return openDownload({ locate: () => tracker.locateFile(login, entry.file!), size: entry.size, signal });
+    case 'tracker': {
+      // The location found while preparing serves once, while fresh; after that (or on its expiry) a new one.
+      let kept = origin.location !== undefined && Date.now() - origin.location.at < LOCATION_REUSE_MS ? origin.location : null;
+      const locate = async (): Promise<{ url: string }> => {
+        const found = kept;
+        kept = null;
+        return found ?? tracker.locateFile(login, entry.file!);
+      };
+      return openDownload({ locate, size: entry.size, signal });
+    }
     case 'web':
       return openDownload({ locate: async () => ({ url: await resolveWebLink(policy, webAgent, origin.url, 5, signal) }), size: entry.size, dispatcher: webAgent, signal });
   }
 }
 
 /**
- * The size of what a signed storage URL serves, from a one-byte Range GET: a URL signed for GET refuses a HEAD
- * (S3 signs the method; the sandbox too), so a HEAD would leave every thumbnail "size unknown". Null when
- * storage does not say.
+ * The size of what a signed storage URL serves, and its first bytes (to tell an image by), from a 16-byte Range
+ * GET: a URL signed for GET refuses a HEAD (S3 signs the method; the sandbox too). Size null when storage does
+ * not say.
  */
-async function signedSize(location: { url: string; headers?: Record<string, string> }): Promise<number | null> {
-  const response = await request(location.url, { method: 'GET', headers: { ...location.headers, range: 'bytes=0-0' } });
-  // At most a byte (a server ignoring Range sends it all: dump() stops reading after 128 KiB and closes).
-  await response.body.dump();
+async function probeStorage(location: { url: string; headers?: Record<string, string> }): Promise<{ size: number | null; head: Uint8Array }> {
+  const response = await request(location.url, { method: 'GET', headers: { ...location.headers, range: `bytes=0-${IMAGE_SIGNATURE_BYTES - 1}` } });
+  if (response.statusCode === 409 || response.statusCode === 410 || response.statusCode >= 400) {
+    await response.body.dump();
+    throw new Error(`storage answered ${response.statusCode}`);
+  }
+  // A server ignoring Range sends it all: only the first chunk is read, then the body is let go.
+  let head = new Uint8Array(0);
+  for await (const chunk of response.body) {
+    head = new Uint8Array((chunk as Buffer).subarray(0, IMAGE_SIGNATURE_BYTES));
+    break;
+  }
+  await response.body.dump().catch(() => undefined);
   const range = /^bytes (?:\d+-\d+|\*)\/(\d+)$/.exec(String(response.headers['content-range'] ?? ''));
-  if ((response.statusCode === 206 || response.statusCode === 416) && range) return Number(range[1]);
+  if ((response.statusCode === 206 || response.statusCode === 416) && range) return { size: Number(range[1]), head };
   const length = Number(response.headers['content-length']);
-  return response.statusCode === 200 && Number.isSafeInteger(length) ? length : null;
+  return { size: response.statusCode === 200 && Number.isSafeInteger(length) ? length : null, head };
 }
 
 /** The size a location answers a HEAD with (null when it does not say). */

@@ -78,6 +78,13 @@ function rulesFor(context: ActionContext, deps: UploadRouteDeps): UploadRules {
   }
 }
 
+/**
+ * The plain form's parts. The form does not say a file's size, and what a client declares is never trusted:
+ * parts are always this size, so memory is `formParallelParts` of them per upload whatever is sent, and a file
+ * can be up to 10,000 of them (156 GiB) through the form.
+ */
+const FORM_PART_SIZE = 16 * MiB;
+
 /** How long a refused part's remaining bytes are read before the connection is given up. */
 const PART_DRAIN_TIMEOUT_MS = 30_000;
 
@@ -119,6 +126,8 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
 
   router.put(`${base}/uploads/:uploadId/parts/:n`, async (req, res) => {
     const { context, record } = await uploadOf(req, deps);
+    // Bytes are moving: the launch's lifetime slides, so an upload longer than it is not cut by it.
+    await deps.contexts.keepAlive(context);
     const length = Number(req.get('content-length'));
     if (req.get('content-length') === undefined || !Number.isSafeInteger(length)) {
       throw new HttpError(411, 'length_required', 'A part must be sent with its Content-Length.');
@@ -127,7 +136,9 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
     req.once('close', () => {
       if (!req.complete) aborted.abort(new Error('the page closed the connection'));
     });
-    const n = Number(req.params['n']);
+    // Digits only: Number() would also take "1e0", "0x1" or " 1".
+    const raw = String(req.params['n']);
+    const n = /^[1-9][0-9]{0,4}$/.test(raw) ? Number(raw) : Number.NaN;
     try {
       const { sent } = await sessionCall(context, () => deps.uploads.receivePart(record, n, req, length, req.get('content-md5'), aborted.signal));
       res.json({ n, sent });
@@ -141,6 +152,7 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
 
   router.post(`${base}/uploads/:uploadId/complete`, async (req, res) => {
     const { context, record } = await uploadOf(req, deps);
+    await deps.contexts.keepAlive(context);
     const done = await sessionCall(context, () => deps.uploads.complete(record));
     const results = done.results ?? [];
     req.log.info({ upload: done.id, ok: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length }, 'upload completed');
@@ -294,15 +306,13 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
     const selection = await sessionCall(context, () => deps.tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds));
     const rules = rulesFor(context, deps);
     const field = rules.field;
-    const declared = Number(req.get('content-length'));
-    // The form does not say each file's size: parts are sized for the whole request, which bounds every file.
-    const partSize = Math.max(8 * MiB, Number.isSafeInteger(declared) ? Math.ceil(declared / 9_000 / MiB) * MiB : 64 * MiB);
 
     const fields: Record<string, string> = {};
     const files: { name: string; outcomes: TargetOutcome[]; refused?: string }[] = [];
     const work: Promise<void>[] = [];
     await new Promise<void>((resolve, reject) => {
-      const busboy = Busboy({ headers: req.headers, limits: { fields: 20, fieldSize: 4096, files: 100, parts: 130 } });
+      // defParamCharset: browsers send file names as raw UTF-8, which busboy reads as latin1 unless told.
+      const busboy = Busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { fields: 20, fieldSize: 4096, files: 100, parts: 130 } });
       busboy.on('field', (name, value) => {
         fields[name] = value;
       });
@@ -333,7 +343,7 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
             login: context.user.login,
             targets,
             filename,
-            plan: { size: null, partSize },
+            plan: { size: null, partSize: FORM_PART_SIZE },
             ...(fields['display_name']?.trim() ? { displayName: fields['display_name'].trim() } : {}),
           },
           checked(stream, rules, filename),

@@ -51,6 +51,8 @@ const storedContext = z.object({
   expiresAt: z.iso.datetime(),
 }) satisfies z.ZodType<ActionContext>;
 
+const KEEP_ALIVE_STEP_SECONDS = 30;
+
 export class ContextStore {
   readonly #store: KeyValueStore;
   readonly #ttlSeconds: number;
@@ -99,6 +101,21 @@ export class ContextStore {
     // The store's TTL already removes it; this also holds for a store whose clock runs behind.
     if (Date.parse(parsed.data.expiresAt) <= Date.now()) return null;
     return parsed.data;
+  }
+
+  /**
+   * Slides the context's lifetime while bytes move (a part stored, a zip streaming), so a transfer that runs past
+   * the lifetime is not cut by it; status polls do not call this, so an idle open page still expires. Written at
+   * most every KEEP_ALIVE_STEP_SECONDS (or a tenth of the lifetime), not on every part.
+   */
+  async keepAlive(context: ActionContext): Promise<ActionContext> {
+    const now = Date.now();
+    const step = Math.min(KEEP_ALIVE_STEP_SECONDS, this.#ttlSeconds / 10) * 1000;
+    if (Date.parse(context.expiresAt) - now > this.#ttlSeconds * 1000 - step) return context;
+    const kept: ActionContext = { ...context, expiresAt: new Date(now + this.#ttlSeconds * 1000).toISOString() };
+    // Only while it is still there: a launch discarded meanwhile stays discarded.
+    await this.#store.setIfPresent(keyOf(context.id), JSON.stringify(kept), this.#ttlSeconds);
+    return kept;
   }
 
   async delete(id: string): Promise<void> {

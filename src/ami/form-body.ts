@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import busboy from 'busboy';
 import { ERROR_CODES, HttpError } from '../web/errors.ts';
-import { fieldsFromUrlEncoded, type AmiFields } from './payload.ts';
+import { fieldsFromUrlEncoded, TooManyFieldsError, type AmiFields } from './payload.ts';
 
 // Reads the body of an AMI POST into its fields, in the order sent. ShotGrid posts a urlencoded form; multipart is
 // accepted too (ami.md). The body may be megabytes (`ids` lists every row of a big page), so the limit is generous
@@ -39,9 +39,12 @@ export async function readAmiForm(req: Request, limits: FormBodyLimits = default
     }
     const body = await readRawBody(req, limits.maxBytes);
     // Browsers percent-encode everything but ASCII; a client that sends raw UTF-8 is read as UTF-8 too.
-    const fields = fieldsFromUrlEncoded(body.toString('utf8'));
-    if (fields.length > limits.maxFields) throw tooManyFields(limits);
-    return fields;
+    try {
+      return fieldsFromUrlEncoded(body.toString('utf8'), limits.maxFields);
+    } catch (error) {
+      if (error instanceof TooManyFieldsError) throw tooManyFields(limits);
+      throw error;
+    }
   }
   if (mediaType === 'multipart/form-data') {
     return readMultipartFields(req, limits);

@@ -8,7 +8,7 @@ import { ERROR_CODES, HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
 import { isContextId, type ActionContext, type ContextStore } from './context-store.ts';
 import { defaultFormBodyLimits, readAmiForm, type FormBodyLimits } from './form-body.ts';
-import { AmiPayloadError, parseAmiPayload, type AmiFields, type AmiPayload } from './payload.ts';
+import { AmiPayloadError, parseAmiPayload, refuseLineForgery, type AmiFields, type AmiPayload } from './payload.ts';
 import type { ReplayGuard } from './replay-guard.ts';
 import { verifyAmiRequest } from './verify.ts';
 
@@ -52,6 +52,7 @@ function launchAction(deps: LaunchRouteDeps): RequestHandler {
   return async (req, res) => {
     const action = actionOf(req);
     const fields = await readAmiForm(req, deps.bodyLimits ?? defaultFormBodyLimits);
+    asPayloadError(() => refuseLineForgery(fields));
 
     const secret = config.ami.secrets[action.action];
     const verdict = await verifyAmiRequest(fields, {
@@ -140,8 +141,13 @@ function refusal(reason: RefusalReason, windowSeconds: number): HttpError {
 }
 
 function parsePayload(fields: AmiFields): AmiPayload {
+  return asPayloadError(() => parseAmiPayload(fields));
+}
+
+/** A malformed payload as the 400 page that names the field. */
+function asPayloadError<T>(read: () => T): T {
   try {
-    return parseAmiPayload(fields);
+    return read();
   } catch (error) {
     if (!(error instanceof AmiPayloadError)) throw error;
     throw new HttpError(400, ERROR_CODES.amiPayloadInvalid, error.message, {

@@ -48,11 +48,14 @@ export async function verifyAmiRequest(fields: AmiFields, options: VerifyOptions
   // Hex case does not change what was signed; one spelling per signature keeps the replay key from being dodged.
   const signature = (signatures[0] ?? '').toLowerCase();
   if (!hexSha1Pattern.test(signature)) return reject('bad_signature', 'The signature is not a hex HMAC-SHA1.');
-  const message = amiSigningMessage(fields);
+  // Autodesk's sample verifier reads the form with cgi.FieldStorage, which drops blank fields: a signature made the
+  // way it verifies covers the non-blank fields only. Either reading is accepted (ami.md, "Signing").
+  const messages = [amiSigningMessage(fields)];
+  if (fields.some(([name, value]) => value === '' && name !== 'signature')) messages.push(amiSigningMessage(fields.filter(([, value]) => value !== '')));
   let matched = false;
   for (const secret of options.secrets) {
-    // Every secret is tried, so the time taken does not tell which one matched.
-    matched = signaturesMatch(signAmiMessage(message, secret), signature) || matched;
+    // Every secret and reading is tried, so the time taken does not tell which one matched.
+    for (const message of messages) matched = signaturesMatch(signAmiMessage(message, secret), signature) || matched;
   }
   if (!matched) {
     return reject(

@@ -8,6 +8,8 @@ export interface KeyValueStore {
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
   /** Stores the value only if the key is absent, atomically; true when it was stored. */
   setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
+  /** Replaces the value only if the key is still there, atomically (never brings back what was deleted). */
+  setIfPresent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   delete(key: string): Promise<void>;
   /** Sets one field of a hash and gives the whole hash ttlSeconds: many writers can each set their own field. */
   hashSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void>;

@@ -71,6 +71,14 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return true;
   }
 
+  async setIfPresent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    this.#checkOpen();
+    checkTtlSeconds(ttlSeconds);
+    if (!this.#liveEntry(key)) return false;
+    this.#store(key, value, ttlSeconds);
+    return true;
+  }
+
   async delete(key: string): Promise<void> {
     this.#checkOpen();
     this.#entries.delete(key);

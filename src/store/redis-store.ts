@@ -84,6 +84,16 @@ export class RedisKeyValueStore implements KeyValueStore {
     return reply !== null;
   }
 
+  async setIfPresent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+    checkTtlSeconds(ttlSeconds);
+    // SET XX EX: one command, so a key deleted meanwhile on another instance stays deleted.
+    const reply = await this.#client.set(this.#prefix + key, value, {
+      expiration: { type: 'EX', value: ttlSeconds },
+      condition: 'XX',
+    });
+    return reply !== null;
+  }
+
   async delete(key: string): Promise<void> {
     await this.#client.del(this.#prefix + key);
   }

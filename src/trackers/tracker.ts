@@ -108,6 +108,19 @@ export interface FileRef {
   link: FileLink;
 }
 
+/**
+ * The site keeps a file's bytes back: it is still being scanned for malware (try again later), or was quarantined
+ * (never served). Thrown by `locateFile`; the site's own words are the message.
+ */
+export class FileHeldBySite extends Error {
+  readonly reason: 'scanning' | 'quarantined';
+  constructor(reason: 'scanning' | 'quarantined', message: string) {
+    super(message);
+    this.name = 'FileHeldBySite';
+    this.reason = reason;
+  }
+}
+
 export interface Tracker {
   readonly kind: 'shotgrid' | 'ftrack';
   /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */
@@ -116,6 +129,8 @@ export interface Tracker {
   checkReachable(): Promise<void>;
   /** The selected entities as `login` sees them (their permissions apply). */
   lookupSelection(login: string, entityType: string, ids: readonly number[]): Promise<Selection>;
+  /** Whether the site takes an upload to this target in parts; where not, a file goes in one PUT (≤ 5 GiB). */
+  multipartAllowed(target: UploadTarget): boolean;
   /** Begins an upload as `login`; `multipart` when the file goes in more than one part. */
   beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload>;
   /** A fresh presigned URL to PUT part `n` (1-based; 1 for a single-part upload) to. */
@@ -124,7 +139,10 @@ export interface Tracker {
   completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly number[] }): Promise<UploadedFile>;
   /** The files of the selected entities that `login` may see, by kind, in a stable order (entity, source, name). */
   listFiles(login: string, entityType: string, ids: readonly number[], kinds: FileKinds): Promise<FileRef[]>;
-  /** A fresh short-lived location of an uploaded file or thumbnail's bytes (asked again when it expires). */
+  /**
+   * A fresh short-lived location of an uploaded file or thumbnail's bytes (asked again when it expires); throws
+   * FileHeldBySite for a file under scan or quarantined.
+   */
   locateFile(login: string, file: FileRef): Promise<{ url: string; headers?: Record<string, string> }>;
   /** Gives up a multipart upload so no orphaned parts stay in storage (a no-op for single-part). */
   abortUpload(login: string, upload: TrackerUpload): Promise<void>;

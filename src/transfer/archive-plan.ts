@@ -1,4 +1,5 @@
-import type { FileRef } from '../trackers/tracker.ts';
+import { FileHeldBySite, type FileRef } from '../trackers/tracker.ts';
+import { imageFormatOf } from '../shared/image-signature.ts';
 import { resolveLocalFile, type LocalFile } from './local-files.ts';
 import { checkWebLink, hostAllowed, WebLinkRefused, type WebLinkPolicy } from './web-link-policy.ts';
 import { EntryNamer } from './zip/entry-names.ts';
@@ -13,15 +14,25 @@ import { planArchive, type ArchivePlan } from './zip/zip-plan.ts';
 
 /** Where an included file's bytes come from when the writer reaches it. */
 export type FileOrigin =
-  /** Uploaded to the site (or a thumbnail): a fresh signed URL from the tracker's `locateFile`. */
-  | { readonly kind: 'tracker' }
+  /**
+   * Uploaded to the site (or a thumbnail): a signed URL from the tracker's `locateFile`. The one found while
+   * planning is kept (`location`, with when it was asked) and used while still fresh, sparing the site a request.
+   */
+  | { readonly kind: 'tracker'; readonly location?: TrackedLocation }
   /** A web link that passed the policy: fetched through the policy's agent, redirects checked again. */
   | { readonly kind: 'web'; readonly url: string }
   /** A file under a LocalStorage mount, pinned when checked: read with `openLocalFile`. */
   | { readonly kind: 'local'; readonly file: LocalFile };
 
+/** A signed location found while planning, and when (epoch ms). */
+export interface TrackedLocation {
+  readonly url: string;
+  readonly at: number;
+}
+
 export type FileResolution =
-  | { readonly status: 'included'; readonly size: number; readonly origin: FileOrigin; readonly modified?: Date }
+  /** `name`: the name its bytes call for, where it differs from the site's (a thumbnail's extension). */
+  | { readonly status: 'included'; readonly size: number; readonly origin: FileOrigin; readonly modified?: Date; readonly name?: string }
   | { readonly status: 'skipped'; readonly reason: string; readonly size: number | null };
 
 export type ResolveFile = (file: FileRef) => Promise<FileResolution>;
@@ -31,14 +42,30 @@ export const skipReasons = {
   webNotAllowed: 'web link not allowed',
   sizeUnknown: 'size unknown',
   duplicate: 'same attachment already listed for this entity',
+  scanning: 'still being scanned for malware by the site',
+  quarantined: 'quarantined by the site (malware found)',
 } as const;
+
+/** What a probe of an uploaded file found: where its bytes are, how many, and the first of them. */
+export interface TrackedProbe {
+  location: TrackedLocation;
+  /** Null when storage did not say. */
+  size: number | null;
+  /** The first bytes (up to 16), to tell an image's format by. */
+  head: Uint8Array;
+}
 
 export interface FileResolverOptions {
   webLinks: WebLinkPolicy;
   /** LocalStorage code → where it is mounted here. */
   localMounts: ReadonlyMap<string, string>;
-  /** Bytes of an uploaded file or thumbnail the site gave no size for (e.g. HEAD on its signed URL); null if unknown. */
-  probeTrackedSize(file: FileRef): Promise<number | null>;
+  /**
+   * Locates an uploaded file or thumbnail at the site and asks storage for its size and first bytes. Throws
+   * FileHeldBySite when the site keeps it back (malware scan).
+   */
+  probeTracked(file: FileRef): Promise<TrackedProbe>;
+  /** How long a file under the site's malware scan is waited for before it goes in the manifest only. */
+  scanWaitMs: number;
   /** Bytes behind a web link the policy allows (HEAD, each redirect checked); null if the server does not say. */
   probeWebSize(url: URL, file: FileRef): Promise<number | null>;
 }
@@ -48,10 +75,8 @@ export function createFileResolver(options: FileResolverOptions): ResolveFile {
   return async (file) => {
     const { link } = file;
     switch (link.type) {
-      case 'upload': {
-        if (isByteCount(file.size)) return { status: 'included', size: file.size, origin: { kind: 'tracker' } };
-        return sized(() => options.probeTrackedSize(file), { kind: 'tracker' }, null);
-      }
+      case 'upload':
+        return resolveTracked(file, options);
       case 'web': {
         let url: URL;
         try {
@@ -69,6 +94,46 @@ export function createFileResolver(options: FileResolverOptions): ResolveFile {
       }
     }
   };
+}
+
+/**
+ * Every uploaded file is located while planning, whatever size the site states: that is where the site says a
+ * file is under its malware scan (waited for, up to `scanWaitMs`) or quarantined (left out), before the zip's
+ * first byte, instead of failing it half-way. The location found is kept for the download.
+ */
+async function resolveTracked(file: FileRef, options: FileResolverOptions): Promise<FileResolution> {
+  const deadline = Date.now() + options.scanWaitMs;
+  for (let attempt = 0; ; attempt++) {
+    let probe: TrackedProbe;
+    try {
+      probe = await options.probeTracked(file);
+    } catch (error) {
+      if (error instanceof FileHeldBySite && error.reason === 'quarantined') return { status: 'skipped', reason: skipReasons.quarantined, size: file.size };
+      if (error instanceof FileHeldBySite) {
+        const wait = Math.min(1000 * 2 ** attempt, 15_000);
+        if (Date.now() + wait > deadline) return { status: 'skipped', reason: skipReasons.scanning, size: file.size };
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        continue;
+      }
+      return { status: 'skipped', reason: `${skipReasons.sizeUnknown}: ${errorMessage(error)}`, size: file.size };
+    }
+    // Storage's answer is the truth about the bytes; the site's stated size is only a fallback.
+    const size = isByteCount(probe.size) ? probe.size : file.size;
+    if (!isByteCount(size)) return { status: 'skipped', reason: skipReasons.sizeUnknown, size: null };
+    return { status: 'included', size, origin: { kind: 'tracker', location: probe.location }, ...namedByContent(file, probe.head) };
+  }
+}
+
+const IMAGE_EXTENSIONS: Readonly<Record<string, string>> = { PNG: '.png', JPEG: '.jpg', GIF: '.gif', WebP: '.webp', TIFF: '.tif', BMP: '.bmp' };
+
+/** A thumbnail's original may be a PNG, TIFF, EXR… whatever its URL says: its entry is named by its bytes. */
+function namedByContent(file: FileRef, head: Uint8Array): { name?: string } {
+  if (file.source !== 'thumbnail') return {};
+  const format = imageFormatOf(head);
+  const extension = format === null ? null : IMAGE_EXTENSIONS[format];
+  if (!extension) return {};
+  const stem = file.name.replace(/\.[^.]*$/, '');
+  return `${stem}${extension}` === file.name ? {} : { name: `${stem}${extension}` };
 }
 
 async function sized(probe: () => Promise<number | null>, origin: FileOrigin, statedSize: number | null): Promise<FileResolution> {
@@ -97,6 +162,7 @@ function webRefusal(policy: WebLinkPolicy, raw: string, error: unknown): string 
 export interface DownloadEntry {
   readonly name: string;
   readonly size: number;
+  readonly modified: Date;
   /** The tracker's file; null for the manifest. */
   readonly file: FileRef | null;
   readonly origin: FileOrigin | { readonly kind: 'manifest'; readonly bytes: Buffer };
@@ -120,6 +186,8 @@ export interface PlanDownloadOptions {
   concurrency?: number;
   /** Modification time of entries without one of their own (and of the manifest); defaults to now. */
   modified?: Date;
+  /** After each file is resolved: how many are, of how many. */
+  onProgress?(resolved: number, total: number): void;
 }
 
 /**
@@ -129,7 +197,13 @@ export interface PlanDownloadOptions {
 export async function planDownload(files: readonly FileRef[], resolve: ResolveFile, options: PlanDownloadOptions = {}): Promise<DownloadPlan> {
   const modified = options.modified ?? new Date();
   const firstOfAttachment = new Set<string>();
-  const resolutions = await mapInOrder(files, options.concurrency ?? 16, (file) => {
+  let resolved = 0;
+  const resolutions = await mapInOrder(files, options.concurrency ?? 16, async (file) => {
+    const resolution = await resolveOnce(file);
+    options.onProgress?.(++resolved, files.length);
+    return resolution;
+  });
+  function resolveOnce(file: FileRef): Promise<FileResolution> {
     // One Attachment reached twice for the same entity (linked to it and to one of its Notes) is one file.
     if (file.attachmentId !== null) {
       const key = `${file.entity.type}\u0000${file.entity.id}\u0000${file.attachmentId}`;
@@ -137,20 +211,18 @@ export async function planDownload(files: readonly FileRef[], resolve: ResolveFi
       firstOfAttachment.add(key);
     }
     return resolve(file);
-  });
+  }
 
   const namer = new EntryNamer();
   const entries: DownloadEntry[] = [];
   const rows: ManifestRow[] = [];
-  const entryTimes: Date[] = [];
   let includedBytes = 0;
   for (const [index, file] of files.entries()) {
     const resolution = resolutions[index]!;
     let entryName: string | null = null;
     if (resolution.status === 'included') {
-      entryName = namer.name({ entityType: file.entity.type, entityId: file.entity.id, entityName: file.entity.name, fileName: file.name });
-      entries.push({ name: entryName, size: resolution.size, file, origin: resolution.origin });
-      entryTimes.push(resolution.modified ?? modified);
+      entryName = namer.name({ entityType: file.entity.type, entityId: file.entity.id, entityName: file.entity.name, fileName: resolution.name ?? file.name });
+      entries.push({ name: entryName, size: resolution.size, modified: resolution.modified ?? modified, file, origin: resolution.origin });
       includedBytes += resolution.size;
     }
     rows.push({
@@ -170,11 +242,55 @@ export async function planDownload(files: readonly FileRef[], resolve: ResolveFi
   }
 
   const manifest = manifestCsv(rows);
-  entries.push({ name: MANIFEST_ENTRY_NAME, size: manifest.length, file: null, origin: { kind: 'manifest', bytes: manifest } });
-  entryTimes.push(modified);
-  const archive = planArchive(entries.map((entry, index) => ({ name: entry.name, size: entry.size, modified: entryTimes[index] })));
+  entries.push({ name: MANIFEST_ENTRY_NAME, size: manifest.length, modified, file: null, origin: { kind: 'manifest', bytes: manifest } });
   const includedFiles = entries.length - 1;
-  return { entries, rows, manifest, archive, includedFiles, skippedFiles: files.length - includedFiles, includedBytes };
+  return { entries, rows, manifest, archive: archiveOf(entries), includedFiles, skippedFiles: files.length - includedFiles, includedBytes };
+}
+
+function archiveOf(entries: readonly DownloadEntry[]): ArchivePlan {
+  return planArchive(entries.map((entry) => ({ name: entry.name, size: entry.size, modified: entry.modified })));
+}
+
+/**
+ * A plan as JSON, for the shared store: the zip is prepared by one request (on any instance) and streamed by
+ * another, the same bytes every time it is asked for. The manifest rows are not kept (the manifest's bytes are).
+ */
+export function planToJson(plan: DownloadPlan): string {
+  return JSON.stringify({
+    entries: plan.entries.map((entry) => ({
+      name: entry.name,
+      size: entry.size,
+      modified: entry.modified.toISOString(),
+      file: entry.file,
+      origin: entry.origin.kind === 'manifest' ? { kind: 'manifest', bytes: entry.origin.bytes.toString('base64') } : entry.origin,
+    })),
+    includedFiles: plan.includedFiles,
+    skippedFiles: plan.skippedFiles,
+    includedBytes: plan.includedBytes,
+  });
+}
+
+export function planFromJson(json: string): DownloadPlan {
+  const stored = JSON.parse(json) as {
+    entries: { name: string; size: number; modified: string; file: FileRef | null; origin: FileOrigin | { kind: 'manifest'; bytes: string } }[];
+    includedFiles: number;
+    skippedFiles: number;
+    includedBytes: number;
+  };
+  const entries: DownloadEntry[] = stored.entries.map((entry) => ({
+    name: entry.name,
+    size: entry.size,
+    modified: new Date(entry.modified),
+    file: entry.file,
+    origin: entry.origin.kind === 'manifest' ? { kind: 'manifest', bytes: Buffer.from(entry.origin.bytes, 'base64') } : revived(entry.origin),
+  }));
+  const manifest = entries.at(-1)!.origin as { kind: 'manifest'; bytes: Buffer };
+  return { entries, rows: [], manifest: manifest.bytes, archive: archiveOf(entries), includedFiles: stored.includedFiles, skippedFiles: stored.skippedFiles, includedBytes: stored.includedBytes };
+}
+
+/** A local file's times come back from JSON as strings. */
+function revived(origin: FileOrigin): FileOrigin {
+  return origin.kind === 'local' ? { kind: 'local', file: { ...origin.file, modified: new Date(origin.file.modified) } } : origin;
 }
 
 /** What the manifest shows of a link: the web address (without any credentials in it) or the local path. */
@@ -206,7 +322,7 @@ function errorMessage(error: unknown): string {
 }
 
 /** `map` with at most `limit` calls in flight; results in input order. Stops starting new calls after a failure. */
-async function mapInOrder<T, R>(items: readonly T[], limit: number, map: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapInOrder<T, R>(items: readonly T[], limit: number, map: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
   let failed = false;

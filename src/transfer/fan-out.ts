@@ -2,14 +2,20 @@ import { PassThrough, type Readable } from 'node:stream';
 
 // One source stream read once, written to several destinations (one file to N Versions). A chunk goes on only
 // when every live branch has taken the last one, so the slowest branch sets the pace and memory stays at one
-// chunk per branch. A branch that fails (its request died) is dropped; the others carry on.
+// chunk per branch. A branch that fails (its request died) is dropped; the others carry on. When the source fails
+// (the page's connection dropped), every branch is destroyed with its error: a branch may not have a reader yet
+// (its storage link is still being asked for), so each branch listens for its own errors from birth, and its
+// reader learns of the failure from the stream's state (`errored`, 'close').
 
 export function fanOut(source: Readable, branches: number): Readable[] {
   // Nothing to share: the source itself, with no stage in between (every stage costs CPU and garbage per byte).
   if (branches === 1) return [source];
   const outputs = Array.from({ length: branches }, () => new PassThrough({ highWaterMark: 256 * 1024 }));
   const live = new Set(outputs);
-  for (const output of outputs) output.on('close', () => live.delete(output));
+  for (const output of outputs) {
+    output.on('close', () => live.delete(output));
+    output.on('error', () => undefined);
+  }
 
   void (async () => {
     try {

@@ -1,9 +1,10 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { cutParts } from './part-cutter.ts';
-import { MAX_PARTS, type PartPlan } from './part-plan.ts';
+import { MAX_PARTS, MiB, planSinglePut, type PartPlan } from './part-plan.ts';
 import { withRetries, type RetryPolicy } from './retry-policy.ts';
+import { contentTypeFor } from './content-type.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
 
 // An upload whose bytes the service reads itself (a plain form post, a bench): the stream is cut into parts,
@@ -28,6 +29,8 @@ export interface HeldUploadOptions {
   retry?: RetryPolicy;
   dispatcher?: Dispatcher;
   signal?: AbortSignal;
+  /** Largest file of unknown size held whole for targets the site takes in one piece (default HELD_SINGLE_PUT_MAX). */
+  singlePutMax?: number;
   /** Bytes acknowledged by storage so far, summed over targets. */
   onProgress?(sentBytes: number): void;
 }
@@ -43,8 +46,23 @@ interface TargetRun {
   failure: Error | null;
 }
 
+/**
+ * Largest file of unknown size held whole for a site that takes it in one piece only (attachments, thumbnails):
+ * its size is known only once it has been read, and the one PUT needs it first.
+ */
+export const HELD_SINGLE_PUT_MAX = 64 * MiB;
+
 export async function uploadHeld(job: HeldUploadJob, source: Readable, options: HeldUploadOptions = {}): Promise<TargetOutcome[]> {
   const parallel = Math.max(1, options.parallelParts ?? 4);
+  if (job.plan.size === null && job.targets.some((target) => !job.tracker.multipartAllowed(target))) {
+    let whole: Buffer;
+    try {
+      whole = await readWhole(source, options.singlePutMax ?? HELD_SINGLE_PUT_MAX);
+    } catch (error) {
+      return job.targets.map((target) => ({ target, ok: false, error: asError(error) }));
+    }
+    return uploadHeld({ ...job, plan: planSinglePut(whole.length) }, Readable.from([whole]), options);
+  }
   const runs: TargetRun[] = await Promise.all(
     job.targets.map(async (target): Promise<TargetRun> => {
       try {
@@ -118,6 +136,7 @@ async function sendPartToAll(job: HeldUploadJob, runs: TargetRun[], n: number, b
       try {
         const { etag } = await withRetries(
           async () => putPart(await job.tracker.partUrl(job.login, upload, n), { bytes }, {
+            contentType: contentTypeFor(job.filename),
             ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
             ...(options.signal ? { signal: options.signal } : {}),
           }),
@@ -136,6 +155,19 @@ async function sendPartToAll(job: HeldUploadJob, runs: TargetRun[], n: number, b
     }),
   );
   return acknowledged;
+}
+
+/** The whole stream in one buffer, refused once it passes `max` bytes (the rest is left unread for the caller). */
+async function readWhole(source: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of source.iterator({ destroyOnReturn: false })) {
+    size += (chunk as Buffer).length;
+    if (size > max) throw new Error(`files over ${max / MiB} MiB go to the site in one piece, which this form cannot do: attach it from the page with JavaScript on`);
+    chunks.push(chunk as Buffer);
+  }
+  if (size === 0) throw new Error('the file is empty: there is nothing to upload');
+  return Buffer.concat(chunks, size);
 }
 
 function asError(error: unknown): Error {

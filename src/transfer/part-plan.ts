@@ -29,6 +29,13 @@ export function planParts(size: number, preferredPartSize = 8 * MiB): PartPlan {
   return { size, partSize, partCount, multipart: partCount > 1 };
 }
 
+/** The whole file in one PUT, for uploads the site takes single-part only (S3's limit: 5 GiB in one PUT). */
+export function planSinglePut(size: number): PartPlan {
+  if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`file size must be a whole number of bytes, got ${size}`);
+  if (size > MAX_PART_SIZE) throw new RangeError(`a file over 5 GiB cannot be stored in one piece (got ${size} bytes)`);
+  return { size, partSize: Math.max(size, 1), partCount: 1, multipart: false };
+}
+
 /** Byte range [start, end) of part `n` (1-based). */
 export function partRange(plan: PartPlan, n: number): { start: number; end: number } {
   if (!Number.isInteger(n) || n < 1 || n > plan.partCount) throw new RangeError(`part ${n} is outside 1..${plan.partCount}`);

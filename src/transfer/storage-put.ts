@@ -1,28 +1,39 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { isNetworkError } from '../trackers/shotgrid/errors.ts';
 
-// One PUT of one part (or a whole small file) to a presigned storage URL, as S3 wants it: an exact
-// Content-Length (never chunked), Content-MD5 so storage refuses bytes that changed on the way, no Authorization
-// header (the URL carries the signature), and the returned ETag checked against the MD5 of what was sent.
+// One PUT of one part (or a whole small file) to a presigned storage URL, as S3 takes it from a URL that signs
+// `host` only (shared/protocol/shotgrid-rest.md, "Upload"): an exact Content-Length (never chunked), a
+// Content-Type, and nothing else — no Content-MD5 or x-amz-* header (403 HeadersNotSigned), no Authorization
+// (400 InvalidArgument). Integrity is checked after the fact: S3's ETag of a plain PUT is the MD5 of what it
+// stored, compared with the MD5 the sender computed. Where the bucket encrypts (SSE-KMS, SSE-C: the response says
+// so) the ETag is not the MD5, and the bytes are hashed on their way through instead.
 
 export type PartBody =
   /** Bytes the caller holds: they can be sent again after a failure. */
   | { bytes: Buffer }
-  /** Bytes streaming through (from the browser): sent once; `contentMd5` is the sender's digest (base64), if any. */
-  | { stream: Readable; size: number; contentMd5?: string };
+  /**
+   * Bytes streaming through (from the browser): sent once. `md5` is the sender's digest (base64), if any;
+   * `hash` makes the relay hash them on the way too (needed where the ETag is not an MD5, or no digest came).
+   */
+  | { stream: Readable; size: number; md5?: string; hash?: boolean };
 
 export interface PutResult {
   /** As storage returned it, quoted. */
   etag: string;
   /** MD5 of the bytes sent, hex. */
   md5: string;
+  /** Whether storage's ETag is the MD5 of what it holds (not where the bucket encrypts with KMS or SSE-C). */
+  etagIsMd5: boolean;
 }
 
 export class StoragePutError extends Error {
   readonly status: number | null;
-  /** S3's error code (BadDigest, SlowDown, AccessDenied, …) or ETagMismatch / Network. */
+  /**
+   * S3's error code (SlowDown, AccessDenied, …), or ours: ChecksumMismatch (what arrived is not what the sender
+   * hashed), Unverifiable (nothing to check the ETag against), NoETag, Network.
+   */
   readonly code: string;
   /** Whether sending the same bytes again may work (with a fresh URL when `expired`). */
   readonly retryable: boolean;
@@ -36,35 +47,46 @@ export class StoragePutError extends Error {
     this.retryable = details.retryable;
     this.expired = details.expired ?? false;
   }
+
+  /** The bytes were damaged on the way: the sender must send them again. */
+  get corrupted(): boolean {
+    return this.code === 'ChecksumMismatch';
+  }
 }
 
-export async function putPart(url: string, body: PartBody, options: { dispatcher?: Dispatcher; signal?: AbortSignal } = {}): Promise<PutResult> {
+export interface PutOptions {
+  /** What storage will later serve the file as (unsigned, accepted; without it S3 says binary/octet-stream). */
+  contentType?: string;
+  dispatcher?: Dispatcher;
+  signal?: AbortSignal;
+}
+
+export async function putPart(url: string, body: PartBody, options: PutOptions = {}): Promise<PutResult> {
   let size: number;
   let payload: Buffer | Readable;
-  let digest: () => string;
-  const headers: Record<string, string> = {};
+  // The sender's digest, and ours once the bytes have gone (null when not hashed).
+  let expected: string | null;
+  let ownDigest: () => string | null;
   if ('bytes' in body) {
-    const md5 = createHash('md5').update(body.bytes).digest();
+    const md5 = createHash('md5').update(body.bytes).digest('hex');
     size = body.bytes.length;
     payload = body.bytes;
-    headers['content-md5'] = md5.toString('base64');
-    digest = () => md5.toString('hex');
-  } else if (body.contentMd5 !== undefined) {
-    // The sender's digest goes to storage, which refuses bytes that do not match it (BadDigest): hashing them
-    // again here would prove nothing more, and would cost a core's worth of MD5 on every byte.
-    size = body.size;
-    payload = borrowed(body.stream);
-    headers['content-md5'] = body.contentMd5;
-    digest = () => Buffer.from(body.contentMd5!, 'base64').toString('hex');
+    expected = md5;
+    ownDigest = () => md5;
   } else {
-    // No digest from the sender: compute one on the way, to check the ETag storage returns.
-    const hash = createHash('md5');
     size = body.size;
-    payload = body.stream.pipe(hashing(hash));
-    body.stream.once('error', (error) => (payload as Readable).destroy(error));
-    digest = () => hash.digest('hex');
+    expected = body.md5 === undefined ? null : Buffer.from(body.md5, 'base64').toString('hex');
+    if (body.hash || expected === null) {
+      const hash = createHash('md5');
+      payload = borrowed(body.stream, hash);
+      ownDigest = () => hash.digest('hex');
+    } else {
+      // Not hashed here: on a plain bucket the ETag proves the bytes, and MD5 costs a core's worth of CPU per byte.
+      payload = borrowed(body.stream);
+      ownDigest = () => null;
+    }
   }
-  headers['content-length'] = String(size);
+  const headers: Record<string, string> = { 'content-length': String(size), 'content-type': options.contentType ?? 'application/octet-stream' };
 
   let statusCode: number;
   let responseHeaders: Record<string, string | string[] | undefined>;
@@ -91,15 +113,27 @@ export async function putPart(url: string, body: PartBody, options: { dispatcher
   }
   if (statusCode !== 200) throw storageRefusal(statusCode, text);
 
-  const md5 = digest();
   const etag = String(responseHeaders.etag ?? '');
-  const plain = etag.replace(/^"|"$/g, '');
-  // A single-part ETag from S3 is the MD5 of the bytes; anything else (e.g. SSE-KMS) cannot be checked.
-  if (/^[0-9a-f]{32}$/i.test(plain) && plain.toLowerCase() !== md5) {
-    throw new StoragePutError(`storage stored different bytes (ETag ${plain}, sent MD5 ${md5})`, { status: 200, code: 'ETagMismatch', retryable: true });
-  }
   if (etag === '') throw new StoragePutError('storage answered without an ETag', { status: 200, code: 'NoETag', retryable: true });
-  return { etag: etag.startsWith('"') ? etag : `"${etag}"`, md5 };
+  const quoted = etag.startsWith('"') ? etag : `"${etag}"`;
+  const encrypted = responseHeaders['x-amz-server-side-encryption'] === 'aws:kms' || responseHeaders['x-amz-server-side-encryption'] === 'aws:kms:dsse' || responseHeaders['x-amz-server-side-encryption-customer-algorithm'] !== undefined;
+  const own = ownDigest();
+  // The sender's digest where there is one, else ours (then hashed of necessity).
+  const reference = (expected ?? own)!;
+  if (own !== null && own !== reference) throw mismatch(own, reference);
+  // Where the ETag is the MD5 of what storage holds, it must be the sender's; elsewhere our own digest is all
+  // there is, and without it nothing proves the bytes (the part is sent again, hashed this time).
+  const plain = etag.replace(/^"|"$/g, '').toLowerCase();
+  const stored = !encrypted && /^[0-9a-f]{32}$/.test(plain) ? plain : null;
+  if (stored !== null && stored !== reference) throw mismatch(stored, reference);
+  if (stored === null && own === null) {
+    throw new StoragePutError('storage’s ETag is not an MD5 and the bytes were not hashed on the way: nothing proves them', { status: 200, code: 'Unverifiable', retryable: true });
+  }
+  return { etag: quoted, md5: reference, etagIsMd5: stored !== null };
+}
+
+function mismatch(found: string, sent: string): StoragePutError {
+  return new StoragePutError(`the bytes are not the ones the sender hashed (MD5 ${found}, sender's ${sent})`, { status: 200, code: 'ChecksumMismatch', retryable: true });
 }
 
 function storageRefusal(status: number, xml: string): StoragePutError {
@@ -115,9 +149,11 @@ function storageRefusal(status: number, xml: string): StoragePutError {
  * this stand-in instead of the source, which may be the page's own request (its connection must live to receive
  * the answer that says "send this part again"). Chunks are passed on as they come ('data' events, paused while the
  * request's socket is full): reading through an async iterator would join buffered chunks into new buffers.
+ * With `hash`, each chunk is hashed as it passes.
  */
-function borrowed(source: Readable): Readable {
+function borrowed(source: Readable, hash?: Hash): Readable {
   const onData = (chunk: Buffer): void => {
+    hash?.update(chunk);
     if (!stand.push(chunk)) source.pause();
   };
   const onEnd = (): void => {
@@ -138,14 +174,8 @@ function borrowed(source: Readable): Readable {
   });
   source.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose);
   source.pause();
+  // Already over before it was borrowed (the page's connection dropped while the links were asked for): its
+  // 'error' and 'close' have been emitted, so the stand-in fails now instead of waiting for bytes forever.
+  if (source.destroyed && !source.readableEnded) process.nextTick(() => stand.destroy(source.errored ?? new Error('the source closed before its end')));
   return stand;
-}
-
-function hashing(hash: Hash): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
 }

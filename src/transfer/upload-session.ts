@@ -6,8 +6,9 @@ import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trac
 import { fanOut } from './fan-out.ts';
 import { imageCheck, NotAnImageError } from './image-check.ts';
 import { PartLinks } from './part-links.ts';
-import { partRange, planParts, type PartPlan } from './part-plan.ts';
+import { MAX_PART_SIZE, partRange, planParts, planSinglePut, type PartPlan } from './part-plan.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
+import { contentTypeFor } from './content-type.ts';
 import { cleanUploadName } from './upload-name.ts';
 
 // Uploads driven by the page: it announces a file, then sends numbered parts (several at once, in any order,
@@ -84,6 +85,11 @@ const PART_LINK_MAX_AGE_MS = 60_000;
 export class UploadSessions {
   readonly #options: UploadSessionsOptions;
   readonly #partLinks = new PartLinks({ maxAgeMs: PART_LINK_MAX_AGE_MS });
+  /**
+   * Whether storage's ETags are the MD5 of what it holds, learned from its answers (null: not known yet). Until
+   * known true, parts are hashed on their way through: on an encrypting bucket that is the only proof.
+   */
+  #etagIsMd5: boolean | null = null;
 
   constructor(options: UploadSessionsOptions) {
     this.#options = options;
@@ -105,8 +111,12 @@ export class UploadSessions {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; ${what} may be at most ${maxBytes} bytes.`);
     }
     if (request.targets.length === 0) throw new UploadError(400, 'no_targets', `"${name}" has nowhere to go: choose at least one target.`);
-    const plan: PartPlan = planParts(request.size, this.#options.partSize);
     const { tracker } = this.#options;
+    const inOnePiece = request.targets.some((target) => !tracker.multipartAllowed(target));
+    if (inOnePiece && request.size > MAX_PART_SIZE) {
+      throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; the site takes attachments in one piece, at most 5 GiB (${MAX_PART_SIZE} bytes).`);
+    }
+    const plan: PartPlan = inOnePiece ? planSinglePut(request.size) : planParts(request.size, this.#options.partSize);
     const begun = await Promise.allSettled(request.targets.map((target) => tracker.beginUpload(login, target, name, plan.multipart)));
     const uploads = begun.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const refused = begun.find((result) => result.status === 'rejected');
@@ -204,10 +214,12 @@ export class UploadSessions {
     const branches = fanOut(source, lacking.length);
     const outcomes = await Promise.allSettled(
       lacking.map(async ({ index }, i) => {
-        const { etag } = await putPart(urls[i]!, { stream: branches[i]!, size: length, ...(contentMd5 ? { contentMd5 } : {}) }, {
+        const { etag, etagIsMd5 } = await putPart(urls[i]!, { stream: branches[i]!, size: length, hash: this.#etagIsMd5 !== true, ...(contentMd5 ? { md5: contentMd5 } : {}) }, {
+          contentType: contentTypeFor(record.name),
           ...(dispatcher ? { dispatcher } : {}),
           ...(signal ? { signal } : {}),
         });
+        this.#etagIsMd5 = etagIsMd5;
         await this.#options.store.hashSet(`upload:${record.id}:etags`, `${index}:${n}`, etag, this.#options.ttlSeconds);
       }),
     );
@@ -219,9 +231,13 @@ export class UploadSessions {
     const failed = outcomes.find((outcome) => outcome.status === 'rejected');
     if (failed) {
       const error = failed.reason;
+      if (error instanceof StoragePutError && error.corrupted) {
+        // The bytes changed between the page and storage; sending them again is the cure.
+        throw new UploadError(422, 'part_corrupted', `Part ${n} arrived damaged; send it again.`);
+      }
       if (error instanceof StoragePutError && !error.retryable) {
-        // BadDigest: the bytes changed between the page and storage; sending them again is the cure.
-        throw new UploadError(422, 'part_corrupted', `Part ${n} arrived damaged (${error.code}); send it again.`);
+        // Storage refused the request itself: sending the same again would not help.
+        throw new UploadError(502, 'storage_refused', `Storage refused part ${n} (${error.code}): ${error.message}`);
       }
       throw new UploadError(503, 'part_failed', `Part ${n} could not be stored; send it again.`);
     }

@@ -42,6 +42,12 @@ for (const [network, prefix] of [
 for (const [network, prefix] of [
   ['::', 128],
   ['::1', 128],
+  // Addresses that carry an IPv4 address inside (IPv4-compatible, NAT64, 6to4): through them a "public" IPv6
+  // address can reach a private IPv4 one. IPv4-mapped (::ffff:0:0/96) is unwrapped and checked as IPv4 above.
+  ['::', 96],
+  ['64:ff9b::', 96],
+  ['64:ff9b:1::', 48],
+  ['2002::', 16],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],

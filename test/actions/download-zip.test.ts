@@ -8,7 +8,9 @@ import { pipeline } from 'node:stream/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { request } from 'undici';
 import { isFileValue } from '../../src/sandbox/records.ts';
-import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../helpers/service.ts';
+import { csrfToken } from '../../src/web/csrf.ts';
+import { launch, startServiceWithSandbox, TEST_SESSION_SECRET, type ServiceWithSandbox } from '../helpers/service.ts';
+import { prepareZip, zipStatus } from '../helpers/zip-client.ts';
 import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
 
 // The download-zip action through the real service and sandbox: the page lists the files, the zip streams
@@ -83,16 +85,58 @@ describe('download-zip', { timeout: 180_000 }, () => {
     assert.equal(response.statusCode, 200);
     for (const name of ['sh010_brief.pdf', 'sh010_shotlist.csv', 'sh030_temp_mix.wav', 'sh010_bg_v001.exr', 'Reference board']) assert.ok(html.includes(name), name);
     assert.match(html, /manifest only: web link not fetched/);
-    // The plain form (no script) sends a download id of its own, new with every page.
-    const id = /<input type="hidden" name="download" value="([0-9a-f-]{36})">/.exec(html)?.[1];
-    assert.ok(id, 'the form carries a download id');
-    const again = await (await request(page.pageUrl, { headers: { accept: 'text/html' } })).body.text();
-    assert.ok(!again.includes(id), 'each page render has its own');
+    // The plain form (no script) posts to prepare the zip, with the page's CSRF token.
+    assert.ok(html.includes(`<input type="hidden" name="csrf_token" value="${page.token('zip')}">`), 'the form carries its token');
+  });
+
+  test('the plain form: POST prepares, 303 to a page that refreshes itself until the zip is ready, then starts it', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
+    const posted = await request(`${page.pageUrl}/zip`, {
+      method: 'POST',
+      headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf_token=${encodeURIComponent(page.token('zip'))}&kinds=thumbnails`,
+    });
+    await posted.body.dump();
+    assert.equal(posted.statusCode, 303);
+    const waiting = new URL(String(posted.headers.location), page.pageUrl).toString();
+    let html = '';
+    for (let tries = 0; tries < 200; tries++) {
+      html = await (await request(waiting, { headers: { accept: 'text/html' } })).body.text();
+      if (!html.includes('Preparing the zip')) break;
+      assert.match(html, /<meta http-equiv="refresh" content="2">/);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.match(html, /The zip is ready: \d+ files?/);
+    const file = /<meta http-equiv="refresh" content="0;url=([^"]+)">/.exec(html)?.[1];
+    assert.ok(file, 'the ready page starts the download');
+    const zip = await fetchZip(new URL(file.replaceAll('&amp;', '&'), page.pageUrl).toString());
+    assert.equal(zip.status, 200);
+    assert.equal(Number(zip.headers['content-length']), zip.bytes);
+    const names = (await checkWithAllReaders(zip.path)).map((entry) => entry.name);
+    assert.deepEqual(names, ['Shot/sh010/thumbnail.png', 'manifest.csv'], 'only the kind chosen');
+  });
+
+  test('preparing on an expired or discarded launch is refused 410, and nothing is started', async () => {
+    const response = await request(`${env.service.url}/ami/download-zip/${'x'.repeat(43)}/zip`, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/json', 'x-csrf-token': csrfToken(TEST_SESSION_SECRET, 'x'.repeat(43), 'zip') },
+      body: '{"kinds":["attachments"]}',
+    });
+    const body = (await response.body.json()) as { error: { code: string } };
+    assert.equal(response.statusCode, 410);
+    assert.equal(body.error.code, 'context_expired');
+  });
+
+  test('the zip request without the page\'s token is refused 403', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
+    const response = await request(`${page.pageUrl}/zip`, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: '{}' });
+    await response.body.dump();
+    assert.equal(response.statusCode, 403);
   });
 
   test('the zip has an exact Content-Length, passes three readers, and every file is byte-identical', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010', 'sh020', 'sh030'));
-    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments,fields,thumbnails,notes`);
+    const zip = await fetchZip((await prepareZip(page)).fileUrl);
     assert.equal(zip.status, 200);
     assert.equal(zip.error, null);
     assert.equal(Number(zip.headers['content-length']), zip.bytes);
@@ -113,8 +157,9 @@ describe('download-zip', { timeout: 180_000 }, () => {
 
   test('dropped source connections are resumed: the zip is still whole and correct', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh030'));
+    const prepared = await prepareZip(page, 'attachments');
     env.site.faults.update({ storageGetResetCount: 4 });
-    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments`);
+    const zip = await fetchZip(prepared.fileUrl);
     assert.equal(zip.error, null);
     assert.equal(Number(zip.headers['content-length']), zip.bytes);
     const entries = await checkWithAllReaders(zip.path);
@@ -124,41 +169,37 @@ describe('download-zip', { timeout: 180_000 }, () => {
 
   test('a source that keeps failing aborts the response, and the status names the file', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh030'));
+    const prepared = await prepareZip(page, 'attachments');
     env.site.faults.update({ storageGetResetRate: 1 });
-    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments&download=test-download-1`);
+    const zip = await fetchZip(prepared.fileUrl);
     env.site.faults.reset();
     assert.ok(zip.error !== null || zip.bytes < Number(zip.headers['content-length']), 'the download must not look complete');
-    const status = await request(`${page.pageUrl}/zip/test-download-1/status`, { headers: { accept: 'application/json' } });
-    const body = (await status.body.json()) as { state: string; failedFile: string };
+    const body = await zipStatus(prepared);
     assert.equal(body.state, 'failed');
     assert.equal(body.failedFile, 'Shot/sh030/sh030_temp_mix.wav');
 
     // The browser asks for a cut download again by itself (Chromium, up to five times, from byte 0): the same
     // download is not rebuilt up to the same failure, and its status keeps saying which file failed.
-    const again = await request(`${page.pageUrl}/zip?kinds=attachments&download=test-download-1`, { headers: { accept: 'text/html' } });
+    const again = await request(prepared.fileUrl, { headers: { accept: 'text/html' } });
     const text = await again.body.text();
     assert.equal(again.statusCode, 410);
     assert.match(text, /sh030_temp_mix\.wav/);
-    const after = await request(`${page.pageUrl}/zip/test-download-1/status`, { headers: { accept: 'application/json' } });
-    assert.deepEqual(
-      { ...((await after.body.json()) as { state: string; failedFile: string }) },
-      { ...body },
-      'the status is the failure, unchanged',
-    );
+    assert.deepEqual(await zipStatus(prepared), body, 'the status is the failure, unchanged');
   });
 
   test('a download the client cut may start over with the same id (only a source failure is final)', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh030'));
+    const prepared = await prepareZip(page, 'attachments');
     env.site.faults.update({ latencyMs: 1500 });
     const cut = new AbortController();
-    const response = await request(`${page.pageUrl}/zip?kinds=attachments&download=test-download-2`, { signal: cut.signal });
+    const response = await request(prepared.fileUrl, { signal: cut.signal });
     for await (const _ of response.body) break; // the first bytes (the entry's header), then the client leaves
     cut.abort();
-    const statusOf = async () => (await (await request(`${page.pageUrl}/zip/test-download-2/status`, { headers: { accept: 'application/json' } })).body.json()) as { state: string; failedBy?: string };
+    const statusOf = () => zipStatus(prepared);
     for (let tries = 0; tries < 50 && (await statusOf()).state !== 'failed'; tries++) await new Promise((resolve) => setTimeout(resolve, 100));
     assert.deepEqual({ state: (await statusOf()).state, failedBy: (await statusOf()).failedBy }, { state: 'failed', failedBy: 'browser' });
     env.site.faults.reset();
-    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=attachments&download=test-download-2`);
+    const zip = await fetchZip(prepared.fileUrl);
     assert.equal(zip.status, 200);
     assert.equal(zip.error, null);
     assert.equal(Number(zip.headers['content-length']), zip.bytes);
@@ -167,7 +208,7 @@ describe('download-zip', { timeout: 180_000 }, () => {
 
   test('thumbnails are sized from storage with a Range GET (a URL signed for GET refuses HEAD) and zipped byte-identical', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010', 'sh020'));
-    const zip = await fetchZip(`${page.pageUrl}/zip?kinds=thumbnails`);
+    const zip = await fetchZip((await prepareZip(page, 'thumbnails')).fileUrl);
     assert.equal(zip.error, null);
     assert.equal(Number(zip.headers['content-length']), zip.bytes);
     const entries = await checkWithAllReaders(zip.path);

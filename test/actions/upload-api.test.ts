@@ -129,6 +129,48 @@ describe('upload API', () => {
   });
 });
 
+describe('attachments go to the site in one piece', () => {
+  test('a file bigger than a part is planned as one part of its whole size and lands byte-identical', async () => {
+    const shot = env.site.store.all('Shot').find((s) => s.fields.code === 'sh030')!;
+    const page = await launch(env, 'attach-files', 'Shot', [shot.id]);
+    const bytes = testBytes(19 * MiB + 3, 41);
+    const upload = await uploadThrough(page, 'plate_ref.mov', bytes, [shot.id]);
+    assert.deepEqual([upload.partCount, upload.partSize], [1, bytes.length]);
+    const attachment = env.site.store.get('Attachment', upload.results[0].attachmentId)!;
+    const reply = await download(env.site, await bearer(env.site), `/api/v1/entity/attachments/${attachment.id}/this_file?alt=original`);
+    assert.equal(sha256(reply.body), sha256(bytes));
+    assert.equal(env.site.storage.head((attachment.fields.this_file as { key: string }).key)?.contentType, 'video/quicktime', 'typed by its name');
+  });
+
+  test('with no limit of the service\'s own: over 5 GiB is refused before a byte moves; the form holds 64 MiB at most', async () => {
+    const unlimited = await startServiceWithSandbox();
+    try {
+      const shot = unlimited.site.store.all('Shot').find((s) => s.fields.code === 'sh030')!;
+      const page = await launch(unlimited, 'attach-files', 'Shot', [shot.id]);
+      const reply = await pageApi(page, 'POST', '', { name: 'huge.mov', size: 5 * 1024 * MiB + 1, targets: [shot.id] });
+      assert.equal(reply.status, 413);
+      assert.equal(reply.body.error.code, 'file_too_large');
+      assert.match(reply.body.error.message, /in one piece, at most 5 GiB/);
+
+      const attachments = unlimited.site.store.all('Attachment').length;
+      const form = new FormData();
+      form.append('files', new Blob([new Uint8Array(testBytes(64 * MiB + 1, 25))]), 'big.mov');
+      const encoded = new Response(form);
+      const posted = await request(`${page.pageUrl}/form-upload?csrf_token=${page.token('form-upload')}`, {
+        method: 'POST',
+        headers: { 'content-type': encoded.headers.get('content-type')!, accept: 'text/html' },
+        body: Buffer.from(await encoded.arrayBuffer()),
+      });
+      const html = await posted.body.text();
+      assert.equal(posted.statusCode, 207);
+      assert.match(html, /with JavaScript on/);
+      assert.equal(unlimited.site.store.all('Attachment').length, attachments, 'nothing created');
+    } finally {
+      await unlimited.close();
+    }
+  });
+});
+
 describe('upload API refusals change nothing', () => {
   test('empty file, over the limit, path in the name, target outside the selection, wrong CSRF, stale context', async () => {
     const code = 'sh030_comp_v003';
@@ -151,6 +193,17 @@ describe('upload API refusals change nothing', () => {
     const gone = await api(stale, 'POST', '', { name: 'a.mov', size: 10, targets: target });
     assert.equal(gone.status, 403, 'the token belongs to another context, so CSRF refuses first');
     assert.equal(env.site.storage.multipartUploadsInProgress(), 0);
+  });
+
+  test('a part number that is not plain digits is refused (1e0, 0x1, 01, +1)', async () => {
+    const page = await launch(env, 'upload-files', 'Version', [versionId('sh030_comp_v002')]);
+    const begun = (await api(page, 'POST', '', { name: 'x.mov', size: 10, targets: [versionId('sh030_comp_v002')] })).body.upload;
+    for (const n of ['1e0', '0x1', '01', '+1', '1.0']) {
+      const reply = await api(page, 'PUT', `/${begun.id}/parts/${encodeURIComponent(n)}`, Buffer.alloc(10));
+      assert.equal(reply.status, 400, n);
+      assert.equal(reply.body.error.code, 'invalid_part', n);
+    }
+    await api(page, 'DELETE', `/${begun.id}`);
   });
 
   test('a part of the wrong size is refused', async () => {
@@ -203,6 +256,18 @@ describe('the no-JavaScript form', () => {
     assert.match(reply.html, /larger than 67108864 bytes/);
     assert.equal(JSON.stringify(env.site.store.get('Version', versionId(code))!.fields.sg_uploaded_movie), before);
     assert.equal(env.site.storage.multipartUploadsInProgress(), 0);
+  });
+
+  test('non-ASCII file names arrive as sent (UTF-8), attached in one piece', async () => {
+    const shot = env.site.store.all('Shot').find((s) => s.fields.code === 'sh020')!;
+    const page = await launch(env, 'attach-files', 'Shot', [shot.id]);
+    const form = new FormData();
+    const bytes = testBytes(9 * MiB, 24);
+    form.append('files', new Blob([new Uint8Array(bytes)]), 'café_ü 東京.txt');
+    const reply = await postForm(page, form);
+    assert.equal(reply.status, 200, reply.html);
+    const attachment = env.site.store.all('Attachment').findLast((a) => (a.fields.this_file as { name?: string } | null)?.name === 'café_ü 東京.txt');
+    assert.ok(attachment, 'stored under its own name');
   });
 
   test('a wrong token is refused before any byte is stored', async () => {

@@ -40,6 +40,10 @@ class CountingStore implements KeyValueStore {
     this.calls += 1;
     return this.#inner.setIfAbsent(key, value, ttlSeconds);
   }
+  setIfPresent(key: string, value: string, ttlSeconds: number) {
+    this.calls += 1;
+    return this.#inner.setIfPresent(key, value, ttlSeconds);
+  }
   hashSet(key: string, field: string, value: string, ttlSeconds: number) {
     this.calls += 1;
     return this.#inner.hashSet(key, field, value, ttlSeconds);
@@ -175,6 +179,22 @@ contextStoreTests(
 );
 
 describe('ContextStore', () => {
+  test('keepAlive slides the lifetime while bytes move, at most every 30 s, and never brings back a discarded launch', async () => {
+    const store = new CountingStore(new MemoryKeyValueStore());
+    const contexts = new ContextStore(store, 3600);
+    const context = await contexts.create(launch);
+    store.calls = 0;
+    assert.equal(await contexts.keepAlive(context), context, 'fresh: nothing written');
+    assert.equal(store.calls, 0);
+    const aged = { ...context, expiresAt: new Date(Date.now() + 3000 * 1000).toISOString() };
+    const kept = await contexts.keepAlive(aged);
+    assert.ok(Date.parse(kept.expiresAt) > Date.parse(aged.expiresAt) + 590_000, 'a new hour from now');
+    assert.equal((await contexts.get(context.id))?.expiresAt, kept.expiresAt);
+    await contexts.delete(context.id);
+    await contexts.keepAlive(aged);
+    assert.equal(await contexts.get(context.id), null, 'discarded stays discarded');
+  });
+
   test('expiry follows the store clock too', async () => {
     let now = Date.now();
     const contexts = new ContextStore(new MemoryKeyValueStore({ now: () => now }), 3600);

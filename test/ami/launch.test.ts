@@ -229,6 +229,20 @@ describe('launching an action (POST /ami/<action> → 303 → GET page)', { time
     assert.ok(page.text.includes('<dd>Démo + Ödön, 東京 &lt;b&gt;</dd>'), 'shown, and escaped');
   });
 
+  test('a value holding CR LF is refused before its signature counts: it could regroup the signed lines', async () => {
+    // "title=x\r\nuser_login=coord" signs as the same text as a title "x" and a user_login "coord": a signed
+    // request for one user could be re-cut into another's. The forged form verifies; it must still be refused.
+    const genuine = versionPayload([versionId('sh010_comp_v003')]).filter(([field]) => field !== 'title' && field !== 'user_login');
+    const forged: Fields = [...genuine, ['title', 'x\r\nuser_login=coord']];
+    const answer = await postForm(`${service.url}/ami/upload-files`, signed(forged), { accept: 'application/json' });
+    assert.equal(answer.status, 400);
+    assert.equal(answer.json().error.code, 'ami_payload_invalid');
+    assert.equal(answer.json().error.field, 'title');
+    // A lone line break is user text (a title over two lines) and stays.
+    const twoLines = versionPayload([versionId('sh010_comp_v003')]).map(([field, value]): [string, string] => [field, field === 'title' ? 'line one\nline two' : value]);
+    await launched(signed(twoLines));
+  });
+
   test('an empty selection is launched, and the page says nothing was selected', async () => {
     const location = await launched(signed(versionPayload([])));
     const page = await send(origin() + location);
@@ -383,6 +397,19 @@ describe('launching an action (POST /ami/<action> → 303 → GET page)', { time
     });
     assert.equal(tooLarge.status, 413);
     assert.equal(tooLarge.json().error.code, 'body_too_large');
+  });
+
+  test('8 MiB of valueless fields (a&a&a…) is refused 413 at once, before it is parsed whole', async () => {
+    const started = Date.now();
+    const refused = await send(`${service.url}/ami/upload-files`, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'a&'.repeat(4 * 1024 * 1024 - 1),
+    });
+    assert.equal(refused.status, 413);
+    assert.equal(refused.json().error.code, 'body_too_large');
+    // Loose: it took minutes when the whole body was parsed first; the bound is only there to catch that again.
+    assert.ok(Date.now() - started < 20_000, `answered in ${Date.now() - started} ms`);
   });
 
   test('an unknown, malformed or expired context is a 410 page; a context under another action is a 404', async () => {

@@ -51,7 +51,6 @@ describe('parseAmiPayload', () => {
       user: { id: 24, login: 'demo.user' },
       entityType: 'Version',
       selectedIds: [9155],
-      ids: [9155],
       title: null,
       pageId: 2279,
       serverHostname: 'siggraph2019.shotgunstudio.com',
@@ -97,45 +96,41 @@ describe('parseAmiPayload', () => {
     }
   });
 
-  test('ids are trimmed, deduplicated in order, and ids defaults to selected_ids', () => {
+  test('selected ids are trimmed and deduplicated in order', () => {
     const payload = parseAmiPayload(withField(withField(siggraph2019, 'selected_ids', ' 1, 2 ,3,2,  1'), 'ids', null));
     assert.deepEqual(payload.selectedIds, [1, 2, 3]);
-    assert.deepEqual(payload.ids, [1, 2, 3]);
-    const both = parseAmiPayload(withField(withField(siggraph2019, 'selected_ids', '7,5'), 'ids', '9, 7,5 ,8'));
-    assert.deepEqual(both.selectedIds, [7, 5]);
-    assert.deepEqual(both.ids, [9, 7, 5, 8]);
+  });
+
+  test('ids (every row of the page) is not read: any length, even past maxIds, and any form is accepted', () => {
+    const rows = Array.from({ length: 200_000 }, (_, index) => index + 1).join(',');
+    assert.deepEqual(parseAmiPayload(withField(withField(siggraph2019, 'selected_ids', '7,5'), 'ids', rows)).selectedIds, [7, 5]);
+    assert.deepEqual(parseAmiPayload(withField(siggraph2019, 'ids', '1,,x'), { maxIds: 3 }).selectedIds, [9155]);
   });
 
   test('selected_ids may be empty (nothing selected) but must be a valid list', () => {
     for (const empty of ['', ' ', 'undefined']) {
       const payload = parseAmiPayload(withField(withField(siggraph2019, 'selected_ids', empty), 'ids', '1,2'));
       assert.deepEqual(payload.selectedIds, []);
-      assert.deepEqual(payload.ids, [1, 2]);
     }
     assert.deepEqual(parseAmiPayload(withField(siggraph2019, 'selected_ids', null)).selectedIds, []);
     for (const bad of ['1,,2', '1,2,', 'a', '1;2', '1 2', '0', '-1', '3.0', '0x10', '１２']) {
       assertRefused(withField(siggraph2019, 'selected_ids', bad), 'selected_ids', /comma-separated list of ids/);
-      assertRefused(withField(siggraph2019, 'ids', bad), 'ids', /comma-separated list of ids/);
     }
   });
 
   test('the message quotes a bad id briefly, not the whole list', () => {
     const ids = `${Array.from({ length: 5000 }, (_, index) => index + 1).join(',')},${'x'.repeat(1000)}`;
     assert.throws(
-      () => parseAmiPayload(withField(siggraph2019, 'ids', ids)),
-      (error: AmiPayloadError) => error.field === 'ids' && error.message.length < 200,
+      () => parseAmiPayload(withField(siggraph2019, 'selected_ids', ids)),
+      (error: AmiPayloadError) => error.field === 'selected_ids' && error.message.length < 200,
     );
   });
 
-  test('thousands of ids parse, up to maxIds', () => {
+  test('thousands of selected ids parse, up to maxIds', () => {
     const ids = Array.from({ length: 50_000 }, (_, index) => 100_000 + index);
-    const payload = parseAmiPayload(withField(siggraph2019, 'ids', ids.join(', ')));
-    assert.deepEqual(payload.ids, ids);
-    assert.equal(parseAmiPayload(withField(siggraph2019, 'ids', '1,2,3'), { maxIds: 3 }).ids.length, 3);
-    assert.throws(
-      () => parseAmiPayload(withField(siggraph2019, 'ids', '1,2,3,4'), { maxIds: 3 }),
-      (error: AmiPayloadError) => error.field === 'ids' && /at most 3/.test(error.message),
-    );
+    const payload = parseAmiPayload(withField(siggraph2019, 'selected_ids', ids.join(', ')));
+    assert.deepEqual(payload.selectedIds, ids);
+    assert.equal(parseAmiPayload(withField(siggraph2019, 'selected_ids', '1,2,3'), { maxIds: 3 }).selectedIds.length, 3);
     assert.throws(
       () => parseAmiPayload(withField(siggraph2019, 'selected_ids', '1,2,3,4'), { maxIds: 3 }),
       (error: AmiPayloadError) => error.field === 'selected_ids',

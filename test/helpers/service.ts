@@ -42,7 +42,7 @@ export interface Launched {
  * payload then names that person instead, signed all the same: a launch the menu would never offer them (rows
  * they cannot see), for testing what the service does with it.
  */
-export async function launch(env: ServiceWithSandbox, action: string, entityType: string, ids: readonly number[], login = 'artist', options: { actAs?: string } = {}): Promise<Launched> {
+export async function launch(env: { site: SandboxSite; service: { url: string } }, action: string, entityType: string, ids: readonly number[], login = 'artist', options: { actAs?: string } = {}): Promise<Launched> {
   const { site, service } = env;
   // An action offered on several types is one menu item per type (submit-for-review: Shot, Asset, Task).
   const ami = site.store

@@ -102,6 +102,18 @@ function keyValueStoreContract(twin: Twin): void {
       assert.equal(await store.get('once'), 'third');
     });
 
+    test('setIfPresent replaces a live value only: what was deleted or expired stays gone', async () => {
+      const { store, peer } = await open();
+      assert.equal(await store.setIfPresent('present', 'nothing yet', 60), false);
+      assert.equal(await peer.get('present'), null);
+      await store.set('present', 'first', 60);
+      assert.equal(await peer.setIfPresent('present', 'second', 60), true);
+      assert.equal(await store.get('present'), 'second');
+      await peer.delete('present');
+      assert.equal(await store.setIfPresent('present', 'third', 60), false);
+      assert.equal(await peer.get('present'), null);
+    });
+
     test('setIfAbsent from 20 concurrent callers: exactly one wins', async () => {
       const { store, peer } = await open();
       for (let round = 0; round < 5; round += 1) {

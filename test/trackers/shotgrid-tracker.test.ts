@@ -85,10 +85,36 @@ test('a record-level upload is read back as the new attachment; abort leaves not
   const attachment = site.store.get('Attachment', file.attachmentId!)!;
   assert.deepEqual(attachment.fields.attachment_links, [{ type: 'Shot', id: shot.id }]);
 
-  const aborted = await tracker.beginUpload('artist', { ...target, field: 'image' }, 'x.png', true);
+  const aborted = await tracker.beginUpload('artist', { type: 'Version', id: versionId('sh040_comp_v003'), field: 'sg_uploaded_movie' }, 'x.mov', true);
   await putPart(await tracker.partUrl('artist', aborted, 1), { bytes: testBytes(1000) });
   await tracker.abortUpload('artist', aborted);
   assert.equal(site.storage.multipartUploadsInProgress(), 0);
+});
+
+test('the site takes attachments and thumbnails in one piece only; file fields in parts', () => {
+  assert.equal(tracker.multipartAllowed({ type: 'Shot', id: 1, field: null }), false);
+  assert.equal(tracker.multipartAllowed({ type: 'Shot', id: 1, field: 'image' }), false);
+  assert.equal(tracker.multipartAllowed({ type: 'Version', id: 1, field: 'sg_uploaded_movie' }), true);
+});
+
+test('a user\'s token is minted again, never refreshed: writes stay the user\'s past the token\'s lifetime', async () => {
+  const short = await startSandboxSite({ tokenTtlSeconds: 31 });
+  const client = new ShotgridTracker({ siteUrl: short.url, scriptName: short.scriptName, scriptKey: short.scriptKey });
+  try {
+    const shot = short.store.all('Shot').find((s) => s.fields.code === 'sh040')!;
+    for (let round = 0; round < 2; round++) {
+      if (round === 1) await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the 30 s margin: a new token
+      const upload = await client.beginUpload('artist', { type: 'Shot', id: shot.id, field: null }, `round-${round}.txt`, false);
+      const { etag } = await putPart(await client.partUrl('artist', upload, 1), { bytes: Buffer.from(`round ${round}`) });
+      const file = await client.completeUpload('artist', upload, [etag], {});
+      const creator = short.store.get('Attachment', file.attachmentId!)!.fields.created_by as { type: string; id: number };
+      const artist = short.store.all('HumanUser').find((user) => user.fields.login === 'artist')!;
+      assert.deepEqual(creator, { type: 'HumanUser', id: artist.id }, `round ${round}: written as the artist`);
+    }
+  } finally {
+    await client.close();
+    await short.close();
+  }
 });
 
 test('the outsider cannot begin an upload on a Demo version', async () => {

@@ -3,9 +3,12 @@ import { appendFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { FileHeldBySite } from '../../src/trackers/tracker.ts';
 import {
   createFileResolver,
   planDownload,
+  planFromJson,
+  planToJson,
   skipReasons,
   type FileResolverOptions,
   type FileResolution,
@@ -66,6 +69,9 @@ function fileRef(overrides: Partial<FileRef> & Pick<FileRef, 'link'>): FileRef {
   };
 }
 
+const LOCATION = { url: 'https://storage.example.com/signed', at: 1_700_000_000_000 };
+const PNG_HEAD = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]);
+
 interface Probes {
   tracked: string[];
   web: string[];
@@ -76,10 +82,12 @@ function resolverWith(overrides: Partial<FileResolverOptions> = {}): { resolve: 
   const resolve = createFileResolver({
     webLinks: { hosts: ['media.example.com', '*.cdn.example.com', '10.1.2.3'], allowedPrivateRanges: [] },
     localMounts: mounts(),
-    probeTrackedSize: async (file) => {
+    probeTracked: async (file) => {
       probes.tracked.push(file.name);
-      return 777;
+      // Storage agrees with the site where the site states a size.
+      return { location: LOCATION, size: file.size ?? 777, head: PNG_HEAD };
     },
+    scanWaitMs: 0,
     probeWebSize: async (url) => {
       probes.web.push(url.toString());
       return 4096;
@@ -161,31 +169,67 @@ test('a planned local file reads back as it was; one replaced or resized since f
 
 // ---- resolution rules ----
 
-test('uploaded files use the size the site states; a missing size is probed, and unknown is skipped', async () => {
-  const { resolve, probes } = resolverWith();
+test('uploaded files are all located while planning: storage\'s size wins, the site\'s is the fallback, unknown is skipped', async () => {
+  const probes: string[] = [];
+  const { resolve } = resolverWith({
+    probeTracked: async (file) => {
+      probes.push(file.name);
+      return { location: LOCATION, size: 777, head: new Uint8Array(0) };
+    },
+  });
   assert.deepEqual(await resolve(fileRef({ name: 'a.mov', size: 1234, link: { type: 'upload' } })), {
     status: 'included',
-    size: 1234,
-    origin: { kind: 'tracker' },
-  });
-  assert.deepEqual(probes.tracked, []);
-  assert.deepEqual(await resolve(fileRef({ name: 'thumb.jpg', source: 'thumbnail', field: 'image', attachmentId: null, size: null, link: { type: 'upload' } })), {
-    status: 'included',
     size: 777,
-    origin: { kind: 'tracker' },
+    origin: { kind: 'tracker', location: LOCATION },
   });
-  assert.deepEqual(probes.tracked, ['thumb.jpg']);
-
-  const unknown = resolverWith({ probeTrackedSize: async () => null }).resolve;
-  assert.deepEqual(await unknown(fileRef({ size: null, link: { type: 'upload' } })), { status: 'skipped', reason: skipReasons.sizeUnknown, size: null });
+  assert.deepEqual(probes, ['a.mov'], 'located even with a size stated: scan states show there');
+  const statedOnly = resolverWith({ probeTracked: async () => ({ location: LOCATION, size: null, head: new Uint8Array(0) }) }).resolve;
+  assert.deepEqual(await statedOnly(fileRef({ size: 1234, link: { type: 'upload' } })), { status: 'included', size: 1234, origin: { kind: 'tracker', location: LOCATION } });
+  assert.deepEqual(await statedOnly(fileRef({ size: null, link: { type: 'upload' } })), { status: 'skipped', reason: skipReasons.sizeUnknown, size: null });
   const failing = resolverWith({
-    probeTrackedSize: async () => {
-      throw new Error('HEAD answered 500');
+    probeTracked: async () => {
+      throw new Error('storage answered 500');
     },
   }).resolve;
-  assert.deepEqual(await failing(fileRef({ size: null, link: { type: 'upload' } })), { status: 'skipped', reason: 'size unknown: HEAD answered 500', size: null });
-  const nonsense = resolverWith({ probeTrackedSize: async () => -1 }).resolve;
+  assert.deepEqual(await failing(fileRef({ size: null, link: { type: 'upload' } })), { status: 'skipped', reason: 'size unknown: storage answered 500', size: null });
+  const nonsense = resolverWith({ probeTracked: async () => ({ location: LOCATION, size: -1, head: new Uint8Array(0) }) }).resolve;
   assert.equal(((await nonsense(fileRef({ size: 1.5, link: { type: 'upload' } }))) as { reason: string }).reason, skipReasons.sizeUnknown);
+});
+
+test('a thumbnail\'s entry is named by its bytes, whatever its URL said', async () => {
+  const { resolve } = resolverWith();
+  const thumbnail = (name: string) => fileRef({ name, source: 'thumbnail', field: 'image', attachmentId: null, size: null, link: { type: 'upload' } });
+  assert.equal(((await resolve(thumbnail('thumbnail.jpg'))) as { name?: string }).name, 'thumbnail.png');
+  assert.equal(((await resolve(thumbnail('thumbnail.png'))) as { name?: string }).name, undefined, 'already right');
+  assert.equal(((await resolve(fileRef({ name: 'notes.jpg', link: { type: 'upload' } }))) as { name?: string }).name, undefined, 'attachments keep their names');
+});
+
+test('the site\'s malware scan: a quarantined file is left out at once; one under scan is waited for, within a bound', async () => {
+  const quarantined = resolverWith({
+    probeTracked: async () => {
+      throw new FileHeldBySite('quarantined', 'File scanning has detected malware and the file has been quarantined');
+    },
+  }).resolve;
+  assert.deepEqual(await quarantined(fileRef({ size: 10, link: { type: 'upload' } })), { status: 'skipped', reason: skipReasons.quarantined, size: 10 });
+
+  let calls = 0;
+  const scannedThenClean = resolverWith({
+    scanWaitMs: 10_000,
+    probeTracked: async () => {
+      if (++calls < 2) throw new FileHeldBySite('scanning', 'This file is undergoing a malware scan');
+      return { location: LOCATION, size: 5, head: new Uint8Array(0) };
+    },
+  }).resolve;
+  assert.equal((await scannedThenClean(fileRef({ link: { type: 'upload' } }))).status, 'included');
+  assert.equal(calls, 2);
+
+  const stillScanning = resolverWith({
+    scanWaitMs: 1500,
+    probeTracked: async () => {
+      throw new FileHeldBySite('scanning', 'This file is undergoing a malware scan');
+    },
+  }).resolve;
+  assert.deepEqual(await stillScanning(fileRef({ size: 3, link: { type: 'upload' } })), { status: 'skipped', reason: skipReasons.scanning, size: 3 });
 });
 
 test('web links: allowed hosts are probed; refused ones are skipped without any request', async () => {
@@ -284,7 +328,7 @@ test('the plan names included files in order, lists every file in the manifest, 
     plan.entries.map((entry) => entry.name),
     [
       'Version/sh010_comp_v003/sh010_comp_v003.mov',
-      'Version/sh010_comp_v003/thumbnail.jpg',
+      'Version/sh010_comp_v003/thumbnail.png',
       'Shot/sh010/.._.._etc_passwd',
       'Shot/sh010/C__x',
       'Shot/sh010/_CON.txt',
@@ -389,4 +433,13 @@ test('the planned zip passes unzip, 7z and Python zipfile, with every entry equa
     assert.deepEqual(read.map((entry) => entry.name), plan.entries.map((entry) => entry.name));
     for (const [index, entry] of plan.entries.entries()) assert.equal(read[index]!.sha256, sha256(expected[index]!), entry.name);
   });
+});
+
+test('a plan kept as JSON comes back the same: the same archive, byte layout and all (any instance streams it)', async () => {
+  const plan = await planDownload(hostileSelection(), resolverWith().resolve, { modified: new Date(2026, 10, 23, 12, 0, 0) });
+  const back = planFromJson(planToJson(plan));
+  assert.deepEqual(back.archive, plan.archive);
+  assert.deepEqual(back.manifest, plan.manifest);
+  assert.deepEqual(back.entries, plan.entries);
+  assert.equal(back.includedBytes, plan.includedBytes);
 });

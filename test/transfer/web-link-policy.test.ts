@@ -60,6 +60,10 @@ test('private and special ranges are recognised', () => {
     assert.equal(isPrivateAddress(address), true, address);
   }
   for (const address of ['8.8.8.8', '1.1.1.1', '2606:4700::1111', '::ffff:8.8.8.8']) assert.equal(isPrivateAddress(address), false, address);
+  // IPv6 forms that carry an IPv4 address inside (NAT64, 6to4, IPv4-compatible) reach whatever it is: refused.
+  for (const address of ['64:ff9b::a00:1', '64:ff9b::7f00:1', '64:ff9b:1::1', '2002:7f00:1::1', '2002:c0a8:101::1', '::7f00:1', '::a00:1']) {
+    assert.equal(isPrivateAddress(address), true, address);
+  }
   assert.equal(addressAllowed(policy, '127.0.0.1'), true);
   assert.equal(addressAllowed(policy, '127.0.0.2'), false);
 });

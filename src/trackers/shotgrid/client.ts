@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { withRetries, type RetryPolicy, defaultRetryPolicy } from '../../transfer/retry-policy.ts';
+import { RequestLimit } from '../../net/request-limit.ts';
 import { errorFromResponse, isNetworkError, ShotgridError } from './errors.ts';
 
 // A client for ShotGrid's REST API (../shared/protocol/shotgrid-rest.md): script credentials, one token per
@@ -20,6 +21,8 @@ export interface ShotgridClientOptions extends ShotgridSite {
   log?: Logger;
   /** Give up waiting for an API answer's headers after this long. */
   headersTimeoutMs?: number;
+  /** API requests in flight at once (default 8); the rest wait their turn. */
+  maxConcurrentRequests?: number;
 }
 
 /** A record as the python-api shapes it: attributes and relationship data side by side. */
@@ -62,9 +65,11 @@ export class ShotgridClient {
   readonly #options: ShotgridClientOptions;
   readonly #dispatcher: Dispatcher;
   readonly #tokens = new Map<string, Promise<Token>>();
+  readonly #limit: RequestLimit;
 
   constructor(options: ShotgridClientOptions) {
     this.#options = options;
+    this.#limit = new RequestLimit(options.maxConcurrentRequests ?? 8);
     this.siteUrl = new URL(options.siteUrl).origin;
     this.#dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 32 });
   }
@@ -98,30 +103,33 @@ export class ShotgridClient {
     return withRetries(
       async () => {
         const token = await this.#token(login, false);
-        const response = await request(url, {
-          method,
-          dispatcher: this.#dispatcher,
-          headersTimeout: this.#options.headersTimeoutMs ?? 30_000,
-          headers: {
-            authorization: `Bearer ${token.access}`,
-            accept: 'application/json',
-            ...(options.body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
-          },
-          body: options.body === undefined ? null : JSON.stringify(options.body),
+        // The token is got outside the limit: its own request may need a slot, and must not wait behind this one.
+        return this.#limit.run(async () => {
+          const response = await request(url, {
+            method,
+            dispatcher: this.#dispatcher,
+            headersTimeout: this.#options.headersTimeoutMs ?? 30_000,
+            headers: {
+              authorization: `Bearer ${token.access}`,
+              accept: 'application/json',
+              ...(options.body === undefined ? {} : { 'content-type': options.contentType ?? 'application/json' }),
+            },
+            body: options.body === undefined ? null : JSON.stringify(options.body),
+          });
+          const text = await response.body.text();
+          if (response.statusCode === 401 && !refreshed) {
+            // The token expired early or was revoked: get a new one once, then try again at once.
+            refreshed = true;
+            this.#forget(login, token);
+            throw new TokenRefused();
+          }
+          if (response.statusCode >= 400) throw errorFromResponse(response.statusCode, response.headers, text);
+          // A download answers 302 to signed storage: handed back unfollowed (and unparsed), never followed with the token.
+          if (options.followRedirect === false && response.statusCode >= 300 && response.statusCode < 400) {
+            return { status: response.statusCode, headers: response.headers, json: null };
+          }
+          return { status: response.statusCode, headers: response.headers, json: text.trim() === '' ? null : JSON.parse(text) };
         });
-        const text = await response.body.text();
-        if (response.statusCode === 401 && !refreshed) {
-          // The token expired early or was revoked: get a new one once, then try again at once.
-          refreshed = true;
-          this.#forget(login, token);
-          throw new TokenRefused();
-        }
-        if (response.statusCode >= 400) throw errorFromResponse(response.statusCode, response.headers, text);
-        // A download answers 302 to signed storage: handed back unfollowed (and unparsed), never followed with the token.
-        if (options.followRedirect === false && response.statusCode >= 300 && response.statusCode < 400) {
-          return { status: response.statusCode, headers: response.headers, json: null };
-        }
-        return { status: response.statusCode, headers: response.headers, json: text.trim() === '' ? null : JSON.parse(text) };
       },
       {
         policy: this.#options.retry ?? defaultRetryPolicy,
@@ -169,9 +177,14 @@ export class ShotgridClient {
     if (current) void current.then((cached) => cached === token && this.#tokens.get(key) === current && this.#tokens.delete(key), () => undefined);
   }
 
-  /** A token by refresh when one is at hand (falling back to the script's credentials), else by credentials. */
+  /**
+   * The script's own token by refresh when one is at hand (falling back to its credentials), else by credentials.
+   * A user's (sudo) token is never refreshed, always minted again with its scope: nothing says a refreshed token
+   * keeps `sudo_as_login`, and if it did not, every write after ten minutes would be the script's, with its rights
+   * (shared/protocol/shotgrid-rest.md, "Authentication"; the sandbox plays that case).
+   */
   async #grant(login: string | null, refreshToken: string | null): Promise<Token> {
-    if (refreshToken) {
+    if (refreshToken && login === null) {
       try {
         return await this.#requestToken({ grant_type: 'refresh_token', refresh_token: refreshToken });
       } catch (error) {
@@ -241,6 +254,13 @@ function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
+/**
+ * Every field of a record: the string "*", as recorded live. A list holding "*" is unproven, and a site drops a
+ * field name it does not know silently, so `["*"]` could read as no fields at all.
+ */
+export const ALL_FIELDS = '*';
+export type Fields = readonly string[] | typeof ALL_FIELDS;
+
 /** ShotGrid sessions: the API calls the service makes, as one acting user. */
 export class ShotgridSession {
   readonly #client: ShotgridClient;
@@ -251,10 +271,10 @@ export class ShotgridSession {
     this.login = login;
   }
 
-  async read(type: string, id: number, fields: readonly string[]): Promise<SgRecord | null> {
+  async read(type: string, id: number, fields: Fields): Promise<SgRecord | null> {
     try {
       const reply = await this.#client.send(this.login, 'GET', `/api/v1/entity/${encodeURIComponent(type)}/${id}`, {
-        query: { fields: fields.join(',') },
+        query: { fields: fields === ALL_FIELDS ? ALL_FIELDS : fields.join(',') },
         idempotent: true,
       });
       return flatten((reply.json as { data: unknown }).data);
@@ -265,7 +285,7 @@ export class ShotgridSession {
   }
 
   /** Every record that matches, page by page (ShotGrid's links.next is there even on the last page). */
-  async find(type: string, filters: SgFilters, fields: readonly string[], options: FindOptions = {}): Promise<SgRecord[]> {
+  async find(type: string, filters: SgFilters, fields: Fields, options: FindOptions = {}): Promise<SgRecord[]> {
     const pageSize = Math.min(options.pageSize ?? 500, 500);
     const contentType = Array.isArray(filters) ? 'application/vnd+shotgun.api3_array+json' : 'application/vnd+shotgun.api3_hash+json';
     const records: SgRecord[] = [];

@@ -1,5 +1,5 @@
-import type { FileKinds, FileRef, NewVersion, Selection, SelectedEntity, SiteRecord, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../tracker.ts';
-import { ShotgridClient, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
+import { FileHeldBySite, type FileKinds, type FileRef, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
+import { ALL_FIELDS, ShotgridClient, type Fields, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
 import { ShotgridError } from './errors.ts';
 import { listSelectionFiles, type SelectedRecord } from './files.ts';
 
@@ -68,6 +68,15 @@ export class ShotgridTracker implements Tracker {
       else hiddenIds.push(id);
     }
     return { visible, hiddenIds };
+  }
+
+  /**
+   * Record-level uploads (a new Attachment, no field) are single-part: "not currently possible to do a multipart
+   * upload without specifying a field name" (Laika's client, SG-20292). Thumbnails (`image`) too: unmeasured there,
+   * and small (shared/protocol/shotgrid-rest.md).
+   */
+  multipartAllowed(target: UploadTarget): boolean {
+    return target.field !== null && target.field !== 'image';
   }
 
   async beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload> {
@@ -195,7 +204,7 @@ export class ShotgridTracker implements Tracker {
     const session = this.client.as(login);
     const unique = [...new Set(ids)];
     // `*` brings every file/link field without a schema call; otherwise the selection's own fields suffice.
-    const fields = kinds.fields ? ['*'] : this.#selectionFields(entityType);
+    const fields = kinds.fields ? ALL_FIELDS : this.#selectionFields(entityType);
     const found = await this.#readSelected(session, entityType, unique, fields);
     const nameField = nameFieldOf(entityType);
     const selected: SelectedRecord[] = unique.flatMap((id) => {
@@ -220,7 +229,15 @@ export class ShotgridTracker implements Tracker {
           file.attachmentId !== null
           ? `/api/v1/entity/attachments/${file.attachmentId}/this_file`
           : `/api/v1/entity/${encodeURIComponent(type)}/${id}/${encodeURIComponent(file.field ?? '')}`;
-    const url = await this.client.as(login).locate(path, { alt: 'original' });
+    let url: string;
+    try {
+      url = await this.client.as(login).locate(path, { alt: 'original' });
+    } catch (error) {
+      // The site's malware scan: 409 while it runs, 410 once the file is quarantined (python-api download_attachment).
+      if (error instanceof ShotgridError && error.status === 409) throw new FileHeldBySite('scanning', error.message);
+      if (error instanceof ShotgridError && error.status === 410) throw new FileHeldBySite('quarantined', error.message);
+      throw error;
+    }
     if (new URL(url).pathname.startsWith(TRANSIENT_THUMBNAIL)) {
       throw new ShotgridError('not_found', `The thumbnail of ${type} ${id} is being processed again; try later`);
     }
@@ -232,7 +249,7 @@ export class ShotgridTracker implements Tracker {
   }
 
   /** The selected records `session` may see, by id, read in chunks (one query per 500 ids). */
-  async #readSelected(session: ShotgridSession, entityType: string, ids: readonly number[], fields: readonly string[]): Promise<Map<number, SgRecord>> {
+  async #readSelected(session: ShotgridSession, entityType: string, ids: readonly number[], fields: Fields): Promise<Map<number, SgRecord>> {
     const found = new Map<number, SgRecord>();
     for (let start = 0; start < ids.length; start += ID_CHUNK) {
       const chunk = ids.slice(start, start + ID_CHUNK);

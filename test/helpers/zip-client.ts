@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import type { Launched } from './service.ts';
+
+// The download page's zip as its script drives it: POST …/zip (the kinds, with the page's CSRF token), poll the
+// status while the service prepares, then the file's URL. For tests that go through the real service.
+
+export interface PreparedZip {
+  id: string;
+  /** Absolute URLs. */
+  statusUrl: string;
+  fileUrl: string;
+  /** The status once preparing ended (ready, or failed). */
+  status: { state: string; files: number; skipped: number; total: number | null; message: string | null } & Record<string, unknown>;
+}
+
+export async function prepareZip(page: Launched, kinds = 'attachments,fields,thumbnails,notes', timeoutMs = 60_000): Promise<PreparedZip> {
+  const origin = new URL(page.pageUrl).origin;
+  const response = await request(`${page.pageUrl}/zip`, {
+    method: 'POST',
+    headers: { accept: 'application/json', 'content-type': 'application/json', 'x-csrf-token': page.token('zip') },
+    body: JSON.stringify({ kinds: kinds.split(',') }),
+  });
+  const answer = (await response.body.json()) as { download: { id: string; statusUrl: string; fileUrl: string } };
+  assert.equal(response.statusCode, 202, JSON.stringify(answer));
+  const statusUrl = new URL(answer.download.statusUrl, origin).toString();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await (await request(statusUrl, { headers: { accept: 'application/json' } })).body.json()) as PreparedZip['status'];
+    if (status.state !== 'preparing') return { id: answer.download.id, statusUrl, fileUrl: new URL(answer.download.fileUrl, origin).toString(), status };
+    assert.ok(Date.now() < deadline, `the zip was still being prepared after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+export async function zipStatus(zip: PreparedZip): Promise<PreparedZip['status']> {
+  return (await (await request(zip.statusUrl, { headers: { accept: 'application/json' } })).body.json()) as PreparedZip['status'];
+}
