@@ -58,6 +58,14 @@ const ZIP_PURPOSE = 'zip';
 /** A location found while preparing is used this long: storage's signed GETs live 847–900 s (live). */
 const LOCATION_REUSE_MS = 5 * 60_000;
 const downloadIdPattern = /^[A-Za-z0-9-]{8,64}$/;
+/**
+ * Sources opened ahead of the one being written: up to 32 small ones (on a remote site each request waits tens of
+ * milliseconds before its first byte, and 2,000 small files one after the other would be 2,000 such waits), fewer
+ * once they add up to 64 MiB (big files are limited by bandwidth; one ahead hides the next one's start). Each holds
+ * at most its first chunk until it is read.
+ */
+const PREFETCH_SOURCES = 32;
+const PREFETCH_BYTES = 64 * 1024 * 1024;
 /** How long the page's size measuring may take. */
 const SIZES_BUDGET_MS = 20_000;
 
@@ -143,7 +151,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, ALL_KINDS));
     const unsized = files.filter((file) => file.link.type === 'upload' && file.size === null);
     const deadline = Date.now() + SIZES_BUDGET_MS;
-    const sizes = await mapInOrder(unsized, deps.planConcurrency ?? 16, async (file) => {
+    const sizes = await mapInOrder(unsized, deps.planConcurrency ?? 32, async (file) => {
       if (Date.now() > deadline) return { key: fileKey(file), size: null };
       try {
         return { key: fileKey(file), size: (await probeStorage(await deps.tracker.locateFile(login, file))).size };
@@ -242,7 +250,10 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     res.once('close', () => {
       if (!res.writableFinished) aborted.abort(new Error('the browser stopped the download'));
     });
-    const prefetcher = prefetching(plan.entries, (entry) => openEntry(entry, deps.tracker, login, webAgent, policy, aborted.signal), deps.prefetch ?? 4);
+    const prefetcher = prefetching(plan.entries, (entry) => openEntry(entry, deps.tracker, login, webAgent, policy, aborted.signal), deps.prefetch ?? PREFETCH_SOURCES, {
+      bytes: PREFETCH_BYTES,
+      sizeOf: (entry) => entry.size,
+    });
     let current: DownloadEntry | null = null;
     const fail = (error: unknown, by: 'source' | 'browser'): void => {
       status.state = 'failed';
@@ -321,7 +332,7 @@ async function prepareZip(
       probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
     });
     const plan = await planDownload(files, resolve, {
-      concurrency: deps.planConcurrency ?? 16,
+      concurrency: deps.planConcurrency ?? 32,
       onProgress: (resolved) => {
         status.resolved = resolved;
       },

@@ -12,7 +12,17 @@ export interface Prefetcher<T> {
   close(): void;
 }
 
-export function prefetching<T>(items: readonly T[], openSource: (item: T) => Readable, ahead: number): Prefetcher<T> {
+/**
+ * With a byte budget, fewer are opened ahead when they are big: past the first one ahead, no more once the
+ * sources open ahead add up to `bytes` (many small files want many requests in flight to hide each one's latency;
+ * a few big ones are limited by bandwidth, and one ahead is enough to hide the next one's start).
+ */
+export interface PrefetchBudget<T> {
+  bytes: number;
+  sizeOf(item: T): number;
+}
+
+export function prefetching<T>(items: readonly T[], openSource: (item: T) => Readable, ahead: number, budget?: PrefetchBudget<T>): Prefetcher<T> {
   const opened = new Map<number, Readable>();
   const indexOf = new Map(items.map((item, index) => [item, index]));
   const openAt = (index: number): void => {
@@ -29,7 +39,13 @@ export function prefetching<T>(items: readonly T[], openSource: (item: T) => Rea
     open(item) {
       const index = indexOf.get(item);
       if (index === undefined) throw new Error('prefetching: an item that was not planned');
-      for (let next = index; next <= index + ahead; next++) openAt(next);
+      openAt(index);
+      let aheadBytes = 0;
+      for (let next = index + 1; next <= index + ahead && next < items.length; next++) {
+        if (budget && next > index + 1 && aheadBytes >= budget.bytes) break;
+        openAt(next);
+        if (budget) aheadBytes += budget.sizeOf(items[next]!);
+      }
       const source = opened.get(index)!;
       opened.delete(index);
       return source;

@@ -42,3 +42,16 @@ test('close destroys the sources opened ahead but not taken', async () => {
   assert.deepEqual(sources.map((s) => s.destroyed), [false, true, true]);
   assert.throws(() => prefetcher.open(99), /not planned/);
 });
+
+test('with a byte budget: many small sources ahead, one big one', async () => {
+  const sizes = [10, 10, 10, 10, 10, 1000, 1000, 1000, 10];
+  const started: number[] = [];
+  const prefetcher = prefetching(sizes.map((_, i) => i), (i) => instrumented(started, i), 8, { bytes: 25, sizeOf: (i) => sizes[i]! });
+  prefetcher.open(0);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([...started].sort(), [0, 1, 2, 3], 'small ones until the budget is spent');
+  prefetcher.open(4);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual([...started].sort(), [0, 1, 2, 3, 4, 5], 'one big one ahead, however big');
+  prefetcher.close();
+});
