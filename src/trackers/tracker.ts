@@ -42,6 +42,18 @@ export interface TrackerUpload {
   state: Record<string, unknown>;
 }
 
+/**
+ * Where one part's bytes go: a URL and what to send with it. `receipt` says what proves the part arrived: storage's
+ * ETag (S3-style object storage, presigned, no header of ours), or the site's own answer (a local install takes
+ * the bytes itself, with the user's token, and answers what completing needs).
+ */
+export interface PartLocation {
+  url: string;
+  /** Headers the PUT must carry besides Content-Length and Content-Type. */
+  headers?: Record<string, string>;
+  receipt: 'etag' | 'body';
+}
+
 /** What an upload created at the site. */
 export interface UploadedFile {
   /** The Attachment that holds the file; null for a thumbnail, which has none. */
@@ -129,13 +141,16 @@ export interface Tracker {
   checkReachable(): Promise<void>;
   /** The selected entities as `login` sees them (their permissions apply). */
   lookupSelection(login: string, entityType: string, ids: readonly number[]): Promise<Selection>;
-  /** Whether the site takes an upload to this target in parts; where not, a file goes in one PUT (≤ 5 GiB). */
-  multipartAllowed(target: UploadTarget): boolean;
+  /**
+   * Whether the site takes an upload to this target in parts; where not, a file goes in one PUT (≤ 5 GiB). May ask
+   * the site (as `login`) once what kind of storage it has.
+   */
+  multipartAllowed(login: string, target: UploadTarget): Promise<boolean>;
   /** Begins an upload as `login`; `multipart` when the file goes in more than one part. */
   beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload>;
-  /** A fresh presigned URL to PUT part `n` (1-based; 1 for a single-part upload) to. */
-  partUrl(login: string, upload: TrackerUpload, n: number): Promise<string>;
-  /** Completes the upload with the parts' ETags in order, then reads back what it created. */
+  /** Where to PUT part `n` (1-based; 1 for a single-part upload), freshly signed. */
+  partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation>;
+  /** Completes the upload with the parts' receipts (ETags, or the site's answer) in order, then reads back what it created. */
   completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly number[] }): Promise<UploadedFile>;
   /** The files of the selected entities that `login` may see, by kind, in a stable order (entity, source, name). */
   listFiles(login: string, entityType: string, ids: readonly number[], kinds: FileKinds): Promise<FileRef[]>;

@@ -54,7 +54,8 @@ export const HELD_SINGLE_PUT_MAX = 64 * MiB;
 
 export async function uploadHeld(job: HeldUploadJob, source: Readable, options: HeldUploadOptions = {}): Promise<TargetOutcome[]> {
   const parallel = Math.max(1, options.parallelParts ?? 4);
-  if (job.plan.size === null && job.targets.some((target) => !job.tracker.multipartAllowed(target))) {
+  const inParts = job.plan.size === null ? await Promise.all(job.targets.map((target) => job.tracker.multipartAllowed(job.login, target))) : [];
+  if (inParts.includes(false)) {
     let whole: Buffer;
     try {
       whole = await readWhole(source, options.singlePutMax ?? HELD_SINGLE_PUT_MAX);
@@ -163,7 +164,7 @@ async function readWhole(source: Readable, max: number): Promise<Buffer> {
   let size = 0;
   for await (const chunk of source.iterator({ destroyOnReturn: false })) {
     size += (chunk as Buffer).length;
-    if (size > max) throw new Error(`files over ${max / MiB} MiB go to the site in one piece, which this form cannot do: attach it from the page with JavaScript on`);
+    if (size > max) throw new Error(`files over ${max / MiB} MiB go to this site in one piece, which this form cannot do: send it from the page with JavaScript on`);
     chunks.push(chunk as Buffer);
   }
   if (size === 0) throw new Error('the file is empty: there is nothing to upload');

@@ -9,21 +9,21 @@ export interface PartLinksOptions {
   maxAgeMs: number;
 }
 
-interface Asked {
-  link: Promise<string>;
+interface Asked<Link> {
+  link: Promise<Link>;
   at: number;
 }
 
-export class PartLinks {
+export class PartLinks<Link> {
   readonly #options: PartLinksOptions;
-  readonly #asked = new Map<string, Asked>();
+  readonly #asked = new Map<string, Asked<Link>>();
 
   constructor(options: PartLinksOptions) {
     this.#options = options;
   }
 
   /** The link asked ahead for `key` if there is a fresh one that did not fail, else one asked now. */
-  async take(key: string, ask: () => Promise<string>): Promise<string> {
+  async take(key: string, ask: () => Promise<Link>): Promise<Link> {
     const asked = this.#asked.get(key);
     this.#asked.delete(key);
     if (asked && Date.now() - asked.at < this.#options.maxAgeMs) {
@@ -37,7 +37,7 @@ export class PartLinks {
   }
 
   /** Starts asking for the links not asked yet, each `[key, ask]` (their parts come next). */
-  askAhead(asks: Iterable<readonly [key: string, ask: () => Promise<string>]>): void {
+  askAhead(asks: Iterable<readonly [key: string, ask: () => Promise<Link>]>): void {
     this.#forgetExpired();
     for (const [key, ask] of asks) {
       if (this.#asked.has(key)) continue;

@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { isNetworkError } from '../trackers/shotgrid/errors.ts';
+import type { PartLocation } from '../trackers/tracker.ts';
 
 // One PUT of one part (or a whole small file) to a presigned storage URL, as S3 takes it from a URL that signs
 // `host` only (shared/protocol/shotgrid-rest.md, "Upload"): an exact Content-Length (never chunked), a
@@ -20,7 +21,7 @@ export type PartBody =
   | { stream: Readable; size: number; md5?: string; hash?: boolean };
 
 export interface PutResult {
-  /** As storage returned it, quoted. */
+  /** The part's receipt for completing: storage's ETag (quoted), or a local install's answer (its JSON text). */
   etag: string;
   /** MD5 of the bytes sent, hex. */
   md5: string;
@@ -61,7 +62,15 @@ export interface PutOptions {
   signal?: AbortSignal;
 }
 
-export async function putPart(url: string, body: PartBody, options: PutOptions = {}): Promise<PutResult> {
+/**
+ * PUTs one part to where the tracker said (a presigned URL alone, or a local install's link on the site with the
+ * headers it needs). Resolves with the part's receipt for completing: storage's ETag, or the site's answer.
+ */
+export async function putPart(to: string | PartLocation, body: PartBody, options: PutOptions = {}): Promise<PutResult> {
+  const location: PartLocation = typeof to === 'string' ? { url: to, receipt: 'etag' } : to;
+  const url = location.url;
+  // The site's own answer carries no MD5 of what it stored: there, our digest of the bytes is the only evidence.
+  const siteTakesBytes = location.receipt === 'body';
   let size: number;
   let payload: Buffer | Readable;
   // The sender's digest, and ours once the bytes have gone (null when not hashed).
@@ -76,7 +85,7 @@ export async function putPart(url: string, body: PartBody, options: PutOptions =
   } else {
     size = body.size;
     expected = body.md5 === undefined ? null : Buffer.from(body.md5, 'base64').toString('hex');
-    if (body.hash || expected === null) {
+    if (body.hash || expected === null || siteTakesBytes) {
       const hash = createHash('md5');
       payload = borrowed(body.stream, hash);
       ownDigest = () => hash.digest('hex');
@@ -86,7 +95,7 @@ export async function putPart(url: string, body: PartBody, options: PutOptions =
       ownDigest = () => null;
     }
   }
-  const headers: Record<string, string> = { 'content-length': String(size), 'content-type': options.contentType ?? 'application/octet-stream' };
+  const headers: Record<string, string> = { ...location.headers, 'content-length': String(size), 'content-type': options.contentType ?? 'application/octet-stream' };
 
   let statusCode: number;
   let responseHeaders: Record<string, string | string[] | undefined>;
@@ -111,6 +120,12 @@ export async function putPart(url: string, body: PartBody, options: PutOptions =
       cause: error,
     });
   }
+  if (siteTakesBytes) {
+    if (statusCode !== 200 && statusCode !== 201) throw siteRefusal(statusCode, text);
+    const own = ownDigest()!;
+    if (expected !== null && own !== expected) throw mismatch(own, expected);
+    return { etag: text, md5: own, etagIsMd5: false };
+  }
   if (statusCode !== 200) throw storageRefusal(statusCode, text);
 
   const etag = String(responseHeaders.etag ?? '');
@@ -134,6 +149,18 @@ export async function putPart(url: string, body: PartBody, options: PutOptions =
 
 function mismatch(found: string, sent: string): StoragePutError {
   return new StoragePutError(`the bytes are not the ones the sender hashed (MD5 ${found}, sender's ${sent})`, { status: 200, code: 'ChecksumMismatch', retryable: true });
+}
+
+/** A local install's upload route refused: ShotGrid's error JSON, or a proxy's page. */
+function siteRefusal(status: number, text: string): StoragePutError {
+  let title = `the site answered ${status}`;
+  try {
+    title = (JSON.parse(text) as { errors?: { title?: string }[] }).errors?.[0]?.title ?? title;
+  } catch {
+    // not JSON
+  }
+  const retryable = status >= 500 || status === 429;
+  return new StoragePutError(`the site refused the upload: ${title}`, { status, code: `HTTP${status}`, retryable, expired: status === 403 && /expired/i.test(title) });
 }
 
 function storageRefusal(status: number, xml: string): StoragePutError {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { KeyValueStore } from '../store/key-value-store.ts';
-import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
+import type { PartLocation, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { fanOut } from './fan-out.ts';
 import { imageCheck, NotAnImageError } from './image-check.ts';
 import { PartLinks } from './part-links.ts';
@@ -84,7 +84,7 @@ const PART_LINK_MAX_AGE_MS = 60_000;
 
 export class UploadSessions {
   readonly #options: UploadSessionsOptions;
-  readonly #partLinks = new PartLinks({ maxAgeMs: PART_LINK_MAX_AGE_MS });
+  readonly #partLinks = new PartLinks<PartLocation>({ maxAgeMs: PART_LINK_MAX_AGE_MS });
   /**
    * Whether storage's ETags are the MD5 of what it holds, learned from its answers (null: not known yet). Until
    * known true, parts are hashed on their way through: on an encrypting bucket that is the only proof.
@@ -112,9 +112,10 @@ export class UploadSessions {
     }
     if (request.targets.length === 0) throw new UploadError(400, 'no_targets', `"${name}" has nowhere to go: choose at least one target.`);
     const { tracker } = this.#options;
-    const inOnePiece = request.targets.some((target) => !tracker.multipartAllowed(target));
+    const inParts = await Promise.all(request.targets.map((target) => tracker.multipartAllowed(login, target)));
+    const inOnePiece = inParts.includes(false);
     if (inOnePiece && request.size > MAX_PART_SIZE) {
-      throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; the site takes attachments in one piece, at most 5 GiB (${MAX_PART_SIZE} bytes).`);
+      throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; the site takes this file in one piece, at most 5 GiB (${MAX_PART_SIZE} bytes).`);
     }
     const plan: PartPlan = inOnePiece ? planSinglePut(request.size) : planParts(request.size, this.#options.partSize);
     const begun = await Promise.allSettled(request.targets.map((target) => tracker.beginUpload(login, target, name, plan.multipart)));
@@ -219,7 +220,7 @@ export class UploadSessions {
           ...(dispatcher ? { dispatcher } : {}),
           ...(signal ? { signal } : {}),
         });
-        this.#etagIsMd5 = etagIsMd5;
+        if (urls[i]!.receipt === 'etag') this.#etagIsMd5 = etagIsMd5;
         await this.#options.store.hashSet(`upload:${record.id}:etags`, `${index}:${n}`, etag, this.#options.ttlSeconds);
       }),
     );

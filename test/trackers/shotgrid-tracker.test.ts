@@ -91,10 +91,10 @@ test('a record-level upload is read back as the new attachment; abort leaves not
   assert.equal(site.storage.multipartUploadsInProgress(), 0);
 });
 
-test('the site takes attachments and thumbnails in one piece only; file fields in parts', () => {
-  assert.equal(tracker.multipartAllowed({ type: 'Shot', id: 1, field: null }), false);
-  assert.equal(tracker.multipartAllowed({ type: 'Shot', id: 1, field: 'image' }), false);
-  assert.equal(tracker.multipartAllowed({ type: 'Version', id: 1, field: 'sg_uploaded_movie' }), true);
+test('the site takes attachments and thumbnails in one piece only; file fields in parts', async () => {
+  assert.equal(await tracker.multipartAllowed('artist', { type: 'Shot', id: 1, field: null }), false);
+  assert.equal(await tracker.multipartAllowed('artist', { type: 'Shot', id: 1, field: 'image' }), false);
+  assert.equal(await tracker.multipartAllowed('artist', { type: 'Version', id: versionId('sh010_comp_v003'), field: 'sg_uploaded_movie' }), true);
 });
 
 test('a user\'s token is minted again, never refreshed: writes stay the user\'s past the token\'s lifetime', async () => {

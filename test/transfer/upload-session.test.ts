@@ -5,7 +5,7 @@ import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 import { MemoryKeyValueStore } from '../../src/store/memory-store.ts';
 import { ShotgridTracker } from '../../src/trackers/shotgrid/tracker.ts';
 import { MiB, partRange } from '../../src/transfer/part-plan.ts';
-import type { TrackerUpload } from '../../src/trackers/tracker.ts';
+import type { PartLocation, TrackerUpload } from '../../src/trackers/tracker.ts';
 import { UploadError, UploadSessions, type UploadRecord } from '../../src/transfer/upload-session.ts';
 import { bearer, download, md5, sha256, testBytes } from '../helpers/sandbox-api.ts';
 
@@ -86,7 +86,7 @@ describe('UploadSessions', () => {
     // The real tracker, watched: which part links it is asked for, and when.
     const asked: number[] = [];
     class WatchedTracker extends ShotgridTracker {
-      override partUrl(login: string, upload: TrackerUpload, n: number): Promise<string> {
+      override partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation> {
         asked.push(n);
         return super.partUrl(login, upload, n);
       }

@@ -79,6 +79,14 @@ export class ShotgridClient {
     return new ShotgridSession(this, login);
   }
 
+  /**
+   * The acting user's current access token, for the one request the service sends to the site outside the API:
+   * a local install's upload PUT (to `links.upload`, on the site itself; the caller checks the origin).
+   */
+  async bearer(login: string | null): Promise<string> {
+    return (await this.#token(login, false)).access;
+  }
+
   /** Throws when the site cannot be reached or refuses the script's credentials (for /readyz). */
   async checkReachable(): Promise<void> {
     await this.#token(null, true);
@@ -319,6 +327,11 @@ export class ShotgridSession {
 
   async delete(type: string, id: number): Promise<void> {
     await this.#client.send(this.login, 'DELETE', `/api/v1/entity/${encodeURIComponent(type)}/${id}`, { idempotent: true });
+  }
+
+  /** This session's access token (see ShotgridClient.bearer). */
+  bearer(): Promise<string> {
+    return this.#client.bearer(this.login);
   }
 
   /** Starts an upload: to a file/image field, or (field null) as a new Attachment linked to the record. */

@@ -1,4 +1,4 @@
-import { FileHeldBySite, type FileKinds, type FileRef, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
+import { FileHeldBySite, type PartLocation, type FileKinds, type FileRef, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
 import { ALL_FIELDS, ShotgridClient, type Fields, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
 import { ShotgridError } from './errors.ts';
 import { listSelectionFiles, type SelectedRecord } from './files.ts';
@@ -43,10 +43,30 @@ export function nameFieldOf(entityType: string): string {
   return NAME_FIELDS[entityType] ?? 'code';
 }
 
+/**
+ * A local install's answer to the upload PUT, `{"data":{"upload_id","original_filename"},…}`: its data goes into
+ * upload_info before completing (shotgrid-rest.md, "Local installs").
+ */
+function localReceipt(receipt: string | undefined): Record<string, unknown> {
+  let data: unknown;
+  try {
+    data = (JSON.parse(receipt ?? '') as { data?: unknown }).data;
+  } catch {
+    data = undefined;
+  }
+  if (typeof data !== 'object' || data === null || typeof (data as { upload_id?: unknown }).upload_id !== 'string') {
+    throw new ShotgridError('protocol', 'The site\'s answer to the upload PUT carried no upload_id');
+  }
+  return data as Record<string, unknown>;
+}
+
 export class ShotgridTracker implements Tracker {
   readonly kind = 'shotgrid';
   readonly siteUrl: string;
   readonly client: ShotgridClient;
+
+  /** The site's kind of storage ("s3", or "sg" on a local install), once asked. */
+  #storage: Promise<string> | null = null;
 
   constructor(options: ShotgridClientOptions) {
     this.client = new ShotgridClient(options);
@@ -75,12 +95,31 @@ export class ShotgridTracker implements Tracker {
    * upload without specifying a field name" (Laika's client, SG-20292). Thumbnails (`image`) too: unmeasured there,
    * and small (shared/protocol/shotgrid-rest.md).
    */
-  multipartAllowed(target: UploadTarget): boolean {
-    return target.field !== null && target.field !== 'image';
+  async multipartAllowed(login: string, target: UploadTarget): Promise<boolean> {
+    if (target.field === null || target.field === 'image') return false;
+    return (await this.#storageService(login, target)) !== 'sg';
+  }
+
+  /**
+   * The site's kind of storage, learned once from its answer to an upload's start and remembered: a local install
+   * ("sg") takes no multipart upload, and the part plan is made before the upload's own start. Asking starts
+   * nothing: an `_upload` answer is only links until bytes are PUT and the upload completed.
+   */
+  async #storageService(login: string, target: UploadTarget): Promise<string> {
+    this.#storage ??= this.client
+      .as(login)
+      .beginUpload(target, 'storage-kind-probe.bin', false)
+      .then((start) => String(start.info.storage_service ?? 's3'));
+    // A failed probe is not remembered: the next upload asks again.
+    this.#storage.catch(() => {
+      this.#storage = null;
+    });
+    return this.#storage;
   }
 
   async beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload> {
     const start = await this.client.as(login).beginUpload(target, filename, multipart);
+    this.#storage ??= Promise.resolve(String(start.info.storage_service ?? 's3'));
     if (multipart && start.nextPartPath === null) throw new ShotgridError('protocol', 'A multipart upload began without links.get_next_part');
     const state: ShotgridUploadState = {
       info: start.info,
@@ -92,9 +131,14 @@ export class ShotgridTracker implements Tracker {
     return { target, filename, multipart, state: { ...state } };
   }
 
-  async partUrl(login: string, upload: TrackerUpload, n: number): Promise<string> {
+  async partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation> {
     const state = upload.state as unknown as ShotgridUploadState;
-    if (n === 1 && Date.now() - state.firstUrlAt < FIRST_URL_REUSE_MS) return state.firstUrl;
+    if (n === 1 && Date.now() - state.firstUrlAt < FIRST_URL_REUSE_MS) {
+      if (state.info.storage_service !== 'sg') return { url: state.firstUrl, receipt: 'etag' };
+      // A local install takes the bytes itself, with the user's token: only ever sent to the site's own origin.
+      if (new URL(state.firstUrl).origin !== this.siteUrl) throw new ShotgridError('protocol', 'A local install\'s upload link points outside the site');
+      return { url: state.firstUrl, headers: { authorization: `Bearer ${await this.client.as(login).bearer()}` }, receipt: 'body' };
+    }
     if (!upload.multipart || state.nextPartPath === null) {
       throw new ShotgridError('protocol', 'The upload link expired; a single-part upload is begun again');
     }
@@ -102,7 +146,7 @@ export class ShotgridTracker implements Tracker {
     const path = new URL(state.nextPartPath, this.siteUrl);
     path.searchParams.set('part_number', String(n));
     const next = await this.client.as(login).nextPart(`${path.pathname}${path.search}`);
-    return next.uploadUrl;
+    return { url: next.uploadUrl, receipt: 'etag' };
   }
 
   async completeUpload(
@@ -113,7 +157,7 @@ export class ShotgridTracker implements Tracker {
   ): Promise<UploadedFile> {
     const state = upload.state as unknown as ShotgridUploadState;
     const session = this.client.as(login);
-    const info = upload.multipart ? { ...state.info, etags: [...etags] } : state.info;
+    const info = upload.multipart ? { ...state.info, etags: [...etags] } : state.info.storage_service === 'sg' ? { ...state.info, ...localReceipt(etags[0]) } : state.info;
     await session.completeUpload(state.completePath, info, {
       ...(data.displayName ? { display_name: data.displayName } : {}),
       ...(data.tagIds?.length ? { tags: data.tagIds.map((id) => ({ type: 'Tag' as const, id })) } : {}),
