@@ -11,7 +11,7 @@ import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
 import type { Logger } from '../log.ts';
 import { IMAGE_SIGNATURE_BYTES } from '../shared/image-signature.ts';
 import { createFileResolver, mapInOrder, planDownload, planFromJson, planToJson, type DownloadEntry, type DownloadPlan } from '../transfer/archive-plan.ts';
-import { openDownload } from '../transfer/download-source.ts';
+import { DownloadError, openDownload } from '../transfer/download-source.ts';
 import { openLocalFile, resolveLocalFile } from '../transfer/local-files.ts';
 import { prefetching } from '../transfer/prefetch.ts';
 import { checkWebLink, createWebLinkAgent, resolveWebLink, type WebLinkPolicy } from '../transfer/web-link-policy.ts';
@@ -258,7 +258,9 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const fail = (error: unknown, by: 'source' | 'browser'): void => {
       status.state = 'failed';
       status.failedFile = (current as DownloadEntry | null)?.name ?? null;
-      status.message = error instanceof Error ? error.message : String(error);
+      // Our own words (what storage answered) are shown; a raw network error would let a user probe ports on
+      // allowed web-link hosts, so it is only logged (below).
+      status.message = error instanceof DownloadError ? error.message : by === 'browser' ? 'the browser stopped the download' : 'the file could not be fetched';
       status.failedBy = by;
     };
     const ticker = setInterval(() => void save().catch(() => undefined), 1000);
@@ -330,6 +332,7 @@ async function prepareZip(
         return { location: { url: location.url, at: Date.now() }, ...(await probeStorage(location)) };
       },
       probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
+      onProbeFailure: (file, error) => log.info({ file: file.name, entity: `${file.entity.type} ${file.entity.id}`, err: error }, 'a file could not be sized: listed in the manifest only'),
     });
     const plan = await planDownload(files, resolve, {
       concurrency: deps.planConcurrency ?? 32,

@@ -310,13 +310,23 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
     const fields: Record<string, string> = {};
     const files: { name: string; outcomes: TargetOutcome[]; refused?: string }[] = [];
     const work: Promise<void>[] = [];
-    await new Promise<void>((resolve, reject) => {
+    let busboy: Busboy.Busboy;
+    try {
       // defParamCharset: browsers send file names as raw UTF-8, which busboy reads as latin1 unless told.
-      const busboy = Busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { fields: 20, fieldSize: 4096, files: 100, parts: 130 } });
+      busboy = Busboy({ headers: req.headers, defParamCharset: 'utf8', limits: { fields: 20, fieldSize: 4096, files: 100, parts: 130 } });
+    } catch (error) {
+      // busboy refuses a multipart Content-Type it cannot read (no boundary): the client's mistake, not ours.
+      throw HttpError.badRequest(`The form's Content-Type cannot be read: ${error instanceof Error ? error.message : String(error)}.`);
+    }
+    await new Promise<void>((resolve, reject) => {
       busboy.on('field', (name, value) => {
         fields[name] = value;
       });
       busboy.on('file', (_name, stream, info) => {
+        // A body that breaks off fails the file's stream too. Its reader (the held upload) meets the error there;
+        // a file refused and only drained has no reader, and the error must not go unhandled (it would end the
+        // process). The form's own error answers the request.
+        stream.on('error', () => undefined);
         const entry: (typeof files)[number] = { name: info.filename ?? '', outcomes: [] };
         files.push(entry);
         let filename: string;
@@ -356,7 +366,8 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
         work.push(job);
       });
       busboy.on('close', () => resolve());
-      busboy.on('error', reject);
+      // A body that breaks off or is not multipart as announced: the client's mistake, answered 400.
+      busboy.on('error', (error: Error) => reject(HttpError.badRequest(`The form could not be read: ${error.message}.`)));
       req.pipe(busboy);
     });
     await Promise.all(work);

@@ -44,6 +44,7 @@ export const skipReasons = {
   duplicate: 'same attachment already listed for this entity',
   scanning: 'still being scanned for malware by the site',
   quarantined: 'quarantined by the site (malware found)',
+  unreachable: 'could not be fetched',
 } as const;
 
 /** What a probe of an uploaded file found: where its bytes are, how many, and the first of them. */
@@ -66,6 +67,11 @@ export interface FileResolverOptions {
   probeTracked(file: FileRef): Promise<TrackedProbe>;
   /** How long a file under the site's malware scan is waited for before it goes in the manifest only. */
   scanWaitMs: number;
+  /**
+   * Told why a probe failed, for the log: the manifest only says the file could not be fetched, since a raw
+   * network error ("connect ECONNREFUSED 10.1.2.3:8443") would let a user probe ports on allowed hosts.
+   */
+  onProbeFailure?(file: FileRef, error: unknown): void;
   /** Bytes behind a web link the policy allows (HEAD, each redirect checked); null if the server does not say. */
   probeWebSize(url: URL, file: FileRef): Promise<number | null>;
 }
@@ -85,7 +91,7 @@ export function createFileResolver(options: FileResolverOptions): ResolveFile {
           return { status: 'skipped', reason: webRefusal(options.webLinks, link.url, error), size: file.size };
         }
         // The site cannot know what a web server holds: only the server's own answer sizes it.
-        return sized(() => options.probeWebSize(url, file), { kind: 'web', url: url.toString() }, file.size);
+        return sized(() => options.probeWebSize(url, file), { kind: 'web', url: url.toString() }, file.size, (error) => options.onProbeFailure?.(file, error));
       }
       case 'local': {
         const found = await resolveLocalFile(options.localMounts, link);
@@ -115,7 +121,8 @@ async function resolveTracked(file: FileRef, options: FileResolverOptions): Prom
         await new Promise((resolve) => setTimeout(resolve, wait));
         continue;
       }
-      return { status: 'skipped', reason: `${skipReasons.sizeUnknown}: ${errorMessage(error)}`, size: file.size };
+      options.onProbeFailure?.(file, error);
+      return { status: 'skipped', reason: `${skipReasons.sizeUnknown}: ${skipReasons.unreachable}`, size: file.size };
     }
     // Storage's answer is the truth about the bytes; the site's stated size is only a fallback.
     const size = isByteCount(probe.size) ? probe.size : file.size;
@@ -136,14 +143,15 @@ function namedByContent(file: FileRef, head: Uint8Array): { name?: string } {
   return `${stem}${extension}` === file.name ? {} : { name: `${stem}${extension}` };
 }
 
-async function sized(probe: () => Promise<number | null>, origin: FileOrigin, statedSize: number | null): Promise<FileResolution> {
+async function sized(probe: () => Promise<number | null>, origin: FileOrigin, statedSize: number | null, onFailure: (error: unknown) => void): Promise<FileResolution> {
   let size: number | null;
   try {
     size = await probe();
   } catch (error) {
     // A redirect to a refused host shows up here, at the probe that followed it.
     if (error instanceof WebLinkRefused) return { status: 'skipped', reason: `${skipReasons.webNotAllowed}: ${error.message}`, size: statedSize };
-    return { status: 'skipped', reason: `${skipReasons.sizeUnknown}: ${errorMessage(error)}`, size: statedSize };
+    onFailure(error);
+    return { status: 'skipped', reason: `${skipReasons.sizeUnknown}: ${skipReasons.unreachable}`, size: statedSize };
   }
   if (!isByteCount(size)) return { status: 'skipped', reason: skipReasons.sizeUnknown, size: statedSize };
   return { status: 'included', size, origin };
@@ -317,9 +325,6 @@ function isByteCount(size: number | null): size is number {
   return size !== null && Number.isSafeInteger(size) && size >= 0;
 }
 
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** `map` with at most `limit` calls in flight; results in input order. Stops starting new calls after a failure. */
 export async function mapInOrder<T, R>(items: readonly T[], limit: number, map: (item: T) => Promise<R>): Promise<R[]> {

@@ -6,7 +6,7 @@ import type { PartLocation, Tracker, TrackerUpload, UploadedFile, UploadTarget }
 import { fanOut } from './fan-out.ts';
 import { imageCheck, NotAnImageError } from './image-check.ts';
 import { PartLinks } from './part-links.ts';
-import { MAX_PART_SIZE, partRange, planParts, planSinglePut, type PartPlan } from './part-plan.ts';
+import { MAX_OBJECT_SIZE, MAX_PART_SIZE, partRange, planParts, planSinglePut, type PartPlan } from './part-plan.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
 import { contentTypeFor } from './content-type.ts';
 import { cleanUploadName } from './upload-name.ts';
@@ -111,6 +111,9 @@ export class UploadSessions {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; ${what} may be at most ${maxBytes} bytes.`);
     }
     if (request.targets.length === 0) throw new UploadError(400, 'no_targets', `"${name}" has nowhere to go: choose at least one target.`);
+    if (request.size > MAX_OBJECT_SIZE) {
+      throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; storage takes at most 5 TiB (${MAX_OBJECT_SIZE} bytes) in one file.`);
+    }
     const { tracker } = this.#options;
     const inParts = await Promise.all(request.targets.map((target) => tracker.multipartAllowed(login, target)));
     const inOnePiece = inParts.includes(false);

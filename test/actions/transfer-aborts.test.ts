@@ -96,10 +96,11 @@ const scenarios: Record<string, Scenario> = {
     ]);
   },
   async 'plain form dropped mid-body'(random) {
-    const shots = idsOf('Shot', 'sh010', 'sh030');
-    const page = await launch(env(), 'attach-files', 'Shot', shots);
+    // Attached to two Shots, or sent to Versions by a name that matches none (refused, only drained).
+    const attach = random.next() < 0.5;
+    const page = attach ? await launch(env(), 'attach-files', 'Shot', idsOf('Shot', 'sh010', 'sh030')) : await launch(env(), 'upload-files', 'Version', fanOutVersions());
     const form = new FormData();
-    form.append('files', new Blob([new Uint8Array(testBytes(random.int(1, 12 * MiB), random.int(1, 1000)))]), 'plate.exr');
+    form.append('files', new Blob([new Uint8Array(testBytes(random.int(1, 12 * MiB), random.int(1, 1000)))]), attach ? 'plate.exr' : 'matches-nothing.mov');
     const encoded = new Response(form);
     const body = Buffer.from(await encoded.arrayBuffer());
     await dropMidBody(`${page.pageUrl}/form-upload?csrf_token=${page.token('form-upload')}`, {

@@ -183,6 +183,7 @@ describe('upload API refusals change nothing', () => {
     };
     await expect({ name: 'a.mov', size: 0, targets: target }, 400, 'empty_file');
     await expect({ name: 'a.mov', size: 65 * MiB, targets: target }, 413, 'file_too_large');
+    await expect({ name: 'a.mov', size: 6 * 1024 * 1024 * MiB, targets: target }, 413, 'file_too_large');
     await expect({ name: 'a.mov', size: 10, targets: [versionId('sh010_comp_v001')] }, 403, 'target_outside_selection');
     await expect({ name: '\u0000\u0001', size: 10, targets: target }, 400, 'invalid_name');
     await expect({ name: 'a.mov', size: 10, targets: target }, 403, 'csrf_invalid', { 'x-csrf-token': page.token('discard') });
@@ -268,6 +269,23 @@ describe('the no-JavaScript form', () => {
     assert.equal(reply.status, 200, reply.html);
     const attachment = env.site.store.all('Attachment').findLast((a) => (a.fields.this_file as { name?: string } | null)?.name === 'café_ü 東京.txt');
     assert.ok(attachment, 'stored under its own name');
+  });
+
+  test('a form that cannot be read is the client\'s mistake: 400, never 500', async () => {
+    const page = await launch(env, 'upload-files', 'Version', [versionId('sh020_anim_v003')]);
+    const post = async (contentType: string, body: string) => {
+      const response = await request(`${page.pageUrl}/form-upload?csrf_token=${page.token('form-upload')}`, {
+        method: 'POST',
+        headers: { 'content-type': contentType, accept: 'application/json' },
+        body,
+      });
+      return { status: response.statusCode, body: (await response.body.json()) as { error: { code: string } } };
+    };
+    const noBoundary = await post('multipart/form-data', '--x\r\n');
+    assert.equal(noBoundary.status, 400);
+    assert.equal(noBoundary.body.error.code, 'bad_request');
+    const cut = await post('multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="files"; filename="a.mov"\r\n\r\nabc');
+    assert.equal(cut.status, 400);
   });
 
   test('a wrong token is refused before any byte is stored', async () => {

@@ -191,7 +191,7 @@ test('uploaded files are all located while planning: storage\'s size wins, the s
       throw new Error('storage answered 500');
     },
   }).resolve;
-  assert.deepEqual(await failing(fileRef({ size: null, link: { type: 'upload' } })), { status: 'skipped', reason: 'size unknown: storage answered 500', size: null });
+  assert.deepEqual(await failing(fileRef({ size: null, link: { type: 'upload' } })), { status: 'skipped', reason: 'size unknown: could not be fetched', size: null });
   const nonsense = resolverWith({ probeTracked: async () => ({ location: LOCATION, size: -1, head: new Uint8Array(0) }) }).resolve;
   assert.equal(((await nonsense(fileRef({ size: 1.5, link: { type: 'upload' } }))) as { reason: string }).reason, skipReasons.sizeUnknown);
 });
@@ -271,14 +271,17 @@ test('web links whose probe is refused on a redirect, fails, or gives no size ar
     },
     '/chunked': async () => null,
   };
-  const { resolve } = resolverWith({ probeWebSize: (url) => outcomes[url.pathname]!() });
+  const logged: string[] = [];
+  const { resolve } = resolverWith({ probeWebSize: (url) => outcomes[url.pathname]!(), onProbeFailure: (_file, error) => logged.push(String(error)) });
   const reasons = [];
   for (const path of Object.keys(outcomes)) {
     const result = await resolve(fileRef({ link: { type: 'web', url: `https://media.example.com${path}` } }));
     assert.equal(result.status, 'skipped');
     reasons.push((result as { reason: string }).reason);
   }
-  assert.deepEqual(reasons, [`${skipReasons.webNotAllowed}: 127.0.0.2 is a private address`, 'size unknown: connect ECONNREFUSED', skipReasons.sizeUnknown]);
+  // The network's own words would let a user probe ports on allowed hosts: the manifest says less, the log all.
+  assert.deepEqual(reasons, [`${skipReasons.webNotAllowed}: 127.0.0.2 is a private address`, 'size unknown: could not be fetched', skipReasons.sizeUnknown]);
+  assert.deepEqual(logged, ['Error: connect ECONNREFUSED']);
 });
 
 test('local links resolve through the mounts', async () => {

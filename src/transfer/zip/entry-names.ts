@@ -5,6 +5,8 @@
 // a deep folder, and the names are unique the way case-insensitive file systems compare them. Everything here
 // is a pure function of the input and its order: the same selection gives the same layout every time.
 
+import { MISLEADING_CHARACTERS } from '../name-characters.ts';
+
 /** Longest segment, in UTF-8 bytes: under the 255 that ext4 and NTFS allow, with room for ` (n)`. */
 export const MAX_SEGMENT_BYTES = 200;
 /** Longest whole entry name, in UTF-8 bytes, leaving room for the folder it is extracted into. */
@@ -17,10 +19,6 @@ const MAX_EXTENSION_BYTES = 16;
 // C0 controls, DEL and C1 controls; what Windows refuses in a name; both separators.
 // eslint-disable-next-line no-control-regex
 const REFUSED_CHARACTERS = /[\u0000-\u001f\u007f-\u009f<>:"/\\|?*]/g;
-// Bidirectional formatting characters let a name display other than it is (`invoice\u202Efdp.exe` shows as
-// `invoiceexe.pdf`); right-to-left text itself needs none of them to display correctly, so they go. The line
-// and paragraph separators would break a name across lines in listings.
-const MISLEADING_CHARACTERS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
 // Windows opens a device instead of a file for these, whatever the extension (`CON.txt`, `nul.tar.gz`).
 const RESERVED_DEVICE_NAMES = /^(?:CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²³])$/i;
 
