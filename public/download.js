@@ -134,6 +134,11 @@ async function follow(download) {
     let status;
     try {
       const response = await fetch(download.statusUrl, { headers: { accept: 'application/json' } });
+      if (response.status === 429) {
+        // Asked to slow down: wait as long as the service says, then poll again.
+        await new Promise((resolve) => setTimeout(resolve, Math.min(60, Number(response.headers.get('retry-after')) || 5) * 1000));
+        continue;
+      }
       if (!response.ok) {
         show(await refusal(response), { error: true });
         return;

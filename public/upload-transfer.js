@@ -138,17 +138,26 @@ function backoffMs(attempt) {
  */
 async function withRetries(attempt, { signal, onRetry } = {}) {
   const started = Date.now();
-  for (let n = 1; ; n++) {
+  // Attempts spent: the service's "wait" (429 rate_limited, with Retry-After) is not a failure and spends none.
+  let n = 1;
+  for (let tries = 1; ; tries++) {
     try {
-      return await attempt(n);
+      return await attempt(tries);
     } catch (error) {
       if (!(error instanceof TransientFailure) || signal?.aborted) throw error;
+      if (error.code === 'rate_limited') {
+        const delay = error.retryAfterMs ?? backoffMs(1);
+        onRetry?.(error, delay);
+        await sleep(delay, signal);
+        continue;
+      }
       const withinBudget = n < MAX_ATTEMPTS || (error.outage && Date.now() - started < OUTAGE_BUDGET_MS);
       if (!withinBudget) {
         const advice = error.outage ? ' The parts already stored are kept: reload the page later and choose the file again to continue.' : '';
         throw new UploadRefusal(0, error.outage ? 'unreachable' : (error.code ?? 'gave_up'), `${error.message} Gave up after ${n} attempts.${advice}`);
       }
       const delay = error.retryAfterMs ?? backoffMs(n);
+      n += 1;
       onRetry?.(error, delay);
       await sleep(delay, signal);
     }

@@ -7,6 +7,8 @@ import type { ReviewSubmissions } from './actions/review-submissions.ts';
 import { thumbnailRoutes } from './actions/thumbnail-routes.ts';
 import { uploadRoutes } from './actions/upload-routes.ts';
 import { amiLaunchRoutes } from './ami/launch-routes.ts';
+import { limitPerUser } from './web/rate-limit.ts';
+import { cutIdleClients, limitRequestsPerClient } from './web/client-idle.ts';
 import type { ReplayGuard } from './ami/replay-guard.ts';
 import type { Config } from './config.ts';
 import { requestLogging, type Logger } from './log.ts';
@@ -56,13 +58,14 @@ export function createApp(deps: AppDeps): Express {
 
   // 1. Every request gets an id and a log line.
   app.use(requestLogging(log, { quietPaths: [`${config.basePath}/healthz`, `${config.basePath}/readyz`] }));
+  // 1b. No client holds more than its share: requests in flight per address, and no time spent waiting on it.
+  app.use(limitRequestsPerClient(config.maxRequestsPerClient));
+  app.use(cutIdleClients(config.clientIdleSeconds * 1000));
   // 2. Security headers, framing allowed only to the site (ShotGrid's modal overlay).
+  const frameAncestors = resolveFrameAncestors(config.frameAncestors, [deps.tracker.siteUrl, ...(deps.sandboxMenuUrl === undefined ? [] : [deps.sandboxMenuUrl])]);
   app.use(
     securityHeaders({
-      frameAncestors: resolveFrameAncestors(config.frameAncestors, [
-        deps.tracker.siteUrl,
-        ...(deps.sandboxMenuUrl === undefined ? [] : [deps.sandboxMenuUrl]),
-      ]),
+      frameAncestors,
       https: config.publicUrl.startsWith('https:'),
       imageOrigins: deps.imageOrigins ?? [],
     }),
@@ -70,7 +73,7 @@ export function createApp(deps: AppDeps): Express {
   // 3. What every page needs to build its links: the public path prefix (the proxy may strip or keep it).
   app.use(pageLocals(config.publicPath));
   // 4. The service, under its base path.
-  app.use(config.basePath === '' ? '/' : config.basePath, serviceRoutes(deps));
+  app.use(config.basePath === '' ? '/' : config.basePath, serviceRoutes(deps, frameAncestors));
   // 5. Nothing matched: 404; then every error becomes a page or JSON.
   app.use(notFoundHandler());
   app.use(errorHandler({ basePath: config.basePath, publicPath: config.publicPath }));
@@ -78,7 +81,7 @@ export function createApp(deps: AppDeps): Express {
   return app;
 }
 
-function serviceRoutes(deps: AppDeps): express.Router {
+function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): express.Router {
   const router = express.Router();
   // Our own CSS and scripts; nothing is loaded from the internet.
   router.get('/public/js/match-files.js', sharedScript('match-files'));
@@ -87,10 +90,15 @@ function serviceRoutes(deps: AppDeps): express.Router {
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
   router.use(healthRoutes(() => deps.tracker.checkReachable()));
+  // Every request under a launch counts against its user's rate (in the store: across instances).
+  router.use('/ami/:action/:contextId', limitPerUser({ store: deps.store, contexts: deps.contexts, perMinute: deps.config.rateLimitPerMinute }));
   // The Action Menu Item endpoints: POST /ami/<action> launches, GET /ami/<action>/<context> is the action's page.
   router.use(
     amiLaunchRoutes({
       config: deps.config,
+      // Where launches may come from: the site's pages (by default those allowed to frame ours), 'self' being us.
+      allowedOrigins: (deps.config.amiAllowedOrigins ?? frameAncestors).map((source) => (source === "'self'" ? new URL(deps.config.publicUrl).origin : source)),
+      onDiscard: async (context) => void (await deps.uploads.abortLaunch(context.id)),
       tracker: deps.tracker,
       contexts: deps.contexts,
       replay: deps.replay,

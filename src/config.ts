@@ -90,6 +90,8 @@ export interface Config {
   redisUrl: Secret | null;
   /** CSP frame-ancestors sources; null means the site's own origin. */
   frameAncestors: readonly string[] | null;
+  /** Origins a launch POST may come from (its Origin header); null means the frame ancestors. */
+  amiAllowedOrigins: readonly string[] | null;
   contextTtlSeconds: number;
   /** Largest file the service accepts, or null for no limit of its own. */
   maxUploadBytes: number | null;
@@ -99,6 +101,14 @@ export interface Config {
   uploadVersionField: string;
   /** Parts of one file in flight at once (the no-JavaScript form's held window; the page's default). */
   uploadParallelParts: number;
+  /** How long a request may wait on its client (a body that stopped coming, an answer not taken) before it is cut. */
+  clientIdleSeconds: number;
+  /** Connections open at once, past which new ones are refused. */
+  maxConnections: number;
+  /** Requests in flight at once from one client address (as TRUST_PROXY reads it). */
+  maxRequestsPerClient: number;
+  /** Requests under launches one user may send per minute (all instances together with Redis). */
+  rateLimitPerMinute: number;
   /** Requests in flight to the site's API at once from this instance (the API is the whole studio's). */
   siteMaxConcurrentRequests: number;
   /** How long a zip waits for a file under the site's malware scan before listing it in the manifest only. */
@@ -349,6 +359,12 @@ export function loadConfig(env: Env = process.env): Config {
         commaList(frameAncestorSchema).pipe(z.array(z.string()).min(1)),
         "a comma-separated list of origins allowed to frame the pages, e.g. https://studio.shotgrid.autodesk.com,'self'",
       ) ?? null,
+    amiAllowedOrigins:
+      reader.read(
+        'AMI_ALLOWED_ORIGINS',
+        commaList(frameAncestorSchema).pipe(z.array(z.string()).min(1)),
+        "a comma-separated list of origins the site's pages are reached at, e.g. https://studio.shotgrid.autodesk.com,https://shotgrid.studio.lan",
+      ) ?? null,
     contextTtlSeconds:
       reader.read('CONTEXT_TTL_SECONDS', integerIn(60, 7 * 24 * 3600), 'a number of seconds from 60 to 604800') ?? 3600,
     maxUploadBytes:
@@ -361,6 +377,10 @@ export function loadConfig(env: Env = process.env): Config {
       reader.read('UPLOAD_VERSION_FIELD', z.string().regex(/^[a-z][a-z0-9_]{0,63}$/), 'a ShotGrid field name such as sg_uploaded_movie') ??
       'sg_uploaded_movie',
     uploadParallelParts: reader.read('UPLOAD_PARALLEL_PARTS', integerIn(1, 16), 'a number from 1 to 16') ?? 4,
+    clientIdleSeconds: reader.read('CLIENT_IDLE_SECONDS', integerIn(1, 3600), 'a number of seconds from 1 to 3600') ?? 60,
+    maxConnections: reader.read('MAX_CONNECTIONS', integerIn(16, 1_000_000), 'a number from 16 to 1000000') ?? 4096,
+    maxRequestsPerClient: reader.read('MAX_REQUESTS_PER_CLIENT', integerIn(1, 1_000_000), 'a number from 1 to 1000000') ?? 512,
+    rateLimitPerMinute: reader.read('RATE_LIMIT_PER_MINUTE', integerIn(60, 1_000_000), 'a number of requests from 60 to 1000000') ?? 3000,
     siteMaxConcurrentRequests: reader.read('SITE_MAX_CONCURRENT_REQUESTS', integerIn(1, 64), 'a number from 1 to 64') ?? 8,
     zipScanWaitSeconds: reader.read('ZIP_SCAN_WAIT_SECONDS', integerIn(0, 3600), 'a number of seconds from 0 to 3600') ?? 180,
     webLinkHosts:

@@ -17,6 +17,8 @@ import { UploadSessions } from './transfer/upload-session.ts';
 
 /** How long an upload's state is kept after its last part: a week, like a multipart upload left at the site. */
 const UPLOAD_STATE_TTL_SECONDS = 7 * 24 * 3600;
+/** How often the uploads of expired launches are looked for. */
+const SWEEP_INTERVAL_SECONDS = 300;
 
 // The process: read the config, listen, start the sandbox site when no real site is configured, and shut down
 // gracefully. Exit codes: 0 after a clean shutdown, 1 when the config is invalid, start-up fails, or shutdown
@@ -83,6 +85,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     },
     (req, res) => handleRequest(req, res),
   );
+  // Past this many connections new ones are refused: half-sent requests cannot use up the file descriptors.
+  server.maxConnections = config.maxConnections;
   await listen(server, config.port, config.host);
 
   const port = (server.address() as AddressInfo).port;
@@ -104,6 +108,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     tracker = new ShotgridTracker({ ...credentials, log: log.child({ component: 'shotgrid' }), maxConcurrentRequests: config.siteMaxConcurrentRequests });
     store = await createKeyValueStore(config.redisUrl?.reveal() ?? null, {
       onRedisError: (error) => log.error({ err: error }, 'redis connection error'),
+      onWarning: (message) => log.warn(message),
     });
   } catch (error) {
     await new Promise((resolve) => server.close(resolve));
@@ -113,12 +118,13 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   }
   const siteUrl = tracker.siteUrl;
 
+  const contexts = new ContextStore(store, config.contextTtlSeconds);
   const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes, partLinksAhead: config.uploadParallelParts });
   const app = createApp({
     config: { ...config, publicUrl },
     log,
     tracker,
-    contexts: new ContextStore(store, config.contextTtlSeconds),
+    contexts,
     replay: new ReplayGuard(store),
     store,
     uploads,
@@ -134,10 +140,20 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     'ami-transfer listening',
   );
 
+  // What expired launches left: unfinished uploads given up at the site. One instance at a time does it.
+  const sweeper = setInterval(() => {
+    void (async () => {
+      if (!(await store.setIfAbsent('sweep-lock', '1', SWEEP_INTERVAL_SECONDS - 10))) return;
+      const swept = await uploads.sweepAbandoned(async (contextId) => (await contexts.get(contextId)) !== null);
+      if (swept > 0) log.info({ uploads: swept }, 'gave up the unfinished uploads of expired launches');
+    })().catch((error: unknown) => log.warn({ err: error }, 'the sweep of expired launches failed; it runs again later'));
+  }, SWEEP_INTERVAL_SECONDS * 1000).unref();
+
   let shutdown: Promise<{ forced: boolean }> | undefined;
   let cutNow: (() => void) | undefined;
   const close = (graceMs = config.shutdownGraceSeconds * 1000): Promise<{ forced: boolean }> => {
     if (shutdown === undefined) {
+      clearInterval(sweeper);
       const drain = drainServer(server, graceMs, log);
       cutNow = drain.cutNow;
       shutdown = drain.done.then(async (outcome) => {

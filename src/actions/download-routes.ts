@@ -66,6 +66,8 @@ const downloadIdPattern = /^[A-Za-z0-9-]{8,64}$/;
  */
 const PREFETCH_SOURCES = 32;
 const PREFETCH_BYTES = 64 * 1024 * 1024;
+/** Zips one launch may prepare (a page asks one per click). */
+const MAX_ZIPS_PER_LAUNCH = 50;
 /** How long the page's size measuring may take. */
 const SIZES_BUDGET_MS = 20_000;
 
@@ -167,7 +169,13 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const context = await downloadContext(req, deps);
     const body = (req.body ?? {}) as { kinds?: unknown };
     const kinds = kindsFrom(body.kinds);
+    // Each prepared zip keeps its plan in the store for a day: one launch cannot pile them up.
+    const prepared = `launch-zips:${context.id}`;
+    if (Object.keys(await deps.store.hashGetAll(prepared)).length >= MAX_ZIPS_PER_LAUNCH) {
+      throw new HttpError(429, 'too_many_zips', `This launch has prepared ${MAX_ZIPS_PER_LAUNCH} zips, the most one launch may; run the action again from ShotGrid for more.`);
+    }
     const id = randomUUID();
+    await deps.store.hashSet(prepared, id, new Date().toISOString(), STATUS_TTL_SECONDS);
     const status: DownloadStatus = { state: 'preparing', listed: null, resolved: 0, files: 0, skipped: 0, total: null, sent: 0, failedFile: null, message: null };
     await saveStatus(context, id, status);
     // Not tied to this request: the page polls the status. Every failure ends in the status, none escapes.

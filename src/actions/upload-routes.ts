@@ -193,16 +193,34 @@ interface AnnouncedFile {
   tagIds?: number[];
 }
 
+/**
+ * Bounds of what one announced file may carry: everything here is kept in the store for as long as the upload's
+ * state, so each is bounded before it is stored (a 256 kB display name once filled the heap).
+ */
+export const UPLOAD_LIMITS = {
+  /** Characters of a display name (ShotGrid's own text fields take far more; a name is a line). */
+  displayNameLength: 255,
+  tags: 50,
+  /** Entities one file goes to at once (each is one storage PUT per part). */
+  targets: 200,
+} as const;
+
 function announcedFile(body: unknown): AnnouncedFile {
   const value = (body ?? {}) as Record<string, unknown>;
   const fail = (field: string, message: string): never => {
     throw HttpError.badRequest(message, { field });
   };
+  const ids = (list: unknown, max: number): list is number[] => Array.isArray(list) && list.length <= max && list.every((id) => Number.isSafeInteger(id) && id > 0);
   const name = typeof value.name === 'string' ? value.name : fail('name', 'name must be the file name.');
   const size = typeof value.size === 'number' ? value.size : fail('size', 'size must be the file size in bytes.');
-  const targetIds = Array.isArray(value.targets) && value.targets.every((id) => Number.isSafeInteger(id)) ? (value.targets as number[]) : fail('targets', 'targets must be a list of the selected entities’ ids.');
-  const displayName = value.displayName === undefined ? undefined : typeof value.displayName === 'string' ? value.displayName : fail('displayName', 'displayName must be text.');
-  const tagIds = value.tagIds === undefined ? undefined : Array.isArray(value.tagIds) && value.tagIds.every((id) => Number.isSafeInteger(id)) ? (value.tagIds as number[]) : fail('tagIds', 'tagIds must be a list of Tag ids.');
+  const targetIds = ids(value.targets, UPLOAD_LIMITS.targets) ? value.targets : fail('targets', `targets must be a list of at most ${UPLOAD_LIMITS.targets} of the selected entities’ ids.`);
+  const displayName =
+    value.displayName === undefined
+      ? undefined
+      : typeof value.displayName === 'string' && [...value.displayName].length <= UPLOAD_LIMITS.displayNameLength
+        ? value.displayName
+        : fail('displayName', `displayName must be text of at most ${UPLOAD_LIMITS.displayNameLength} characters.`);
+  const tagIds = value.tagIds === undefined ? undefined : ids(value.tagIds, UPLOAD_LIMITS.tags) ? value.tagIds : fail('tagIds', `tagIds must be a list of at most ${UPLOAD_LIMITS.tags} Tag ids.`);
   return { name, size, targetIds, ...(displayName === undefined ? {} : { displayName }), ...(tagIds === undefined ? {} : { tagIds }) };
 }
 

@@ -61,13 +61,17 @@ async function readRawBody(req: Request, maxBytes: number): Promise<Buffer> {
   let size = 0;
   let over = false;
   try {
-    for await (const chunk of req as AsyncIterable<Buffer>) {
+    // destroyOnReturn off: a body cut short below keeps its socket for the 413 answer.
+    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       size += chunk.length;
       if (size > maxBytes) over = true;
-      // Past the limit the rest is read and dropped, so the answer reaches a browser that is still sending.
+      // Past the limit the rest is read and dropped, so the answer reaches a browser that is still sending; but
+      // only so far (a chunked body announces no length): then the answer goes, and the connection is closed.
+      if (size > maxBytes * DRAIN_FACTOR) throw tooLarge({ maxBytes }, { Connection: 'close' });
       if (!over) chunks.push(chunk);
     }
   } catch (error) {
+    if (error instanceof HttpError) throw error;
     throw cutOff(error);
   }
   if (over) throw tooLarge({ maxBytes });

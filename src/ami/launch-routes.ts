@@ -27,6 +27,10 @@ export interface LaunchRouteDeps {
   tracker: Tracker;
   contexts: ContextStore;
   replay: ReplayGuard;
+  /** Origins a launch may come from (the site's pages); a launch with no Origin, or "null", is let through. */
+  allowedOrigins: readonly string[];
+  /** What a discarded launch leaves undone is given up (its unfinished uploads, aborted at the site). */
+  onDiscard?(context: ActionContext): Promise<void>;
   bodyLimits?: FormBodyLimits;
 }
 
@@ -51,6 +55,17 @@ function launchAction(deps: LaunchRouteDeps): RequestHandler {
   const { config, contexts, tracker } = deps;
   return async (req, res) => {
     const action = actionOf(req);
+    // Login CSRF: a page elsewhere could post someone's fresh signed request from a victim's browser and put the
+    // victim on a launch acting as that someone. A real origin outside the site's is refused. What the site's own
+    // POST carries is unconfirmed (a strict referrer policy makes browsers send "null"), so none or "null" passes,
+    // logged, rather than refuse a genuine launch.
+    const origin = req.get('origin') ?? null;
+    if (origin !== null && origin !== 'null' && !deps.allowedOrigins.includes(origin)) {
+      req.log.warn({ action: action.action, origin }, 'AMI launch refused: from another origin than the site');
+      throw new HttpError(403, 'ami_origin_refused', `This launch came from a page at ${origin}, not from the ShotGrid site this service works with.`, {
+        hint: "Run the action from ShotGrid's right-click menu. If your site is also reached under that name, ask your administrator to add it to AMI_ALLOWED_ORIGINS.",
+      });
+    }
     const fields = await readAmiForm(req, deps.bodyLimits ?? defaultFormBodyLimits);
     asPayloadError(() => refuseLineForgery(fields));
 
@@ -96,6 +111,7 @@ function launchAction(deps: LaunchRouteDeps): RequestHandler {
       entityType: payload.entityType,
       selected: payload.selectedIds.length,
       signed: verdict.signed,
+      origin,
       ...(verdict.signed ? { skewSeconds: verdict.skewSeconds } : {}),
     };
     if (verdict.signed) req.log.info(launched, 'action launched');
@@ -201,6 +217,8 @@ function discardLaunch(deps: LaunchRouteDeps): RequestHandler {
     const action = actionOf(req);
     const context = await contextOf(req, deps.contexts, action);
     await deps.contexts.delete(context.id);
+    // After the delete: no new upload can begin under it meanwhile. A failure here is left to the sweeper.
+    await deps.onDiscard?.(context).catch((error: unknown) => req.log.warn({ err: error }, 'what the discarded launch left could not all be given up'));
     req.log.info({ action: action.action, user: context.user.login }, 'launch discarded');
     res.set('Cache-Control', 'no-store');
     res.render('ami/discarded', { title: `${action.title} · ami-transfer`, action });

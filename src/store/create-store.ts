@@ -8,11 +8,18 @@ import { MemoryKeyValueStore } from './memory-store.ts';
  */
 export async function createKeyValueStore(
   redisUrl: string | null,
-  options: { onRedisError?: (error: Error) => void } = {},
+  options: { onRedisError?: (error: Error) => void; onWarning?: (message: string) => void } = {},
 ): Promise<KeyValueStore> {
   if (redisUrl === null) return new MemoryKeyValueStore();
   // Loaded only when configured: the client's modules would otherwise sit in every process's heap, and a larger
   // heap makes every garbage collection during a transfer slower.
   const { RedisKeyValueStore } = await import('./redis-store.ts');
-  return RedisKeyValueStore.connect(redisUrl, options.onRedisError ? { onError: options.onRedisError } : {});
+  const store = await RedisKeyValueStore.connect(redisUrl, options.onRedisError ? { onError: options.onRedisError } : {});
+  const policy = await store.evictionPolicy();
+  if (policy === null) {
+    options.onWarning?.('Redis does not say its maxmemory-policy (CONFIG is not allowed): make sure it is noeviction, or a full Redis may evict the AMI replay guard and launches.');
+  } else if (policy !== 'noeviction') {
+    options.onWarning?.(`Redis's maxmemory-policy is ${policy}: when Redis is full it may evict the AMI replay guard (a refused request could then be replayed) and users' launches. Set maxmemory-policy noeviction.`);
+  }
+  return store;
 }

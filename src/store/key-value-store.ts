@@ -11,8 +11,15 @@ export interface KeyValueStore {
   /** Replaces the value only if the key is still there, atomically (never brings back what was deleted). */
   setIfPresent(key: string, value: string, ttlSeconds: number): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /**
+   * Adds 1 to a counter and answers its new value, atomically; a new counter lives ttlSeconds (a later increment
+   * does not extend it). For rate limits that hold across instances.
+   */
+  increment(key: string, ttlSeconds: number): Promise<number>;
   /** Sets one field of a hash and gives the whole hash ttlSeconds: many writers can each set their own field. */
   hashSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void>;
+  /** Removes one field of a hash (nothing when absent). */
+  hashDelete(key: string, field: string): Promise<void>;
   /** Every field of a hash ({} when absent or expired). */
   hashGetAll(key: string): Promise<Record<string, string>>;
   close(): Promise<void>;

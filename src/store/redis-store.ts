@@ -65,6 +65,19 @@ export class RedisKeyValueStore implements KeyValueStore {
     return new RedisKeyValueStore(client, options.prefix ?? 'ami-transfer:');
   }
 
+  /**
+   * Redis's maxmemory-policy, or null where CONFIG is not allowed (managed Redis often refuses it). Only
+   * "noeviction" keeps the replay guard safe: every key here has a TTL, so volatile-* policies may evict it too.
+   */
+  async evictionPolicy(): Promise<string | null> {
+    try {
+      const reply = (await this.#client.configGet('maxmemory-policy')) as Record<string, string>;
+      return reply['maxmemory-policy'] ?? null;
+    } catch {
+      return null;
+    }
+  }
+
   async get(key: string): Promise<string | null> {
     return this.#client.get(this.#prefix + key);
   }
@@ -94,6 +107,13 @@ export class RedisKeyValueStore implements KeyValueStore {
     return reply !== null;
   }
 
+  async increment(key: string, ttlSeconds: number): Promise<number> {
+    checkTtlSeconds(ttlSeconds);
+    // INCR and EXPIRE … NX in one transaction: a new counter always gets its TTL, a running one keeps its own.
+    const [count] = await this.#client.multi().incr(this.#prefix + key).expire(this.#prefix + key, ttlSeconds, 'NX').exec();
+    return Number(count);
+  }
+
   async delete(key: string): Promise<void> {
     await this.#client.del(this.#prefix + key);
   }
@@ -106,6 +126,10 @@ export class RedisKeyValueStore implements KeyValueStore {
     } catch (error) {
       throw firstCommandError(error);
     }
+  }
+
+  async hashDelete(key: string, field: string): Promise<void> {
+    await this.#client.hDel(this.#prefix + key, field);
   }
 
   async hashGetAll(key: string): Promise<Record<string, string>> {

@@ -50,10 +50,14 @@ export interface UploadRecord {
   createdAt: string;
 }
 
-/** A refusal the page can act on: `status` and a stable `code` for the HTTP layer. */
 /** How long one completion may take before another call may try (the site completes in seconds). */
 const COMPLETION_LOCK_SECONDS = 120;
+/** Every unfinished upload and its launch: what the sweeper looks through. */
+const OPEN_UPLOADS = 'open-uploads';
+/** Uploads one launch may begin (a page of files: far more than anyone drops at once). */
+export const MAX_UPLOADS_PER_LAUNCH = 2000;
 
+/** A refusal the page can act on: `status` and a stable `code` for the HTTP layer. */
 export class UploadError extends Error {
   readonly status: number;
   readonly code: string;
@@ -111,6 +115,11 @@ export class UploadSessions {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; ${what} may be at most ${maxBytes} bytes.`);
     }
     if (request.targets.length === 0) throw new UploadError(400, 'no_targets', `"${name}" has nowhere to go: choose at least one target.`);
+    // Each upload's state is kept for days: one launch cannot pile up more than a page of files could need.
+    const already = Object.keys(await this.#options.store.hashGetAll(`launch-uploads:${contextId}`)).length;
+    if (already >= MAX_UPLOADS_PER_LAUNCH) {
+      throw new UploadError(429, 'too_many_uploads', `This launch has begun ${already} uploads, the most one launch may; run the action again from ShotGrid for more.`);
+    }
     if (request.size > MAX_OBJECT_SIZE) {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; storage takes at most 5 TiB (${MAX_OBJECT_SIZE} bytes) in one file.`);
     }
@@ -147,6 +156,7 @@ export class UploadSessions {
     };
     await this.#save(record);
     await this.#options.store.hashSet(`launch-uploads:${contextId}`, record.id, record.createdAt, this.#options.ttlSeconds);
+    await this.#options.store.hashSet(OPEN_UPLOADS, record.id, contextId, this.#options.ttlSeconds);
     return record;
   }
 
@@ -280,6 +290,7 @@ export class UploadSessions {
     const done: UploadRecord = { ...record, status: 'done', results };
     this.#partLinks.forget(`${record.id}:`);
     await this.#save(done);
+    await this.#options.store.hashDelete(OPEN_UPLOADS, record.id);
     return done;
   }
 
@@ -300,7 +311,34 @@ export class UploadSessions {
     const aborted: UploadRecord = { ...record, status: 'aborted' };
     this.#partLinks.forget(`${record.id}:`);
     await this.#save(aborted);
+    await this.#options.store.hashDelete(OPEN_UPLOADS, record.id);
     return aborted;
+  }
+
+  /** Gives up every unfinished upload of a launch (discarded: nobody can finish them). */
+  async abortLaunch(contextId: string): Promise<number> {
+    const open = (await this.list(contextId)).filter((record) => record.status === 'uploading');
+    await Promise.all(open.map((record) => this.abort(record)));
+    return open.length;
+  }
+
+  /**
+   * Gives up the unfinished uploads whose launch has gone (expired, or discarded on another instance): their
+   * parts would otherwise stay at storage as incomplete multipart uploads. Run now and then by every instance;
+   * aborting twice is harmless. Answers how many were given up.
+   */
+  async sweepAbandoned(launchIsLive: (contextId: string) => Promise<boolean>): Promise<number> {
+    let swept = 0;
+    for (const [id, contextId] of Object.entries(await this.#options.store.hashGetAll(OPEN_UPLOADS))) {
+      if (await launchIsLive(contextId)) continue;
+      const record = await this.get(contextId, id);
+      if (record?.status === 'uploading') {
+        await this.abort(record);
+        swept += 1;
+      }
+      await this.#options.store.hashDelete(OPEN_UPLOADS, id);
+    }
+    return swept;
   }
 
   async #etags(record: UploadRecord): Promise<Map<string, string>> {

@@ -3,7 +3,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { request } from 'undici';
 import { bearer, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
 import { launch, startServiceWithSandbox, type Launched, type ServiceWithSandbox } from '../helpers/service.ts';
-import { pageApi, sendParts, uploadThrough } from '../helpers/upload-client.ts';
+import { contentMd5, pageApi, sendParts, uploadThrough } from '../helpers/upload-client.ts';
 
 // The upload API through the real service and the real sandbox site, as the page drives it: announce, parts
 // (in parallel, again after failures), complete, cancel; and the no-JavaScript form. Bytes are checked by hash
@@ -88,6 +88,24 @@ describe('upload API', () => {
     assert.equal((await api(page, 'PUT', `/${begun.body.upload.id}/parts/2`, bytes.subarray(part.length, 2 * part.length))).status, 409);
     assert.equal(JSON.stringify(env.site.store.get('Version', versionId(code))!.fields.sg_uploaded_movie), before);
     assert.equal(env.site.store.all('Attachment').length, attachments);
+  });
+
+  test('discarding the launch gives up its unfinished uploads at the site', async () => {
+    const code = 'sh060_comp_v003';
+    const page = await launch(env, 'upload-files', 'Version', [versionId(code)]);
+    const bytes = testBytes(17 * MiB, 8);
+    const begun = (await api(page, 'POST', '', { name: `${code}.mov`, size: bytes.length, targets: [versionId(code)] })).body.upload;
+    const first = bytes.subarray(0, begun.partSize);
+    assert.equal((await api(page, 'PUT', `/${begun.id}/parts/1`, first, { 'content-md5': contentMd5(first) })).status, 200);
+    assert.equal(env.site.storage.multipartUploadsInProgress(), 1);
+    const discarded = await request(`${page.pageUrl}/discard`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      body: `csrf_token=${encodeURIComponent(page.token('discard'))}`,
+    });
+    await discarded.body.dump();
+    assert.equal(discarded.statusCode, 200);
+    assert.equal(env.site.storage.multipartUploadsInProgress(), 0);
   });
 
   test('a reloaded page sees its unfinished uploads and which parts are stored', async () => {

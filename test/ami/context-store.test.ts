@@ -40,6 +40,10 @@ class CountingStore implements KeyValueStore {
     this.calls += 1;
     return this.#inner.setIfAbsent(key, value, ttlSeconds);
   }
+  increment(key: string, ttlSeconds: number) {
+    this.calls += 1;
+    return this.#inner.increment(key, ttlSeconds);
+  }
   setIfPresent(key: string, value: string, ttlSeconds: number) {
     this.calls += 1;
     return this.#inner.setIfPresent(key, value, ttlSeconds);
@@ -47,6 +51,10 @@ class CountingStore implements KeyValueStore {
   hashSet(key: string, field: string, value: string, ttlSeconds: number) {
     this.calls += 1;
     return this.#inner.hashSet(key, field, value, ttlSeconds);
+  }
+  hashDelete(key: string, field: string) {
+    this.calls += 1;
+    return this.#inner.hashDelete(key, field);
   }
   hashGetAll(key: string) {
     this.calls += 1;

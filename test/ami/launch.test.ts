@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
@@ -229,6 +230,19 @@ describe('launching an action (POST /ami/<action> → 303 → GET page)', { time
     assert.ok(page.text.includes('<dd>Démo + Ödön, 東京 &lt;b&gt;</dd>'), 'shown, and escaped');
   });
 
+  test('login CSRF: a launch from another origin is refused, naming it; from the site, or with no real origin, it goes', async () => {
+    const fields = () => signed(versionPayload([versionId('sh010_comp_v003')]));
+    const evil = await postForm(`${service.url}/ami/upload-files`, fields(), { origin: 'https://evil.example', accept: 'text/html' });
+    assert.equal(evil.status, 403);
+    assert.match(evil.text, /https:\/\/evil\.example/);
+    const json = await postForm(`${service.url}/ami/upload-files`, fields(), { origin: 'https://evil.example', accept: 'application/json' });
+    assert.equal(json.json().error.code, 'ami_origin_refused');
+    for (const origin of [new URL(site.url).origin, 'null']) {
+      const answer = await postForm(`${service.url}/ami/upload-files`, fields(), { origin });
+      assert.equal(answer.status, 303, `from ${origin}`);
+    }
+  });
+
   test('a value holding CR LF is refused before its signature counts: it could regroup the signed lines', async () => {
     // "title=x\r\nuser_login=coord" signs as the same text as a title "x" and a user_login "coord": a signed
     // request for one user could be re-cut into another's. The forged form verifies; it must still be refused.
@@ -397,6 +411,28 @@ describe('launching an action (POST /ami/<action> → 303 → GET page)', { time
     });
     assert.equal(tooLarge.status, 413);
     assert.equal(tooLarge.json().error.code, 'body_too_large');
+  });
+
+  test('an endless chunked launch body is read only so far: the 413 comes, then the connection closes', async () => {
+    const target = new URL(`${service.url}/ami/upload-files`);
+    const socket = connect(Number(target.port), target.hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.on('error', () => undefined);
+    socket.write(`POST ${target.pathname} HTTP/1.1\r\nHost: ${target.host}\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const chunk = Buffer.concat([Buffer.from(`${(1024 * 1024).toString(16)}\r\n`), Buffer.alloc(1024 * 1024, 0x61), Buffer.from('\r\n')]);
+    let sent = 0;
+    while (answer === '' && !socket.destroyed && sent < 200 * 1024 * 1024) {
+      if (!socket.write(chunk)) await new Promise((resolve) => socket.once('drain', resolve).once('close', resolve));
+      sent += 1024 * 1024;
+    }
+    await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    assert.match(answer, /^HTTP\/1\.1 413 /, 'the browser still sees the 413');
+    assert.ok(sent <= 64 * 1024 * 1024, `read ${sent / 1024 / 1024} MiB before answering (the limit is 8 MiB)`);
+    assert.ok(socket.destroyed || socket.readableEnded, 'then the connection is closed');
+    socket.destroy();
   });
 
   test('8 MiB of valueless fields (a&a&a…) is refused 413 at once, before it is parsed whole', async () => {

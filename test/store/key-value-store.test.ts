@@ -114,6 +114,24 @@ function keyValueStoreContract(twin: Twin): void {
       assert.equal(await peer.get('present'), null);
     });
 
+    test('hashDelete removes one field and leaves the others', async () => {
+      const { store, peer } = await open();
+      await store.hashSet('h-del', 'a', '1', 60);
+      await store.hashSet('h-del', 'b', '2', 60);
+      await peer.hashDelete('h-del', 'a');
+      await peer.hashDelete('h-del', 'missing');
+      await peer.hashDelete('no-such-hash', 'a');
+      assert.deepEqual(await store.hashGetAll('h-del'), { b: '2' });
+    });
+
+    test('increment counts atomically across callers, and the first one sets the TTL', async () => {
+      const { store, peer } = await open();
+      const counts = await Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 === 0 ? store : peer).increment('counter', 1)));
+      assert.deepEqual([...counts].sort((a, b) => a - b), Array.from({ length: 20 }, (_, index) => index + 1));
+      await sleep(1_200);
+      assert.equal(await store.increment('counter', 60), 1, 'the window ended: a new counter');
+    });
+
     test('setIfAbsent from 20 concurrent callers: exactly one wins', async () => {
       const { store, peer } = await open();
       for (let round = 0; round < 5; round += 1) {
@@ -260,6 +278,30 @@ describe('MemoryKeyValueStore: bound and clock', () => {
     await store.close();
   });
 
+  test('bounded by bytes too: big values push out the oldest, and the count of bytes stays exact', async () => {
+    const store = new MemoryKeyValueStore({ maxBytes: 100_000 });
+    const big = 'x'.repeat(10_000); // 20 kB as counted
+    for (let index = 0; index < 20; index += 1) await store.set(`big${index}`, big, 60);
+    assert.ok(store.bytes <= 100_000, `${store.bytes} bytes held`);
+    assert.equal(await store.get('big19'), big);
+    assert.equal(await store.get('big0'), null);
+    await store.hashSet('h', 'field', 'a', 60);
+    await store.hashSet('h', 'field', 'abc', 60);
+    await store.hashSet('h', 'other', '', 60);
+    for (let index = 0; index < 20; index += 1) await store.delete(`big${index}`);
+    assert.equal(store.bytes, 2 * ('h'.length + 'field'.length + 'abc'.length + 'other'.length), 'hash fields counted by difference, deletes subtract');
+    await store.close();
+  });
+
+  test('protected keys (the replay guard) are never evicted before their time, however big the flood', async () => {
+    const store = new MemoryKeyValueStore({ maxEntries: 50 });
+    await store.set('ami-replay:used-signature', '1', 60);
+    for (let index = 0; index < 1_000; index += 1) await store.set(`flood${index}`, 'v', 60);
+    assert.equal(await store.setIfAbsent('ami-replay:used-signature', '1', 60), false, 'a replay is still refused');
+    assert.ok(store.size <= 51);
+    await store.close();
+  });
+
   test('rejects a bound that is not a positive whole number', () => {
     for (const maxEntries of [0, -5, 2.5]) assert.throws(() => new MemoryKeyValueStore({ maxEntries }), RangeError);
   });
@@ -290,6 +332,20 @@ describe('RedisKeyValueStore: Redis specifics', () => {
     closers.push(() => client.close());
     return client;
   }
+
+  test('a maxmemory-policy that may evict the replay guard is warned about at start; noeviction is not', async () => {
+    const client = await raw();
+    const warnings: string[] = [];
+    await client.configSet('maxmemory-policy', 'allkeys-lru');
+    const evicting = await createKeyValueStore(server.url, { onWarning: (message) => warnings.push(message) });
+    closers.push(() => evicting.close());
+    assert.match(warnings.join('\n'), /maxmemory-policy is allkeys-lru: .*replay guard/);
+    await client.configSet('maxmemory-policy', 'noeviction');
+    warnings.length = 0;
+    const safe = await createKeyValueStore(server.url, { onWarning: (message) => warnings.push(message) });
+    closers.push(() => safe.close());
+    assert.deepEqual(warnings, []);
+  });
 
   test("keys carry the prefix ('ami-transfer:' by default) and SET … EX sets their TTL", async () => {
     const store = await createKeyValueStore(server.url);

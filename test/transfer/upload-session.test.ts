@@ -150,4 +150,20 @@ describe('UploadSessions', () => {
     assert.equal(site.storage.multipartUploadsInProgress(), 0);
     await assert.rejects(send(sessions, aborted, bytes, 2), (error: unknown) => error instanceof UploadError && error.code === 'upload_finished');
   });
+
+  test('the sweeper gives up the unfinished uploads of launches that are gone, and leaves live ones alone', async () => {
+    const bytes = testBytes(11 * MiB, 44);
+    const gone = await sessions.begin('ctx-gone', 'artist', { name: 'g.mov', size: bytes.length, targets: [version('sh030_anim_v002')] });
+    const live = await sessions.begin('ctx-live', 'artist', { name: 'l.mov', size: bytes.length, targets: [version('sh030_anim_v003')] });
+    await send(sessions, gone, bytes, 1);
+    await send(sessions, live, bytes, 1);
+    assert.equal(site.storage.multipartUploadsInProgress(), 2);
+    const swept = await sessions.sweepAbandoned(async (contextId) => contextId === 'ctx-live');
+    assert.equal(swept, 1);
+    assert.equal(site.storage.multipartUploadsInProgress(), 1, 'only the gone launch\'s upload was aborted');
+    assert.equal((await sessions.get('ctx-gone', gone.id))?.status, 'aborted');
+    assert.equal(await sessions.sweepAbandoned(async (contextId) => contextId === 'ctx-live'), 0, 'a second sweep finds nothing more');
+    assert.equal(await sessions.abortLaunch('ctx-live'), 1, 'a discarded launch gives up its own');
+    assert.equal(site.storage.multipartUploadsInProgress(), 0);
+  });
 });
