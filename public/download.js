@@ -25,6 +25,8 @@ function updateSummary() {
   const chosen = new Set(chosenKinds());
   const listed = rows.filter((row) => chosen.has(row.dataset.kind));
   const included = listed.filter((row) => row.dataset.skipped !== 'true');
+  // Nothing to put in a zip: no live button (a download already running keeps its own state).
+  if (progress.hidden || !button.disabled) button.disabled = included.length === 0;
   const knownBytes = included.reduce((sum, row) => sum + (row.dataset.size === '' ? 0 : Number(row.dataset.size)), 0);
   const unknownSizes = included.filter((row) => row.dataset.size === '').length;
   summary.replaceChildren(

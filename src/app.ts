@@ -8,6 +8,7 @@ import { thumbnailRoutes } from './actions/thumbnail-routes.ts';
 import { uploadRoutes } from './actions/upload-routes.ts';
 import { amiLaunchRoutes } from './ami/launch-routes.ts';
 import { limitPerUser } from './web/rate-limit.ts';
+import { ByteBudget } from './net/byte-budget.ts';
 import { cutIdleClients, limitRequestsPerClient } from './web/client-idle.ts';
 import type { ReplayGuard } from './ami/replay-guard.ts';
 import type { Config } from './config.ts';
@@ -83,6 +84,8 @@ export function createApp(deps: AppDeps): Express {
 
 function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): express.Router {
   const router = express.Router();
+  // What the process holds of buffered bodies at once (held form parts, launch forms), whatever clients send.
+  const heldBytes = new ByteBudget(deps.config.heldBytesMiB * 1024 * 1024);
   // Our own CSS and scripts; nothing is loaded from the internet.
   router.get('/public/js/match-files.js', sharedScript('match-files'));
   router.get('/public/js/image-signature.js', sharedScript('image-signature'));
@@ -99,6 +102,8 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       // Where launches may come from: the site's pages (by default those allowed to frame ours), 'self' being us.
       allowedOrigins: (deps.config.amiAllowedOrigins ?? frameAncestors).map((source) => (source === "'self'" ? new URL(deps.config.publicUrl).origin : source)),
       onDiscard: async (context) => void (await deps.uploads.abortLaunch(context.id)),
+      // Launch forms past their first 64 KiB have a budget of their own: a flood of them never holds up uploads.
+      bodyBudget: new ByteBudget(64 * 1024 * 1024),
       tracker: deps.tracker,
       contexts: deps.contexts,
       replay: deps.replay,
@@ -122,6 +127,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       uploads: deps.uploads,
       versionFileField: deps.config.uploadVersionField,
       formParallelParts: deps.config.uploadParallelParts,
+      heldBytes,
       maxUploadBytes: deps.config.maxUploadBytes,
       thumbnailMaxBytes: deps.config.thumbnailMaxBytes,
       createdVersions: deps.submissions,

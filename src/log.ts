@@ -133,14 +133,22 @@ export function requestLogging(log: Logger, options: { quietPaths?: readonly str
         ...(res.locals.errorCode === undefined ? {} : { error: res.locals.errorCode }),
         ...(aborted ? { aborted: true } : {}),
       };
-      if (res.statusCode >= 500) req.log.warn(line, 'request failed');
-      else if (quietPaths.has(line.path) && !aborted) req.log.debug(line, 'request done');
+      if (res.statusCode >= 500 && !aborted) req.log.warn(line, 'request failed');
+      else if ((quietPaths.has(line.path) || isPoll(req.method, line.path)) && !aborted && res.statusCode < 400) req.log.debug(line, 'request done');
       else req.log.info(line, aborted ? 'request aborted' : 'request done');
     };
     // 'close' comes after 'finish' for a completed response, and alone when the connection dropped first.
     res.once('close', logCompletion);
     next();
   };
+}
+
+/**
+ * What pages ask again and again while they wait (a zip's status, thumbnails being made, an upload's state): a line
+ * a second per open page would drown the log, so they are logged at debug level unless they fail.
+ */
+function isPoll(method: string, path: string): boolean {
+  return method === 'GET' && /\/(?:zip\/[^/]+\/status|thumbnails|uploads(?:\/[^/]+)?|sizes)$/.test(path);
 }
 
 function pathWithoutQuery(url: string): string {

@@ -120,8 +120,16 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     }
     const context = await contextOf(req, deps.contexts, action);
     const kinds = kindsFrom(req.query.kinds);
-    const files = await siteCall(context, () => deps.tracker.listFiles(context.user.login, context.entityType, context.selectedIds, ALL_KINDS));
+    const [files, selection] = await siteCall(context, () =>
+      Promise.all([
+        deps.tracker.listFiles(context.user.login, context.entityType, context.selectedIds, ALL_KINDS),
+        deps.tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds),
+      ]),
+    );
     const listed = await Promise.all(files.map(async (file) => ({ file, ...(await pageStatus(file, policy, deps.config.localStorageMounts)) })));
+    // Said, not left out: the selected entities the user can see that have no file at all.
+    const withFiles = new Set(files.map((file) => `${file.entity.type}:${file.entity.id}`));
+    const withoutFiles = selection.visible.filter((entity) => !withFiles.has(`${entity.type}:${entity.id}`)).map((entity) => entity.name);
     res.set('Cache-Control', 'no-store');
     res.render('actions/download', {
       title: `${action.title} · ami-transfer`,
@@ -130,6 +138,8 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       project: context.project,
       entityType: context.entityType,
       selectedCount: context.selectedIds.length,
+      hiddenCount: selection.hiddenIds.length,
+      withoutFiles,
       siteUrl: context.siteUrl,
       siteHost: new URL(context.siteUrl).host,
       groups: groupByEntity(listed),

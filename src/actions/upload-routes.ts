@@ -2,6 +2,7 @@ import { Transform, type Readable } from 'node:stream';
 import Busboy from 'busboy';
 import express, { type Request, type RequestHandler, type Router } from 'express';
 import type { Config } from '../config.ts';
+import type { ByteBudget } from '../net/byte-budget.ts';
 import type { ContextStore, ActionContext } from '../ami/context-store.ts';
 import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
 import { matchFilesByName } from '../shared/match-files.ts';
@@ -38,6 +39,8 @@ export interface UploadRouteDeps {
   versionFileField: string;
   /** Parts the no-JavaScript form holds and sends at once. */
   formParallelParts?: number;
+  /** The process's budget for held bytes (the form's parts), shared with launch forms. */
+  heldBytes?: ByteBudget;
   /** Largest file accepted (MAX_UPLOAD_BYTES), or null. */
   maxUploadBytes: number | null;
   /** Largest image set-thumbnail accepts (THUMBNAIL_MAX_BYTES). */
@@ -375,7 +378,7 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
             ...(fields['display_name']?.trim() ? { displayName: fields['display_name'].trim() } : {}),
           },
           checked(stream, rules, filename),
-          { parallelParts: deps.formParallelParts ?? 4 },
+          { parallelParts: deps.formParallelParts ?? 4, ...(deps.heldBytes ? { budget: deps.heldBytes } : {}) },
         ).then((outcomes) => {
           entry.outcomes = outcomes;
           // Whatever the upload did not read (it stopped when every target failed) is drained.

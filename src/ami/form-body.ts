@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import busboy from 'busboy';
+import type { ByteBudget } from '../net/byte-budget.ts';
 import { ERROR_CODES, HttpError } from '../web/errors.ts';
 import { fieldsFromUrlEncoded, TooManyFieldsError, type AmiFields } from './payload.ts';
 
@@ -17,10 +18,13 @@ export interface FormBodyLimits {
 
 export const defaultFormBodyLimits: FormBodyLimits = { maxBytes: 8 * 1024 * 1024, maxFields: 200 };
 
+/** Bytes of a launch body not counted against the byte budget: every real launch fits in them. */
+const UNCOUNTED_BYTES = 64 * 1024;
+
 /** A declared length this far over the limit is refused at once, and the connection closed, not drained. */
 const DRAIN_FACTOR = 4;
 
-export async function readAmiForm(req: Request, limits: FormBodyLimits = defaultFormBodyLimits): Promise<AmiFields> {
+export async function readAmiForm(req: Request, limits: FormBodyLimits = defaultFormBodyLimits, budget?: ByteBudget): Promise<AmiFields> {
   const encoding = (req.get('content-encoding') ?? 'identity').toLowerCase();
   if (encoding !== 'identity') {
     throw unsupported(`Content-Encoding ${encoding} is not accepted.`);
@@ -37,7 +41,7 @@ export async function readAmiForm(req: Request, limits: FormBodyLimits = default
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
       throw unsupported(`The form must be sent as UTF-8, not ${charset}.`);
     }
-    const body = await readRawBody(req, limits.maxBytes);
+    const body = await readRawBody(req, limits.maxBytes, budget);
     // Browsers percent-encode everything but ASCII; a client that sends raw UTF-8 is read as UTF-8 too.
     try {
       return fieldsFromUrlEncoded(body.toString('utf8'), limits.maxFields);
@@ -56,9 +60,11 @@ export async function readAmiForm(req: Request, limits: FormBodyLimits = default
   );
 }
 
-async function readRawBody(req: Request, maxBytes: number): Promise<Buffer> {
+/** The body, up to maxBytes; what it holds counts against the process's byte budget while it is read. */
+async function readRawBody(req: Request, maxBytes: number, budget?: ByteBudget): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
+  let held = 0;
   let over = false;
   try {
     // destroyOnReturn off: a body cut short below keeps its socket for the 413 answer.
@@ -68,14 +74,23 @@ async function readRawBody(req: Request, maxBytes: number): Promise<Buffer> {
       // Past the limit the rest is read and dropped, so the answer reaches a browser that is still sending; but
       // only so far (a chunked body announces no length): then the answer goes, and the connection is closed.
       if (size > maxBytes * DRAIN_FACTOR) throw tooLarge({ maxBytes }, { Connection: 'close' });
-      if (!over) chunks.push(chunk);
+      if (!over) {
+        // The first 64 KiB are free (a launch is a few kB; only big `ids` lists reach megabytes), the rest counts.
+        // Not waited for: readers holding part of a body while waiting for room for more could hold it all.
+        const counted = Math.max(0, size - UNCOUNTED_BYTES) - held;
+        if (budget && counted > 0 && !budget.tryAcquire(counted)) throw busy();
+        held += Math.max(0, counted);
+        chunks.push(chunk);
+      }
     }
+    if (over) throw tooLarge({ maxBytes });
+    return Buffer.concat(chunks, size);
   } catch (error) {
     if (error instanceof HttpError) throw error;
     throw cutOff(error);
+  } finally {
+    budget?.release(held);
   }
-  if (over) throw tooLarge({ maxBytes });
-  return Buffer.concat(chunks, size);
 }
 
 function readMultipartFields(req: Request, limits: FormBodyLimits): Promise<AmiFields> {
@@ -147,6 +162,10 @@ function drainThen(req: Request, done: () => void): void {
 /** No one is left to read the answer; a 400 keeps it out of the error log, where our own failures go. */
 function cutOff(cause?: unknown): HttpError {
   return HttpError.badRequest('The request body was cut off before its end.', cause === undefined ? {} : { cause });
+}
+
+function busy(): HttpError {
+  return new HttpError(503, 'busy', 'The service is holding as much as it may of other requests right now; try again in a moment.', { headers: { 'Retry-After': '5' } });
 }
 
 function tooManyFields(limits: FormBodyLimits): HttpError {

@@ -3,6 +3,7 @@ import { allActions, appliesTo, entityTypesText, findAction, type ActionDefiniti
 import { uploadLimitFor } from '../actions/upload-limits.ts';
 import type { Config } from '../config.ts';
 import type { SelectedEntity, Selection, Tracker } from '../trackers/tracker.ts';
+import type { ByteBudget } from '../net/byte-budget.ts';
 import { CSRF_FIELD, csrfToken, requireCsrfToken } from '../web/csrf.ts';
 import { ERROR_CODES, HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
@@ -32,6 +33,8 @@ export interface LaunchRouteDeps {
   /** What a discarded launch leaves undone is given up (its unfinished uploads, aborted at the site). */
   onDiscard?(context: ActionContext): Promise<void>;
   bodyLimits?: FormBodyLimits;
+  /** The process's budget for buffered bodies (shared with the plain upload form). */
+  bodyBudget?: ByteBudget;
 }
 
 const DISCARD = 'discard';
@@ -44,6 +47,14 @@ export function amiLaunchRoutes(deps: LaunchRouteDeps): Router {
   router.use('/ami/:action/:contextId/:purpose', requireCsrfToken(csrfSecret));
 
   router.post('/ami/:action', launchAction(deps));
+  // Someone opened the item's URL in a browser: say what the address is for instead of a bare 404.
+  router.get('/ami/:action', (req) => {
+    const action = actionOf(req);
+    throw new HttpError(405, 'ami_post_only', `This address is for ShotGrid's Action Menu Item “${action.title}”: ShotGrid posts the selection to it.`, {
+      hint: "Run the action from ShotGrid's right-click menu. Administrators: set this address as the Action Menu Item's URL.",
+      headers: { Allow: 'POST' },
+    });
+  });
   router.get('/ami/:action/:contextId', showActionPage(deps, csrfSecret));
   router.post(`/ami/:action/:contextId/${DISCARD}`, discardLaunch(deps));
   return router;
@@ -66,7 +77,7 @@ function launchAction(deps: LaunchRouteDeps): RequestHandler {
         hint: "Run the action from ShotGrid's right-click menu. If your site is also reached under that name, ask your administrator to add it to AMI_ALLOWED_ORIGINS.",
       });
     }
-    const fields = await readAmiForm(req, deps.bodyLimits ?? defaultFormBodyLimits);
+    const fields = await readAmiForm(req, deps.bodyLimits ?? defaultFormBodyLimits, deps.bodyBudget);
     asPayloadError(() => refuseLineForgery(fields));
 
     const secret = config.ami.secrets[action.action];

@@ -12,6 +12,7 @@ import { entityRouter } from './entity-routes.ts';
 import { FaultInjector, type FaultSettingsInput } from './faults.ts';
 import { fileRouter, publicFileRouter } from './file-routes.ts';
 import { MalwareScans } from './malware-scan.ts';
+import { detailRouter } from './detail-routes.ts';
 import { menuRouter } from './menu-routes.ts';
 import { RecordStore } from './records.ts';
 import { sandboxDefaults } from './defaults.ts';
@@ -125,6 +126,7 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
   app.use(entityRouter(site));
   app.use('/sandbox/admin', adminRouter(faults));
   app.use(menuRouter(site));
+  app.use(detailRouter(site));
   app.use('/api', () => {
     throw notFound('No such API endpoint');
   });

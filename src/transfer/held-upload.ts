@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
+import type { ByteBudget } from '../net/byte-budget.ts';
 import { cutParts } from './part-cutter.ts';
 import { MAX_PARTS, MiB, planSinglePut, type PartPlan } from './part-plan.ts';
 import { withRetries, type RetryPolicy } from './retry-policy.ts';
@@ -29,6 +30,8 @@ export interface HeldUploadOptions {
   retry?: RetryPolicy;
   dispatcher?: Dispatcher;
   signal?: AbortSignal;
+  /** The process's budget for held bytes, shared by every held upload (and launch forms): past it, clients wait. */
+  budget?: ByteBudget | undefined;
   /** Largest file of unknown size held whole for targets the site takes in one piece (default HELD_SINGLE_PUT_MAX). */
   singlePutMax?: number;
   /** Bytes acknowledged by storage so far, summed over targets. */
@@ -56,14 +59,22 @@ export async function uploadHeld(job: HeldUploadJob, source: Readable, options: 
   const parallel = Math.max(1, options.parallelParts ?? 4);
   const inParts = job.plan.size === null ? await Promise.all(job.targets.map((target) => job.tracker.multipartAllowed(job.login, target))) : [];
   if (inParts.includes(false)) {
-    let whole: Buffer;
+    const max = options.singlePutMax ?? HELD_SINGLE_PUT_MAX;
+    await options.budget?.acquire(max);
     try {
-      whole = await readWhole(source, options.singlePutMax ?? HELD_SINGLE_PUT_MAX);
-    } catch (error) {
-      return job.targets.map((target) => ({ target, ok: false, error: asError(error) }));
+      let whole: Buffer;
+      try {
+        whole = await readWhole(source, max);
+      } catch (error) {
+        return job.targets.map((target) => ({ target, ok: false, error: asError(error) }));
+      }
+      // The held whole is counted once: the single part below does not take from the budget again.
+      return await uploadHeld({ ...job, plan: planSinglePut(whole.length) }, Readable.from([whole]), { ...options, budget: undefined });
+    } finally {
+      options.budget?.release(max);
     }
-    return uploadHeld({ ...job, plan: planSinglePut(whole.length) }, Readable.from([whole]), options);
   }
+  const { budget } = options;
   const runs: TargetRun[] = await Promise.all(
     job.targets.map(async (target): Promise<TargetRun> => {
       try {
@@ -82,7 +93,19 @@ export async function uploadHeld(job: HeldUploadJob, source: Readable, options: 
   let received = 0;
   let readFailure: Error | null = null;
   try {
-    for await (const part of cutParts(source, job.plan.partSize)) {
+    const parts = cutParts(source, job.plan.partSize);
+    for (;;) {
+      // Room for the next part in the process's budget first: past it, this upload's client waits.
+      await budget?.acquire(job.plan.partSize);
+      const next = await parts.next().catch((error: unknown) => {
+        budget?.release(job.plan.partSize);
+        throw error;
+      });
+      if (next.done) {
+        budget?.release(job.plan.partSize);
+        break;
+      }
+      const part = next.value;
       partNumber += 1;
       received += part.length;
       if (job.plan.size !== null && received > job.plan.size) throw new Error(`the file is larger than announced (${job.plan.size} bytes)`);
@@ -93,7 +116,10 @@ export async function uploadHeld(job: HeldUploadJob, source: Readable, options: 
         options.onProgress?.(sent);
       });
       inFlight.add(task);
-      void task.finally(() => inFlight.delete(task));
+      void task.finally(() => {
+        inFlight.delete(task);
+        budget?.release(job.plan.partSize);
+      });
       if (inFlight.size >= parallel) await Promise.race(inFlight);
       if (runs.every((run) => run.failure !== null)) break;
     }

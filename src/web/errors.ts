@@ -153,7 +153,11 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
     const httpError = toHttpError(error);
     // The request's own log line carries the code; the error itself matters when it is ours (5xx).
     res.locals.errorCode = httpError.code;
-    if (httpError.status >= 500) req.log.error({ err: error, code: httpError.code }, 'request error');
+    // Error for what is broken (ours), warn for what a TD should look at (the site or storage failing), info for
+    // what users do (a pause or a closed tab cutting a request), debug for refusals the answer explains.
+    if (req.destroyed || req.socket.destroyed) req.log.info({ code: httpError.code }, 'request ended by the client');
+    else if (httpError.status === 500) req.log.error({ err: error, code: httpError.code }, 'request error');
+    else if (httpError.status >= 500) req.log.warn({ err: error, code: httpError.code }, 'request failed upstream');
     else req.log.debug({ err: error, code: httpError.code }, 'request refused');
 
     if (res.headersSent) {

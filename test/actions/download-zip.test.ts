@@ -89,6 +89,19 @@ describe('download-zip', { timeout: 180_000 }, () => {
     assert.ok(html.includes(`<input type="hidden" name="csrf_token" value="${page.token('zip')}">`), 'the form carries its token');
   });
 
+  test('an empty selection says so and offers no live download; rows the user cannot see are counted', async () => {
+    const empty = await launch(env, 'download-zip', 'Shot', shotIds('sh010'), 'artist', { selectNothing: true });
+    const html = await (await request(empty.pageUrl, { headers: { accept: 'text/html' } })).body.text();
+    assert.match(html, /Nothing was selected/);
+    assert.match(html, /<button type="submit" class="button" id="download-button" disabled>/);
+    const backlot = env.site.store.all('Shot').find((shot) => shot.fields.code === 'bl010')!.id;
+    // A launch naming a row the artist cannot see (signed all the same): as if their page had held it.
+    const partly = await launch(env, 'download-zip', 'Shot', [backlot], 'outsider', { actAs: 'artist' });
+    const partlyHtml = await (await request(partly.pageUrl, { headers: { accept: 'text/html' } })).body.text();
+    assert.match(partlyHtml, /1 selected item is not visible to you/);
+    assert.doesNotMatch(partlyHtml, /bl010/);
+  });
+
   test('the plain form: POST prepares, 303 to a page that refreshes itself until the zip is ready, then starts it', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
     const posted = await request(`${page.pageUrl}/zip`, {

@@ -202,6 +202,10 @@ describe('upload API refusals change nothing', () => {
     await expect({ name: 'a.mov', size: 0, targets: target }, 400, 'empty_file');
     await expect({ name: 'a.mov', size: 65 * MiB, targets: target }, 413, 'file_too_large');
     await expect({ name: 'a.mov', size: 6 * 1024 * 1024 * MiB, targets: target }, 413, 'file_too_large');
+    // Everything stored is bounded before it is stored (a 256 kB display name once filled the heap).
+    await expect({ name: 'a.mov', size: 10, targets: target, displayName: 'x'.repeat(256) }, 400, 'bad_request');
+    await expect({ name: 'a.mov', size: 10, targets: target, tagIds: Array.from({ length: 51 }, (_, i) => i + 1) }, 400, 'bad_request');
+    await expect({ name: 'a.mov', size: 10, targets: Array.from({ length: 201 }, () => target[0]) }, 400, 'bad_request');
     await expect({ name: 'a.mov', size: 10, targets: [versionId('sh010_comp_v001')] }, 403, 'target_outside_selection');
     await expect({ name: '\u0000\u0001', size: 10, targets: target }, 400, 'invalid_name');
     await expect({ name: 'a.mov', size: 10, targets: target }, 403, 'csrf_invalid', { 'x-csrf-token': page.token('discard') });

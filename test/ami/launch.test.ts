@@ -230,6 +230,14 @@ describe('launching an action (POST /ami/<action> → 303 → GET page)', { time
     assert.ok(page.text.includes('<dd>Démo + Ödön, 東京 &lt;b&gt;</dd>'), 'shown, and escaped');
   });
 
+  test('a browser GET of an action\'s address says what the address is for', async () => {
+    const page = await send(`${service.url}/ami/upload-files`);
+    assert.equal(page.status, 405);
+    assert.equal(page.headers['allow'], 'POST');
+    assert.match(page.text, /This address is for ShotGrid&#39;s Action Menu Item|This address is for ShotGrid's Action Menu Item/);
+    assert.equal((await send(`${service.url}/ami/no-such-action`)).status, 404);
+  });
+
   test('login CSRF: a launch from another origin is refused, naming it; from the site, or with no real origin, it goes', async () => {
     const fields = () => signed(versionPayload([versionId('sh010_comp_v003')]));
     const evil = await postForm(`${service.url}/ami/upload-files`, fields(), { origin: 'https://evil.example', accept: 'text/html' });

@@ -23,9 +23,13 @@ export function seededRandom(seed: number): { next(): number; int(min: number, m
 
 /**
  * Sends a request's head and the first `sendBytes` of its body over a raw socket, waits `waitMs`, then drops
- * the connection (a closed tab, a lost VPN). The declared Content-Length is the whole body's.
+ * the connection (a closed tab, a lost VPN). The declared Content-Length is the whole body's, or `declaredLength`
+ * (a client that claims what it never sends).
  */
-export async function dropMidBody(url: string, init: { method: string; headers: Record<string, string>; body: Buffer; sendBytes: number; waitMs: number }): Promise<void> {
+export async function dropMidBody(
+  url: string,
+  init: { method: string; headers: Record<string, string>; body: Buffer; sendBytes: number; waitMs: number; declaredLength?: number },
+): Promise<void> {
   const target = new URL(url);
   const socket = connect(Number(target.port), target.hostname);
   socket.on('error', () => undefined);
@@ -33,10 +37,13 @@ export async function dropMidBody(url: string, init: { method: string; headers: 
     socket.once('connect', resolve);
     socket.once('error', reject);
   });
-  const head = [`${init.method} ${target.pathname}${target.search} HTTP/1.1`, `Host: ${target.host}`, `Content-Length: ${init.body.length}`];
+  const head = [`${init.method} ${target.pathname}${target.search} HTTP/1.1`, `Host: ${target.host}`, `Content-Length: ${init.declaredLength ?? init.body.length}`];
   for (const [name, value] of Object.entries(init.headers)) head.push(`${name}: ${value}`);
   socket.write(`${head.join('\r\n')}\r\n\r\n`);
-  if (init.sendBytes > 0) socket.write(init.body.subarray(0, init.sendBytes));
+  if (init.sendBytes > 0 && !socket.write(init.body.subarray(0, init.sendBytes))) {
+    // The server may hold the body back (backpressure) for as long as it likes: the client gives up after a while.
+    await Promise.race([new Promise((resolve) => socket.once('drain', resolve).once('close', resolve)), sleep(5_000)]);
+  }
   await sleep(init.waitMs);
   socket.destroy();
 }

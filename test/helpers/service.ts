@@ -42,7 +42,14 @@ export interface Launched {
  * payload then names that person instead, signed all the same: a launch the menu would never offer them (rows
  * they cannot see), for testing what the service does with it.
  */
-export async function launch(env: { site: SandboxSite; service: { url: string } }, action: string, entityType: string, ids: readonly number[], login = 'artist', options: { actAs?: string } = {}): Promise<Launched> {
+export async function launch(
+  env: { site: SandboxSite; service: { url: string } },
+  action: string,
+  entityType: string,
+  ids: readonly number[],
+  login = 'artist',
+  options: { actAs?: string; selectNothing?: boolean } = {},
+): Promise<Launched> {
   const { site, service } = env;
   // An action offered on several types is one menu item per type (submit-for-review: Shot, Asset, Task).
   const ami = site.store
@@ -66,6 +73,11 @@ export async function launch(env: { site: SandboxSite; service: { url: string } 
   });
   let { fields } = (await signed.body.json()) as { fields: [string, string][] };
   if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
+  if (options.selectNothing) {
+    // An item that needs no selection, run with none: no selected_ids at all (ShotGrid posts no blank field).
+    const named = fields.filter(([name]) => name !== 'signature' && name !== 'selected_ids');
+    fields = [...named, ['signature', computeAmiSignature(named, site.amiSecret)]];
+  }
   if (options.actAs !== undefined) {
     const person = site.store.all('HumanUser').find((user) => user.fields.login === options.actAs);
     if (!person) throw new Error(`no person ${options.actAs}`);

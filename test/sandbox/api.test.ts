@@ -498,3 +498,21 @@ describe('injected API faults', () => {
     assert.equal((await call(admin, { method: 'DELETE' })).json().apiFailRate, 0);
   });
 });
+
+describe('the detail pages result links lead to', () => {
+  test('/detail/<Type>/<id> shows the entity, its fields and links to the entities it points at; an unknown one is 404', async () => {
+    const site = await startSandboxSite();
+    try {
+      const version = site.store.all('Version').find((v) => v.fields.code === 'sh010_comp_v003')!;
+      const page = await call(`${site.url}/detail/Version/${version.id}`);
+      assert.equal(page.status, 200);
+      const html = page.body.toString();
+      assert.match(html, /<h1>sh010_comp_v003<\/h1>/);
+      assert.match(html, /<a href="\/detail\/Shot\/\d+">sh010<\/a>/, 'its Shot, linked');
+      assert.equal((await call(`${site.url}/detail/Version/999999`)).status, 404);
+      assert.equal((await call(`${site.url}/detail/NoSuchType/1`)).status, 404);
+    } finally {
+      await site.close();
+    }
+  });
+});
