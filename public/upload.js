@@ -49,6 +49,11 @@ function enhance(form) {
 
   /** What the user has chosen and not yet confirmed, and what the service still holds from earlier visits. */
   const state = { chosen: [], excluded: new Set(), unfinished: [], plan: null };
+  /** attach-files: each file's display name as typed (none: the site shows the file name). */
+  const displayNames = new WeakMap();
+  const perFileNames = config.action === 'attach-files';
+  // The plain form's one name for every file gives way to one per file.
+  if (perFileNames && displayName) displayName.closest('.field').hidden = true;
 
   // Hash on up to a few cores; the page's own thread stays free for progress.
   const hashers = Math.max(1, Math.min(config.parallelParts, (navigator.hardwareConcurrency || 2) - 1, 4));
@@ -142,6 +147,7 @@ function enhance(form) {
         { class: `plan-file${entry.refused !== null || entry.targets.length === 0 ? ' plan-file-refused' : ''}` },
         el('div', { class: 'plan-file-head' }, el('span', { class: 'file-name' }, file.name), el('span', { class: 'muted' }, formatBytes(file.size))),
         where,
+        perFileNames && entry.refused === null ? displayNameField(file, index) : null,
         entry.skipped.map((skip) => el('p', { class: 'plan-note' }, skip.reason)),
         entry.resume ? el('p', { class: 'plan-note plan-resume' }, `Continues an earlier upload: ${entry.resume.partsDone.length} of ${plural(entry.resume.partCount, 'part')} already stored.`) : null,
         el('button', { type: 'button', class: 'link-button', 'aria-label': `Remove ${file.name}`, onclick: () => removeChosen(index) }, 'Remove'),
@@ -172,6 +178,25 @@ function enhance(form) {
     panel.replaceChildren(...sections.filter((section) => section !== null));
     panel.hidden = false;
     announce(`${summary.join(', ')}. Check the list, then confirm.`);
+  }
+
+  /** attach-files: the name ShotGrid shows for this file; the file's own name (and extension) is kept either way. */
+  function displayNameField(file, index) {
+    const id = `display-name-${index}`;
+    return el(
+      'div',
+      { class: 'field plan-display-name' },
+      el('label', { for: id }, 'Display name ', el('span', { class: 'muted' }, '(optional)')),
+      el('input', {
+        type: 'text',
+        id,
+        maxLength: 255,
+        autocomplete: 'off',
+        placeholder: file.name,
+        value: displayNames.get(file) ?? '',
+        oninput: (event) => displayNames.set(file, event.target.value),
+      }),
+    );
   }
 
   /** attach-files: every selected entity is ticked; unticking one keeps the files off it. */
@@ -216,9 +241,10 @@ function enhance(form) {
 
   function confirmPlan() {
     const plan = state.plan ?? currentPlan();
-    const name = displayName?.value.trim() ?? '';
+    const batchName = displayName?.value.trim() ?? '';
     for (const entry of plan.toSend) {
       if (entry.resume) state.unfinished = state.unfinished.filter((upload) => upload.id !== entry.resume.id);
+      const name = perFileNames ? (displayNames.get(entry.file) ?? '').trim() : batchName;
       engine.add(new UploadJob({ file: entry.file, targets: entry.targets, displayName: name, resume: entry.resume }));
     }
     announce(`Uploading ${plural(plan.toSend.length, 'file')}.`);
@@ -484,13 +510,13 @@ function enhance(form) {
       );
     }
     if (result.ok) {
+      // The site's record ids mean nothing to people: the link leads to the entity; scripts read the data attribute.
       return el(
         'li',
-        { class: 'result result-done' },
+        { class: 'result result-done', 'data-attachment-id': result.attachmentId ?? undefined },
         el('span', { class: 'result-mark', 'aria-hidden': 'true' }, '✓'),
         ' Done: ',
         el('a', { href: result.siteUrl, target: '_blank', rel: 'noopener noreferrer' }, name),
-        result.attachmentId !== null ? el('span', { class: 'muted' }, ` (attachment ${result.attachmentId})`) : null,
       );
     }
     return el('li', { class: 'result result-failed' }, el('span', { class: 'result-mark', 'aria-hidden': 'true' }, '✕'), ` Failed: ${name} — ${result.message}`);

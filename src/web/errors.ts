@@ -176,6 +176,8 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
           code: httpError.code,
           message: httpError.message,
           ...(httpError.field === undefined ? {} : { field: httpError.field }),
+          // What to do about it, for pages that show the error themselves.
+          ...(httpError.hint === undefined ? {} : { hint: httpError.hint }),
         },
       });
       return;

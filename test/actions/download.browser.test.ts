@@ -263,6 +263,35 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
     await page.locator('#download-text').filter({ hasText: /^Done: / }).waitFor({ timeout: 30_000 });
   });
 
+  test('on a page whose launch has expired, Download says so and what to do; nothing is saved, nothing keeps polling', async () => {
+    const launched = await launch(env, 'download-zip', 'Shot', [shotId('sh020')]);
+    const context = await newContext();
+    const page = await context.newPage();
+    await page.goto(launched.pageUrl);
+    // The launch ends behind the open page (expired, or discarded from another tab).
+    const discarded = await fetch(`${launched.pageUrl}/discard`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf_token=${encodeURIComponent(launched.token('discard'))}`,
+    });
+    assert.equal(discarded.status, 200);
+    let downloads = 0;
+    page.on('download', () => downloads++);
+    let polls = 0;
+    page.on('request', (request) => {
+      if (/\/status$/.test(new URL(request.url()).pathname)) polls++;
+    });
+    await page.getByRole('button', { name: 'Download zip' }).click();
+    const text = page.locator('#download-text');
+    await text.filter({ hasText: /expired/ }).waitFor({ timeout: 10_000 });
+    assert.match((await text.textContent()) ?? '', /This page has expired — run the action again from ShotGrid\. Select the entities in ShotGrid, right-click, and pick the action again/);
+    assert.ok(await text.evaluate((el) => el.classList.contains('error')), 'shown as an error');
+    await page.waitForTimeout(1500);
+    assert.equal(downloads, 0, 'no zip.html or anything else is saved');
+    assert.equal(polls, 0, 'nothing polls a download that never began');
+    await screenshot(page, 'expired');
+  });
+
   test('no page broke its Content Security Policy', () => {
     assert.deepEqual(cspViolations, []);
   });

@@ -277,37 +277,38 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     assert.equal(sandbox().storage.multipartUploadsInProgress(), 0);
   });
 
-  test('attach-files on a Shot with a display name: an attachment linked to the Shot, named so, with the same bytes', async () => {
+  test('attach-files on a Shot: a display name per file (the file name by default), each keeping its own file name and bytes', async () => {
     const shot = idOf('Shot', 'sh030');
     const pageUrl = await launch('Attach files', 'Shot', [shot]);
     const { page } = await newPage({ width: 640 });
     await page.goto(pageUrl);
     await page.locator('h1', { hasText: 'Attach files' }).waitFor();
-    const file = await writeTestFile('layout notes.pdf', 300 * 1024 + 7, 13);
-    await page.getByLabel('Display name').fill('Layout notes, take 2');
-    await page.locator('#upload-file-input').setInputFiles(file.path);
+    const notes = await writeTestFile('layout notes.pdf', 300 * 1024 + 7, 13);
+    const board = await writeTestFile('board.png', 20 * 1024 + 3, 14);
+    await page.locator('#upload-file-input').setInputFiles([notes.path, board.path]);
     const plan = page.locator('#upload-plan');
     await plan.getByRole('checkbox', { name: 'sh030' }).waitFor();
     assert.equal(await plan.getByRole('checkbox', { name: 'sh030' }).isChecked(), true, 'every selected Shot is ticked');
+    assert.equal(await page.locator('#upload-display-name').isVisible(), false, 'no one name for the whole batch');
+    const names = plan.getByLabel('Display name');
+    assert.equal(await names.count(), 2, 'a display name per file');
+    assert.equal(await names.nth(1).getAttribute('placeholder'), 'board.png', 'the file name by default');
+    await names.nth(0).fill('Layout notes, take 2');
     await assertFits(page, 640);
     await screenshot(page, 'attach-mapping');
-    await plan.getByRole('button', { name: 'Upload 1 file' }).click();
+    await plan.getByRole('button', { name: 'Upload 2 files' }).click();
     const done = page.locator('#upload-progress .job[data-state="done"]');
-    await done.waitFor({ timeout: 60_000 });
-    const link = done.locator('.result-done a');
+    await done.nth(1).waitFor({ timeout: 60_000 });
+    const link = done.first().locator('.result-done a');
     assert.equal(await link.getAttribute('href'), `${sandbox().url}/detail/Shot/${shot}`);
-    const attachmentId = Number(/attachment (\d+)/.exec((await done.locator('.result-done').textContent()) ?? '')?.[1]);
-    assert.ok(attachmentId > 0, 'the result names the new attachment');
 
     const token = await bearer(sandbox());
-    const reply = await api(sandbox(), token).get(`/api/v1/entity/attachments/${attachmentId}?fields=attachment_links,this_file,filename`);
-    assert.equal(reply.status, 200);
-    const attributes = reply.json().data.attributes as { this_file: { name: string }; filename: string };
-    const links = reply.json().data.relationships.attachment_links.data as { type: string; id: number }[];
-    assert.equal(attributes.this_file.name, 'Layout notes, take 2', 'the display name');
-    assert.equal(attributes.filename, 'layout notes.pdf');
-    assert.ok(links.some((link) => link.type === 'Shot' && link.id === shot), 'linked to the Shot');
-    assert.equal(sha256((await download(sandbox(), token, `/file_serve/attachment/${attachmentId}`)).body), sha256(file.bytes));
+    const attachments = await api(sandbox(), token).search('Attachment', [['attachment_links', 'is', { type: 'Shot', id: shot }]], { fields: 'this_file,filename' });
+    const byFile = new Map((attachments.json().data as { attributes: { filename: string; this_file: { name: string } }; id: number }[]).map((a) => [a.attributes.filename, a]));
+    assert.equal(byFile.get('layout notes.pdf')?.attributes.this_file.name, 'Layout notes, take 2', 'the display name given');
+    assert.equal(byFile.get('board.png')?.attributes.this_file.name, 'board.png', 'no name given: the file name');
+    assert.equal(sha256((await download(sandbox(), token, `/file_serve/attachment/${byFile.get('layout notes.pdf')!.id}`)).body), sha256(notes.bytes));
+    assert.equal(sha256((await download(sandbox(), token, `/file_serve/attachment/${byFile.get('board.png')!.id}`)).body), sha256(board.bytes));
     await screenshot(page, 'attach-results');
   });
 
@@ -352,7 +353,8 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await Promise.all([page.waitForURL(/\/form-upload\?/), page.getByRole('button', { name: 'Upload', exact: true }).click()]);
     const done = page.locator('.result-done');
     assert.equal(await done.locator('a').getAttribute('href'), `${sandbox().url}/detail/Shot/${shot}`);
-    const attachmentId = Number(/attachment (\d+)/.exec((await done.textContent()) ?? '')?.[1]);
+    assert.doesNotMatch((await done.textContent()) ?? '', /attachment \d+/, 'no internal ids shown to people');
+    const attachmentId = Number(await done.getAttribute('data-attachment-id'));
     const token = await bearer(sandbox());
     const reply = await api(sandbox(), token).get(`/api/v1/entity/attachments/${attachmentId}?fields=this_file`);
     assert.equal(reply.json().data.attributes.this_file.name, 'Plate notes');

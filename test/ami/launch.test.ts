@@ -286,8 +286,9 @@ describe('launching an action (POST /ami/<action> → 303 → GET page)', { time
       accept: 'application/json',
     });
     assert.equal(json.status, 401);
-    assert.deepEqual(Object.keys(json.json().error).sort(), ['code', 'message']);
+    assert.deepEqual(Object.keys(json.json().error).sort(), ['code', 'hint', 'message']);
     assert.equal(json.json().error.code, 'ami_signature_invalid');
+    for (const leak of [signature, site.amiSecret]) assert.ok(!JSON.stringify(json.json()).includes(leak), 'nothing that helps forging');
   });
 
   test('a stale or future timestamp is a 401 ami_timestamp_outside_window (window 60 s)', async () => {

@@ -206,7 +206,9 @@ function attachmentFile(attachment: SgRecord, entity: EntityName, source: FoundF
     source,
     field: null,
     value: { ...value, id: attachment.id },
-    name: nonEmpty(value.name) ?? nonEmpty(attachment.filename) ?? `attachment ${attachment.id}`,
+    // An uploaded file's own name (with its extension), not the display name people gave it: two files both
+    // displayed as "Client reference board" are still board.pdf and board.png in a zip.
+    name: (value.link_type === 'upload' ? nonEmpty(attachment.filename) : null) ?? nonEmpty(value.name) ?? nonEmpty(attachment.filename) ?? `attachment ${attachment.id}`,
     size: typeof attachment.file_size === 'number' ? attachment.file_size : null,
   };
 }
