@@ -10,6 +10,7 @@ import { proposalProblems, proposeVersions, targetLabel } from './review-plan.js
 import { formatBytes } from './upload-plan.js';
 import { UploadEngine, UploadJob, UploadRefusal, callUploadApi } from './upload-transfer.js';
 
+
 const form = document.getElementById('review-form');
 if (form instanceof HTMLFormElement) start(form);
 
@@ -17,6 +18,8 @@ function start(form) {
   const config = {
     versionsApi: form.dataset.versionsApi,
     versionsToken: form.dataset.versionsToken,
+    /** How often the page says it is still there while a new Version waits for its movie. */
+    heartbeatMs: Number(form.dataset.heartbeatMs) || 30_000,
     uploadApi: form.dataset.uploadApi,
     uploadToken: form.dataset.uploadToken,
     playlistApi: form.dataset.playlistApi,
@@ -57,6 +60,13 @@ function start(form) {
     playlistAsked: new Set(),
     createdPlaylist: null,
   };
+
+  // The service removes new Versions whose page has gone silent (the overlay closed mid-way): while one of this
+  // page's Versions waits for its movie (a paused upload too), the page says it is still there.
+  const waitingForMovie = () => state.submissions.some((submission) => submission.version !== null && !submission.settled && submission.state !== 'cancelled');
+  setInterval(() => {
+    if (waitingForMovie()) void callUploadApi(`${config.versionsApi}/heartbeat`, { method: 'POST', token: config.versionsToken }).catch(() => undefined);
+  }, config.heartbeatMs);
 
   const engine = new UploadEngine({
     api: config.uploadApi,

@@ -103,6 +103,10 @@ export interface Config {
   uploadParallelParts: number;
   /** How long a request may wait on its client (a body that stopped coming, an answer not taken) before it is cut. */
   clientIdleSeconds: number;
+  /** How often one instance looks for what expired launches and closed pages left (uploads, empty Versions). */
+  sweepIntervalSeconds: number;
+  /** A submit-for-review page silent this long has gone: its new Versions still waiting for a movie are removed. */
+  reviewSilenceSeconds: number;
   /** MiB the process may hold at once of bodies it buffers (the plain form's parts, launch forms). */
   heldBytesMiB: number;
   /** Connections open at once, past which new ones are refused. */
@@ -380,6 +384,8 @@ export function loadConfig(env: Env = process.env): Config {
       'sg_uploaded_movie',
     uploadParallelParts: reader.read('UPLOAD_PARALLEL_PARTS', integerIn(1, 16), 'a number from 1 to 16') ?? 4,
     clientIdleSeconds: reader.read('CLIENT_IDLE_SECONDS', integerIn(1, 3600), 'a number of seconds from 1 to 3600') ?? 60,
+    sweepIntervalSeconds: reader.read('SWEEP_INTERVAL_SECONDS', integerIn(1, 86_400), 'a number of seconds from 1 to 86400') ?? 300,
+    reviewSilenceSeconds: reader.read('REVIEW_SILENCE_SECONDS', integerIn(6, 86_400), 'a number of seconds from 6 to 86400') ?? 180,
     heldBytesMiB: reader.read('HELD_BYTES_MIB', integerIn(64, 65_536), 'a number of MiB from 64 to 65536') ?? 256,
     maxConnections: reader.read('MAX_CONNECTIONS', integerIn(16, 1_000_000), 'a number from 16 to 1000000') ?? 4096,
     maxRequestsPerClient: reader.read('MAX_REQUESTS_PER_CLIENT', integerIn(1, 1_000_000), 'a number from 1 to 1000000') ?? 512,

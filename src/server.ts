@@ -17,8 +17,6 @@ import { UploadSessions } from './transfer/upload-session.ts';
 
 /** How long an upload's state is kept after its last part: a week, like a multipart upload left at the site. */
 const UPLOAD_STATE_TTL_SECONDS = 7 * 24 * 3600;
-/** How often the uploads of expired launches are looked for. */
-const SWEEP_INTERVAL_SECONDS = 300;
 
 // The process: read the config, listen, start the sandbox site when no real site is configured, and shut down
 // gracefully. Exit codes: 0 after a clean shutdown, 1 when the config is invalid, start-up fails, or shutdown
@@ -120,6 +118,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   const contexts = new ContextStore(store, config.contextTtlSeconds);
   const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes, partLinksAhead: config.uploadParallelParts });
+  const submissions = new ReviewSubmissions({ store, tracker, uploads, ttlSeconds: UPLOAD_STATE_TTL_SECONDS });
   const app = createApp({
     config: { ...config, publicUrl },
     log,
@@ -128,7 +127,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     replay: new ReplayGuard(store),
     store,
     uploads,
-    submissions: new ReviewSubmissions({ store, tracker, uploads, ttlSeconds: UPLOAD_STATE_TTL_SECONDS }),
+    submissions,
     sandboxMenuUrl: sandbox?.menuUrl,
     // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.
     imageOrigins: sandbox === undefined ? [] : [sandbox.storageUrl],
@@ -140,14 +139,17 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     'ami-transfer listening',
   );
 
-  // What expired launches left: unfinished uploads given up at the site. One instance at a time does it.
+  // What expired launches and closed pages left: unfinished uploads given up at the site, new Versions that never
+  // got their movie removed. One instance at a time does it.
   const sweeper = setInterval(() => {
     void (async () => {
-      if (!(await store.setIfAbsent('sweep-lock', '1', SWEEP_INTERVAL_SECONDS - 10))) return;
+      if (!(await store.setIfAbsent('sweep-lock', '1', Math.max(1, config.sweepIntervalSeconds - 1)))) return;
       const swept = await uploads.sweepAbandoned(async (contextId) => (await contexts.get(contextId)) !== null);
       if (swept > 0) log.info({ uploads: swept }, 'gave up the unfinished uploads of expired launches');
+      const removed = await submissions.sweepSilent(config.reviewSilenceSeconds * 1000);
+      if (removed > 0) log.info({ versions: removed }, 'removed new Versions whose page went away before their movie arrived');
     })().catch((error: unknown) => log.warn({ err: error }, 'the sweep of expired launches failed; it runs again later'));
-  }, SWEEP_INTERVAL_SECONDS * 1000).unref();
+  }, config.sweepIntervalSeconds * 1000).unref();
 
   let shutdown: Promise<{ forced: boolean }> | undefined;
   let cutNow: (() => void) | undefined;

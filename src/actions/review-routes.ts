@@ -21,7 +21,7 @@ import type { ReviewSubmissions, VersionProposal } from './review-submissions.ts
 // ("versions", "playlist") in X-CSRF-Token, checked by the launch routes before these run.
 
 export interface ReviewRouteDeps {
-  config: Pick<Config, 'publicPath' | 'session' | 'maxUploadBytes' | 'uploadParallelParts'>;
+  config: Pick<Config, 'publicPath' | 'session' | 'maxUploadBytes' | 'uploadParallelParts' | 'reviewSilenceSeconds'>;
   tracker: Tracker;
   contexts: ContextStore;
   submissions: ReviewSubmissions;
@@ -59,6 +59,8 @@ export function reviewRoutes(deps: ReviewRouteDeps): Router {
       statuses: REVIEW_STATUSES,
       versionsApi: `${page}/versions`,
       versionsToken: csrfToken(csrfSecret, context.id, 'versions'),
+      // Six beats within the silence the sweep allows: a few lost ones do not cost the user a Version.
+      heartbeatMs: Math.floor((deps.config.reviewSilenceSeconds * 1000) / 6),
       uploadApi: `${page}/uploads`,
       uploadToken: csrfToken(csrfSecret, context.id, 'uploads'),
       playlistApi: `${page}/playlist`,
@@ -78,6 +80,13 @@ export function reviewRoutes(deps: ReviewRouteDeps): Router {
     const version = await deps.submissions.create(context, proposalOf(req.body));
     req.log.info({ version: version.id, entity: `${version.entity.type} ${version.entity.id}`, task: version.task?.id ?? null }, 'Version created for review');
     res.status(201).json({ version });
+  });
+
+  // The page is still there (a paused upload too): its Versions waiting for their movie are not swept away.
+  router.post(`${base}/versions/heartbeat`, async (req, res) => {
+    const context = await reviewContext(req, deps);
+    await deps.submissions.heartbeat(context.id);
+    res.status(204).end();
   });
 
   router.delete(`${base}/versions/:versionId`, async (req, res) => {

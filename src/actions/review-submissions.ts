@@ -28,6 +28,8 @@ export interface CreatedVersion {
   task: { id: number; name: string } | null;
   /** Waiting for its movie; its movie landed; deleted again (and why). */
   state: 'awaiting-movie' | 'submitted' | 'removed';
+  /** Who created it: it is removed as them, also after the launch has gone. */
+  login: string;
   note: string | null;
   createdAt: string;
 }
@@ -107,10 +109,14 @@ export class ReviewSubmissions {
       entity,
       task,
       state: 'awaiting-movie',
+      login,
       note: null,
       createdAt: new Date().toISOString(),
     };
     await this.#save(context.id, version);
+    // Watched from now on: if the page goes silent before the movie arrives, the sweep removes the Version.
+    await this.heartbeat(context.id);
+    await this.#options.store.hashSet(AWAITING, context.id, '1', this.#options.ttlSeconds);
     return version;
   }
 
@@ -153,17 +159,49 @@ export class ReviewSubmissions {
     if (version.state === 'submitted') {
       throw new HttpError(409, 'version_submitted', `The movie of ${version.code} arrived: the Version stays.`);
     }
+    return this.#removeAs(context.id, context.user.login, version, why);
+  }
+
+  async #removeAs(contextId: string, login: string, version: CreatedVersion, why: string): Promise<CreatedVersion> {
     const { uploads, tracker } = this.#options;
-    for (const record of await uploads.list(context.id)) {
-      if (record.status === 'uploading' && record.uploads.some(({ target }) => target.type === 'Version' && target.id === versionId)) await uploads.abort(record);
+    for (const record of await uploads.list(contextId)) {
+      if (record.status === 'uploading' && record.uploads.some(({ target }) => target.type === 'Version' && target.id === version.id)) await uploads.abort(record);
     }
     try {
-      await tracker.deleteEntity(context.user.login, 'Version', versionId);
+      await tracker.deleteEntity(login, 'Version', version.id);
     } catch (error) {
-      throw httpErrorFromSiteChange(error, context.user.login, `delete the empty Version “${version.code}”`);
+      throw httpErrorFromSiteChange(error, login, `delete the empty Version “${version.code}”`);
     }
     const removed: CreatedVersion = { ...version, state: 'removed', note: why };
-    await this.#save(context.id, removed);
+    await this.#save(contextId, removed);
+    return removed;
+  }
+
+  /**
+   * The page says it is still there (every 30 s while a Version waits for its movie, paused uploads included).
+   * A page closed mid-way stops saying so, and the sweep below removes what it left.
+   */
+  async heartbeat(contextId: string): Promise<void> {
+    await this.#options.store.set(heartbeatKey(contextId), String(Date.now()), this.#options.ttlSeconds);
+  }
+
+  /**
+   * Removes the Versions still waiting for their movie whose page has been silent longer than `silentMs` (the
+   * overlay closed, the tab gone): as the user who created them, after giving up their uploads. Run now and then
+   * by one instance at a time. Answers how many were removed.
+   */
+  async sweepSilent(silentMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    for (const contextId of Object.keys(await this.#options.store.hashGetAll(AWAITING))) {
+      const beat = Number((await this.#options.store.get(heartbeatKey(contextId))) ?? 0);
+      const waiting = [...(await this.#all(contextId)).values()].filter((version) => version.state === 'awaiting-movie');
+      if (waiting.length > 0 && now - beat <= silentMs) continue;
+      for (const version of waiting) {
+        await this.#removeAs(contextId, version.login, version, 'its page was closed before its movie arrived');
+        removed += 1;
+      }
+      await this.#options.store.hashDelete(AWAITING, contextId);
+    }
     return removed;
   }
 
@@ -250,3 +288,10 @@ export class ReviewSubmissions {
 function keyOf(contextId: string): string {
   return `review-versions:${contextId}`;
 }
+
+function heartbeatKey(contextId: string): string {
+  return `review-heartbeat:${contextId}`;
+}
+
+/** The launches that created Versions still waiting for their movie: what the sweep looks through. */
+const AWAITING = 'review-awaiting';

@@ -30,7 +30,8 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
 
   before(async () => {
     // The transient placeholder stays long enough for the page to show "pending" every time.
-    env = await startServiceWithSandbox({ UPLOAD_PARALLEL_PARTS: '2', MAX_UPLOAD_BYTES: '100MiB' }, { thumbnailDelayMs: 2500 });
+    // Sweeps every second, and a page silent for 6 s counts as gone (it says it is there every second).
+    env = await startServiceWithSandbox({ UPLOAD_PARALLEL_PARTS: '2', MAX_UPLOAD_BYTES: '100MiB', SWEEP_INTERVAL_SECONDS: '1', REVIEW_SILENCE_SECONDS: '6' }, { thumbnailDelayMs: 2500 });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     files = await mkdtemp(join(tmpdir(), 'ami-review-files-'));
   });
@@ -237,6 +238,35 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
     } finally {
       store().update(demo, { users: members ?? [] });
     }
+  });
+
+  test('submit-for-review: while the page is open its new Version waits for its movie; once it is closed mid-way, the Version is removed', async () => {
+    const shot = idOf('Shot', 'sh060');
+    const { pageUrl } = await launch(env, 'submit-for-review', 'Shot', [shot]);
+    const page = await newPage(640);
+    await page.goto(pageUrl);
+    const versions = store().all('Version').length;
+    const movie = await writeTestFile('sh060_comp_v009.mov', testBytes(30 * MiB, 76));
+    await page.locator('#review-file-input').setInputFiles(movie.path);
+    const panel = page.locator('#review-proposals');
+    await panel.getByRole('button', { name: 'Create 1 Version and upload' }).waitFor();
+    // Storage slow enough that the movie is still on its way for a while.
+    env.site.faults.update({ latencyMs: 4000 });
+    try {
+      await panel.getByRole('button', { name: 'Create 1 Version and upload' }).click();
+      await page.locator('#review-progress .job .job-state', { hasText: /^Uploading/ }).waitFor({ timeout: 60_000 });
+      await sleep(8_000);
+      assert.equal(store().all('Version').length, versions + 1, 'past the 6 s of silence allowed, the open page keeps its Version');
+      await page.close();
+      const deadline = Date.now() + 30_000;
+      while (store().all('Version').length !== versions) {
+        assert.ok(Date.now() < deadline, 'the closed page\'s empty Version is removed');
+        await sleep(250);
+      }
+    } finally {
+      env.site.faults.reset();
+    }
+    assert.equal(store().all('Version').find((version) => version.fields.code === 'sh060_comp_v009'), undefined, 'no Version of that name left');
   });
 
   test('no page broke its Content Security Policy', () => {
