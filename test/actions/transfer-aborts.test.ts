@@ -6,7 +6,7 @@ import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 import { abandonAfter, dropMidBody, seededRandom } from '../helpers/abort-harness.ts';
 import { bearer, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
 import { launch, TEST_SESSION_SECRET, type Launched } from '../helpers/service.ts';
-import { spawnService, type ServiceProcess } from '../helpers/service-process.ts';
+import { siteEnvironment, spawnService, type ServiceProcess } from '../helpers/service-process.ts';
 import { contentMd5, pageApi, uploadThrough } from '../helpers/upload-client.ts';
 import { prepareZip } from '../helpers/zip-client.ts';
 
@@ -25,16 +25,7 @@ let site: SandboxSite;
 let service: ServiceProcess;
 before(async () => {
   site = await startSandboxSite({ faults: {} });
-  service = await spawnService({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'info',
-    SHOTGRID_URL: site.url,
-    SHOTGRID_SCRIPT_NAME: site.scriptName,
-    SHOTGRID_SCRIPT_KEY: site.scriptKey,
-    AMI_SECRET_TOKEN: site.amiSecret,
-    SESSION_SECRET: TEST_SESSION_SECRET,
-  });
+  service = await spawnService(siteEnvironment(site, TEST_SESSION_SECRET));
 });
 after(async () => {
   await service?.stop();

@@ -68,3 +68,18 @@ export async function spawnService(env: Record<string, string>, nodeArgs: readon
   const url = String(listening['url']);
   return { child, url, port: Number(new URL(url).port), lines, stderr: () => stderr, logLine, exited, stop };
 }
+
+/** The process's environment for a sandbox site started by the test: its script, its AMI secret, our CSRF secret. */
+export function siteEnvironment(site: { url: string; scriptName: string; scriptKey: string; amiSecret: string }, sessionSecret: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+    SHOTGRID_URL: site.url,
+    SHOTGRID_SCRIPT_NAME: site.scriptName,
+    SHOTGRID_SCRIPT_KEY: site.scriptKey,
+    AMI_SECRET_TOKEN: site.amiSecret,
+    SESSION_SECRET: sessionSecret,
+    ...extra,
+  };
+}
