@@ -245,23 +245,39 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const json = await deps.store.get(planKey(context, id));
     if (json === null) throw new HttpError(410, 'gone', 'This download is no longer kept.', { hint: 'Start a new download from the page.' });
     const plan = planFromJson(json);
+    const total = plan.archive.totalSize;
+    // The plan fixes every byte, so a cut download resumes (a browser's Range with If-Range) where it stopped.
+    const etag = `"zip-${id}-${total}"`;
+    const from = resumeFrom(req, etag, total);
+    if (from === 'unsatisfiable') {
+      res.status(416).set({ 'Content-Range': `bytes */${total}`, 'Cache-Control': 'no-store' }).end();
+      return;
+    }
+    const crcKey = `zip-crc:${context.id}:${id}`;
+    const knownCrcs = new Map(Object.entries(from > 0 ? await deps.store.hashGetAll(crcKey) : {}).map(([index, crc]) => [Number(index), Number(crc)]));
+    const newCrcs: [number, number][] = [];
     // A zip sends no request of its own while it streams: the launch's lifetime slides with its bytes instead.
     let live = context;
     const save = async () => {
       await saveStatus(context, id, status);
+      // Each entry's CRC-32, for a resume that need not read the entries before its first byte again.
+      await Promise.all(newCrcs.splice(0).map(([index, crc]) => deps.store.hashSet(crcKey, String(index), String(crc), STATUS_TTL_SECONDS)));
       live = await deps.contexts.keepAlive(live);
     };
-    Object.assign(status, { state: 'sending', sent: 0, failedFile: null, message: null });
+    Object.assign(status, { state: 'sending', sent: from, failedFile: null, message: null });
     delete status.failedBy;
     await save();
 
-    res.status(200).set({
+    res.status(from > 0 ? 206 : 200).set({
       'Content-Type': 'application/zip',
-      'Content-Length': String(plan.archive.totalSize),
+      'Content-Length': String(total - from),
+      ...(from > 0 ? { 'Content-Range': `bytes ${from}-${total - 1}/${total}` } : {}),
+      'Accept-Ranges': 'bytes',
+      ETag: etag,
       'Content-Disposition': attachmentDisposition(archiveName(context, new Date())),
       'Cache-Control': 'no-store',
     });
-    req.log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize }, 'zip download started');
+    req.log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: total, ...(from > 0 ? { resumedAt: from } : {}) }, from > 0 ? 'zip download resumed' : 'zip download started');
 
     const login = context.user.login;
     const aborted = new AbortController();
@@ -282,10 +298,14 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       status.failedBy = by;
     };
     const ticker = setInterval(() => void save().catch(() => undefined), 1000);
-    const archive = writeZipArchive(plan.archive, (planned) => {
-      current = plan.entries[planned.index]!;
-      return prefetcher.open(current);
-    });
+    const archive = writeZipArchive(
+      plan.archive,
+      (planned) => {
+        current = plan.entries[planned.index]!;
+        return prefetcher.open(current);
+      },
+      { from, knownCrcs, onEntryCrc: (index, crc) => newCrcs.push([index, crc]) },
+    );
     archive.on('data', (chunk: Buffer) => {
       status.sent += chunk.length;
     });
@@ -388,6 +408,20 @@ function sendArchive(archive: Readable, res: Response, onSourceFailure: (error: 
     });
     archive.pipe(res);
   });
+}
+
+/**
+ * Where a resumed download starts: `Range: bytes=N-` (or up to the end), honoured only when If-Range, if sent,
+ * names this very archive. Any other range is answered with the whole zip, as HTTP allows.
+ */
+function resumeFrom(req: Request, etag: string, total: number): number | 'unsatisfiable' {
+  const range = /^bytes=(\d+)-(\d*)$/.exec(req.get('range') ?? '');
+  const ifRange = req.get('if-range');
+  if (range === null || (ifRange !== undefined && ifRange !== etag)) return 0;
+  const start = Number(range[1]);
+  const end = range[2] === '' ? total - 1 : Number(range[2]);
+  if (!Number.isSafeInteger(start) || end < total - 1) return 0;
+  return start >= total ? 'unsatisfiable' : start;
 }
 
 async function downloadContext(req: Request, deps: DownloadRouteDeps): Promise<ActionContext> {

@@ -47,20 +47,37 @@ export class ZipEntrySizeError extends Error {
 
 const CENTRAL_DIRECTORY_BATCH_BYTES = 64 * 1024;
 
+export interface ZipWriteOptions {
+  /**
+   * Resume: the archive from this byte on (a browser resuming a cut download with Range). The bytes before it are
+   * the same every time (the plan fixes every offset) and are not sent; an entry wholly before it whose CRC-32 is
+   * in `knownCrcs` is not even read, the others are read again only to compute theirs.
+   */
+  from?: number;
+  /** CRC-32 of entries by index, as an earlier pass over the same plan computed them. */
+  knownCrcs?: ReadonlyMap<number, number>;
+  /** Told each entry's CRC-32 once its bytes are through, to be kept for a later resume. */
+  onEntryCrc?(index: number, crc: number): void;
+}
+
 /**
  * The archive `plan` describes, reading each entry's bytes from `openSource(entry)` in order: exactly
- * `plan.totalSize` bytes, or destroyed with `ZipEntrySizeError` (a source's length differs from the plan) or a
- * source's own error.
+ * `plan.totalSize` bytes (from `options.from` on), or destroyed with `ZipEntrySizeError` (a source's length
+ * differs from the plan) or a source's own error.
  */
-export function writeZipArchive(plan: ArchivePlan, openSource: OpenEntrySource): Readable {
-  return new ZipArchiveStream(plan, openSource);
+export function writeZipArchive(plan: ArchivePlan, openSource: OpenEntrySource, options: ZipWriteOptions = {}): Readable {
+  return new ZipArchiveStream(plan, openSource, options);
 }
 
 class ZipArchiveStream extends Readable {
   readonly #plan: ArchivePlan;
   readonly #openSource: OpenEntrySource;
+  readonly #options: ZipWriteOptions;
+  readonly #from: number;
   readonly #crcs: Uint32Array;
   #position = 0;
+  /** Absolute offset of the next byte pushed (or dropped, before `from`). */
+  #emitted = 0;
   /** The next entry to open, then (past the last) the next central directory header to write. */
   #next = 0;
   #phase: 'entries' | 'directory' | 'done' = 'entries';
@@ -75,11 +92,25 @@ class ZipArchiveStream extends Readable {
    */
   #header: Buffer | null = null;
 
-  constructor(plan: ArchivePlan, openSource: OpenEntrySource) {
+  constructor(plan: ArchivePlan, openSource: OpenEntrySource, options: ZipWriteOptions) {
     super();
     this.#plan = plan;
     this.#openSource = openSource;
+    this.#options = options;
+    this.#from = options.from ?? 0;
+    if (!Number.isSafeInteger(this.#from) || this.#from < 0 || this.#from > plan.totalSize) throw new RangeError(`cannot start the archive at byte ${this.#from}`);
     this.#crcs = new Uint32Array(plan.entries.length);
+  }
+
+  /**
+   * Every byte leaves through here, in order: those before `from` are dropped (a resumed download has them).
+   * Answers whether more may be pushed now.
+   */
+  #emit(chunk: Buffer | Uint8Array): boolean {
+    const start = this.#emitted;
+    this.#emitted += chunk.length;
+    if (this.#emitted <= this.#from) return true;
+    return this.push(start >= this.#from ? chunk : chunk.subarray(this.#from - start));
   }
 
   override _read(): void {
@@ -104,13 +135,26 @@ class ZipArchiveStream extends Readable {
 
   #send(chunk: Buffer): boolean {
     this.#position += chunk.length;
-    return this.push(chunk);
+    return this.#emit(chunk);
   }
 
   #nextEntry(): void {
+    // Entries wholly before the resume point whose CRC is known are not read: their bytes are the plan's.
+    for (let entry = this.#plan.entries[this.#next]; entry !== undefined && this.#skippable(entry); entry = this.#plan.entries[this.#next]) {
+      this.#next += 1;
+      const crc = this.#options.knownCrcs!.get(entry.index)!;
+      if (this.#descriptor !== null) this.#emit(this.#descriptor);
+      const header = encodeLocalFileHeader(entry);
+      this.#emit(header);
+      this.#emitted += entry.size;
+      this.#position += header.length + entry.size;
+      this.#crcs[entry.index] = crc;
+      this.#descriptor = encodeDataDescriptor(entry, crc);
+      this.#position += this.#descriptor.length;
+    }
     const entry = this.#plan.entries[this.#next];
     if (entry === undefined) {
-      if (this.#descriptor !== null) this.push(this.#descriptor);
+      if (this.#descriptor !== null) this.#emit(this.#descriptor);
       this.#descriptor = null;
       assertPosition(this.#position, this.#plan.centralDirectoryOffset, 'central directory');
       this.#phase = 'directory';
@@ -138,6 +182,10 @@ class ZipArchiveStream extends Readable {
     } else {
       this.#read(entry, opened);
     }
+  }
+
+  #skippable(entry: PlannedEntry): boolean {
+    return entry.dataOffset + entry.size <= this.#from && this.#options.knownCrcs?.has(entry.index) === true;
   }
 
   /** Passes the entry's chunks on as they come, then writes its descriptor and goes on to the next entry. */
@@ -168,7 +216,7 @@ class ZipArchiveStream extends Readable {
       crc = crc32(chunk, crc);
       this.#position += chunk.length;
       this.#flushHeader();
-      if (!this.push(chunk)) source.pause();
+      if (!this.#emit(chunk)) source.pause();
     };
     const onEnd = (): void => {
       if (received !== entry.size) {
@@ -178,6 +226,7 @@ class ZipArchiveStream extends Readable {
       stop(null);
       this.#flushHeader();
       this.#crcs[entry.index] = crc;
+      this.#options.onEntryCrc?.(entry.index, crc);
       // Counted here, sent with the next local header (or before the central directory).
       this.#descriptor = encodeDataDescriptor(entry, crc);
       this.#position += this.#descriptor.length;
@@ -190,7 +239,7 @@ class ZipArchiveStream extends Readable {
 
   #flushHeader(): void {
     if (this.#header === null) return;
-    this.push(this.#header);
+    this.#emit(this.#header);
     this.#header = null;
   }
 
@@ -223,6 +272,9 @@ class ZipArchiveStream extends Readable {
     }
     batch = batch.subarray(0, used);
     this.#send(batch);
+    // Wholly before the resume point, the batch was dropped: nothing was pushed, so no read will come to ask for
+    // the next one.
+    if (this.#emitted <= this.#from) this.#nextDirectoryBatch();
   }
 }
 

@@ -136,3 +136,33 @@ test('an empty archive is 22 bytes', async () => {
   assert.equal(archive.length, 22);
   assert.equal(archive.readUInt32LE(0), 0x06054b50);
 });
+
+test('resumed from any byte, the archive is the same bytes as the uninterrupted one; known CRCs spare the sources before it', async () => {
+  const data = [patternBytes(70_000, 3), patternBytes(0, 4), patternBytes(5_000, 5), patternBytes(130_000, 6)];
+  const plan = planArchive(data.map((bytes, index) => ({ name: `f${index}.bin`, size: bytes.length, modified: new Date(2026, 0, 1) })));
+  const crcs = new Map<number, number>();
+  const full = await drain(writeZipArchive(plan, (entry) => [data[entry.index]!], { onEntryCrc: (index, crc) => crcs.set(index, crc) }));
+  assert.equal(full.length, plan.totalSize);
+  assert.equal(crcs.size, data.length, 'every CRC reported, for a later resume');
+  const boundaries = plan.entries.flatMap((entry) => [entry.localHeaderOffset, entry.dataOffset, entry.dataOffset + 1, entry.endOffset - 1]);
+  for (const from of [0, 1, ...boundaries, plan.centralDirectoryOffset, plan.centralDirectoryOffset + 7, plan.totalSize - 1, plan.totalSize]) {
+    for (const known of [crcs, new Map<number, number>()]) {
+      const opened: number[] = [];
+      const resumed = await drain(
+        writeZipArchive(
+          plan,
+          (entry) => {
+            opened.push(entry.index);
+            return [data[entry.index]!];
+          },
+          { from, knownCrcs: known },
+        ),
+      );
+      assert.ok(resumed.equals(full.subarray(from)), `from byte ${from} (${known.size} CRCs known)`);
+      if (known.size > 0) {
+        const before = plan.entries.filter((entry) => entry.dataOffset + entry.size <= from).map((entry) => entry.index);
+        assert.ok(!opened.some((index) => before.includes(index)), `no source before byte ${from} opened: ${opened.join(',')}`);
+      }
+    }
+  }
+});
