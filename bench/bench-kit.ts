@@ -7,6 +7,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request, type Dispatcher } from 'undici';
 import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
+import { csrfToken } from '../src/web/csrf.ts';
+
+export { inParallel } from './in-parallel.ts';
 
 // What every bench needs around its measurement: the sandbox site, the service and a pass-through as child
 // processes that never outlive the bench, free ports, readiness polling, and CPU and RSS figures read from /proc.
@@ -287,24 +290,6 @@ export async function whileAlive<T>(measure: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs work(0..count-1), `parallel` at a time, taken in order; the first failure stops the rest. */
-export async function inParallel(count: number, parallel: number, work: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < count) {
-      const index = next++;
-      try {
-        await work(index);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
-}
-
 /**
  * Launches the stack's action on `ids` as ShotGrid would: the sandbox's menu signs the POST, the service answers
  * 303 to its page, whose URL is returned.
@@ -337,6 +322,31 @@ export async function launchAction(stack: BenchStack, dispatcher: Dispatcher, en
   await posted.body.dump();
   if (posted.statusCode !== 303) throw new Error(`the launch answered ${posted.statusCode}`);
   return new URL(String(posted.headers.location), stack.serviceUrl).toString();
+}
+
+/** The CSRF token the action page at `pageUrl` sends with its `purpose` requests (e.g. 'uploads', 'zip'). */
+export function pageToken(pageUrl: string, purpose: string): string {
+  return csrfToken(BENCH_SESSION_SECRET, new URL(pageUrl).pathname.split('/').pop() ?? '', purpose);
+}
+
+/** Replaces the sandbox's fault settings (src/sandbox/faults.ts); `{}` turns every fault off. */
+export async function setSandboxFaults(stack: BenchStack, dispatcher: Dispatcher, settings: Record<string, unknown>): Promise<void> {
+  const response = await request(`${stack.siteUrl}/sandbox/admin/faults`, {
+    method: 'PUT',
+    dispatcher,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(settings),
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`the sandbox refused the faults ${JSON.stringify(settings)}: ${response.statusCode} ${text}`);
+}
+
+/**
+ * The service's cap on requests in flight to the site's API (SITE_MAX_CONCURRENT_REQUESTS, which the service
+ * inherits from this environment; 8 when unset, the service's default).
+ */
+export function siteRequestCap(): number {
+  return Number(process.env.SITE_MAX_CONCURRENT_REQUESTS || 8);
 }
 
 async function freePorts(count: number): Promise<number[]> {

@@ -3,9 +3,11 @@ import { servePassThrough } from './pass-through-server.ts';
 
 // The minimal pass-through the upload bench measures the service against (bench/upload-bench.ts): an HTTP
 // server, in a process of its own like the service, whose only handler pipes the request body into one undici
-// request to the storage URL it is given (`PUT /?url=<presigned storage URL>`, with the same Content-Length and
-// Content-MD5) and answers with storage's status and ETag. Nothing else: no routing, no state, no hashing, no
-// retries: the least any service that streams an upload through itself to storage must do.
+// request to the storage URL it is given (`PUT /?url=<presigned storage URL>`, with the same Content-Length and no
+// other header: storage's upload links sign the host only, so a Content-MD5 or any x-amz-* header is refused 403,
+// and one sent to the pass-through is not forwarded) and answers with storage's status and ETag. Nothing else: no
+// routing, no state, no hashing, no retries: the least any service that streams an upload through itself to
+// storage must do.
 //
 // Env: PASS_THROUGH_PORT (0 = any), PASS_THROUGH_HOST (127.0.0.1). Prints "listening <port>" when ready.
 
@@ -17,11 +19,8 @@ servePassThrough((req, res) => {
       res.writeHead(400).end('PUT /?url=<storage URL> with a Content-Length\n');
       return;
     }
-    const headers: Record<string, string> = { 'content-length': req.headers['content-length'] };
-    const md5 = req.headers['content-md5'];
-    if (typeof md5 === 'string') headers['content-md5'] = md5;
     try {
-      const response = await request(url, { method: 'PUT', headers, body: req });
+      const response = await request(url, { method: 'PUT', headers: { 'content-length': req.headers['content-length'] }, body: req });
       const text = await response.body.text();
       const etag = response.headers.etag;
       res.writeHead(response.statusCode, typeof etag === 'string' ? { etag } : {});

@@ -2,6 +2,7 @@
 // and why (empty, too big, for thumbnails no image), which targets get nothing, and which files continue an
 // unfinished upload. Pure: no DOM, no requests.
 
+import { formatBytes } from './js/format-bytes.js';
 import { matchFilesByName } from './js/match-files.js';
 
 /**
@@ -106,18 +107,6 @@ function resumable(file, targets, unfinished, rememberedLastModified) {
   );
 }
 
-const UNITS = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB'];
 
-/** 12.3 MiB, 512 bytes: sizes as people read them. */
-export function formatBytes(bytes) {
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  if (unit === 0) return `${value} ${value === 1 ? 'byte' : 'bytes'}`;
-  // One decimal below 100, none where it would be .0: 7 MiB, 12.4 MiB, 250 MiB.
-  const shown = value >= 100 ? String(Math.round(value)) : value.toFixed(1).replace(/\.0$/, '');
-  return `${shown} ${UNITS[unit]}`;
-}
+/** Sizes as every page writes them (src/shared/format-bytes.ts), for the scripts that import them from here. */
+export { formatBytes };

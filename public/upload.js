@@ -165,7 +165,7 @@ function enhance(form) {
       el('h3', {}, 'Check before uploading'),
       el('ul', { class: 'plan-list' }, rows),
       byName && plan.unmatchedTargets.length > 0
-        ? el('p', { class: 'plan-unmatched' }, el('strong', {}, toThumbnails ? 'No image for: ' : 'No file for: '), plan.unmatchedTargets.map((target) => target.name).join(', '))
+        ? el('p', { class: 'plan-unmatched' }, el('strong', {}, toThumbnails ? 'No image for: ' : 'No file for: '), namesInBrief(plan.unmatchedTargets.map((target) => target.name)))
         : null,
       byName ? null : targetChooser(),
       el(
@@ -178,6 +178,11 @@ function enhance(form) {
     panel.replaceChildren(...sections.filter((section) => section !== null));
     panel.hidden = false;
     announce(`${summary.join(', ')}. Check the list, then confirm.`);
+  }
+
+  /** A few names, then how many more: a list of 42 names is no sentence anyone reads. */
+  function namesInBrief(names, shown = 8) {
+    return names.length <= shown + 1 ? names.join(', ') : `${names.slice(0, shown).join(', ')} and ${names.length - shown} more`;
   }
 
   /** attach-files: the name ShotGrid shows for this file; the file's own name (and extension) is kept either way. */

@@ -8,6 +8,7 @@ import { thumbnailRoutes } from './actions/thumbnail-routes.ts';
 import { uploadRoutes } from './actions/upload-routes.ts';
 import { amiLaunchRoutes } from './ami/launch-routes.ts';
 import { limitPerUser } from './web/rate-limit.ts';
+import { formatBytes } from './shared/format-bytes.ts';
 import { ByteBudget } from './net/byte-budget.ts';
 import { cutIdleClients, limitRequestsPerClient } from './web/client-idle.ts';
 import type { ReplayGuard } from './ami/replay-guard.ts';
@@ -153,6 +154,8 @@ export function useEjsViews(app: Express, cache: boolean): void {
 function pageLocals(publicPath: string): RequestHandler {
   return (_req, res, next) => {
     res.locals['base'] = publicPath;
+    // One way of writing sizes on every page, the same as the pages' scripts (src/shared/format-bytes.ts).
+    res.locals['formatBytes'] = formatBytes;
     next();
   };
 }

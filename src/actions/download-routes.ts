@@ -5,7 +5,6 @@ import { request, type Dispatcher } from 'undici';
 import type { ContextStore, ActionContext } from '../ami/context-store.ts';
 import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
 import type { Config } from '../config.ts';
-import { formatBytes } from '../shared/format-bytes.ts';
 import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
 import type { Logger } from '../log.ts';
@@ -145,7 +144,6 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       groups: groupByEntity(listed),
       kinds,
       kindNames: KIND_NAMES,
-      formatBytes,
       zipUrl: `${pagePath(deps.config.publicPath, context)}/${ZIP_PURPOSE}`,
       csrfField: CSRF_FIELD,
       zipToken: csrfToken(csrfSecret, context.id, ZIP_PURPOSE),
@@ -215,7 +213,6 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     res.render('actions/zip-progress', {
       title: 'Download as zip · ami-transfer',
       status,
-      formatBytes,
       pageUrl: pagePath(deps.config.publicPath, context),
       fileUrl: `${pagePath(deps.config.publicPath, context)}/${ZIP_PURPOSE}/${id}/file`,
     });

@@ -1,4 +1,4 @@
-// A byte count as the download page shows it: 818 B, 65.9 KiB, 5.5 MiB. Shared by the page's script (served to
+// A byte count as every page shows it: 818 B, 65.9 KiB, 5.5 MiB, 100 MiB. Shared by the page's script (served to
 // the browser with its types stripped) and the service's rendering of the page, so the figures the script
 // rewrites read like the ones the server wrote. No imports: it must run as-is in a browser.
 
@@ -13,5 +13,6 @@ export function formatBytes(n: number | null | undefined): string {
     value /= 1024;
     unit += 1;
   }
-  return `${unit === 0 ? value : value.toFixed(1)} ${UNITS[unit]}`;
+  // One decimal, none where it would be .0: 7 MiB, 12.4 MiB.
+  return `${unit === 0 ? value : value.toFixed(1).replace(/\.0$/, '')} ${UNITS[unit]}`;
 }

@@ -491,6 +491,23 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     assert.equal(sha256((await versionMovie(version))!), sha256(file.bytes), 'the Version keeps the finished upload');
   });
 
+  test('a long selection stays compact in the 640 px overlay: the file chooser is near the top, and "No file for" says how many', async () => {
+    const ids = sandbox().store.all('Version').filter((version) => String(version.fields.code).startsWith('sh0')).map((version) => version.id);
+    assert.ok(ids.length > 20, `${ids.length} Versions`);
+    const { page } = await newPage({ width: 640 });
+    await page.goto(await launch('Upload files', 'Version', ids));
+    await page.locator('h1', { hasText: 'Upload files' }).waitFor();
+    const top = await page.locator('#drop-zone').evaluate((el) => el.getBoundingClientRect().top + window.scrollY);
+    assert.ok(top < 900, `the file chooser starts at ${Math.round(top)} px`);
+    const file = await writeTestFile('sh010_comp_v001.mov', 1000, 31);
+    await page.locator('#upload-file-input').setInputFiles(file.path);
+    const unmatched = page.locator('#upload-plan .plan-unmatched');
+    await unmatched.waitFor();
+    assert.match((await unmatched.textContent()) ?? '', /^No file for: (?:[^,]+, ){7}[^,]+ and \d+ more$/);
+    await assertFits(page, 640);
+    await screenshot(page, 'long-selection');
+  });
+
   test('no page broke its Content Security Policy', () => {
     assert.deepEqual(cspViolations, []);
   });

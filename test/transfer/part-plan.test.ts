@@ -38,3 +38,11 @@ test('the ranges tile the file exactly', () => {
   assert.equal(expected, plan.size);
   assert.throws(() => partRange(plan, plan.partCount + 1), RangeError);
 });
+
+test('from a gigabyte on, parts grow with the file (fewer, bigger PUTs hide storage\'s round trips), up to 64 MiB', () => {
+  assert.equal(planParts(1024 * MiB).partSize, 8 * MiB, 'a gigabyte: still 8 MiB');
+  assert.equal(planParts(2048 * MiB).partSize, 16 * MiB);
+  assert.equal(planParts(2048 * MiB).partCount, 128);
+  assert.equal(planParts(100 * 1024 * MiB).partSize, 64 * MiB, 'capped');
+  assert.ok(planParts(5 * 1024 * 1024 * MiB).partCount <= 10_000, '5 TiB still fits');
+});
