@@ -507,13 +507,11 @@ async function probeStorage(location: { url: string; headers?: Record<string, st
     await response.body.dump();
     throw new Error(`storage answered ${response.statusCode}`);
   }
-  // A server ignoring Range sends it all: only the first chunk is read, then the body is let go.
+  // A 206 holds the 16 bytes asked for. A server ignoring Range sends it all: that body is let go (dump reads at most
+  // 128 KiB), and the head stays unknown. (Breaking out of an async iteration would cost an AbortError per file.)
   let head = new Uint8Array(0);
-  for await (const chunk of response.body) {
-    head = new Uint8Array((chunk as Buffer).subarray(0, IMAGE_SIGNATURE_BYTES));
-    break;
-  }
-  await response.body.dump().catch(() => undefined);
+  if (response.statusCode === 206) head = new Uint8Array(await response.body.arrayBuffer()).subarray(0, IMAGE_SIGNATURE_BYTES);
+  else await response.body.dump();
   const range = /^bytes (?:\d+-\d+|\*)\/(\d+)$/.exec(String(response.headers['content-range'] ?? ''));
   if ((response.statusCode === 206 || response.statusCode === 416) && range) return { size: Number(range[1]), head };
   const length = Number(response.headers['content-length']);
