@@ -509,9 +509,13 @@ async function probeStorage(location: { url: string; headers?: Record<string, st
   }
   // A 206 holds the 16 bytes asked for. A server ignoring Range sends it all: that body is let go (dump reads at most
   // 128 KiB), and the head stays unknown. (Breaking out of an async iteration would cost an AbortError per file.)
+  // The size is in the headers: a body cut short only leaves the head unknown.
   let head = new Uint8Array(0);
-  if (response.statusCode === 206) head = new Uint8Array(await response.body.arrayBuffer()).subarray(0, IMAGE_SIGNATURE_BYTES);
-  else await response.body.dump();
+  if (response.statusCode === 206) {
+    head = await response.body.arrayBuffer().then((bytes) => new Uint8Array(bytes).subarray(0, IMAGE_SIGNATURE_BYTES), () => head);
+  } else {
+    await response.body.dump().catch(() => undefined);
+  }
   const range = /^bytes (?:\d+-\d+|\*)\/(\d+)$/.exec(String(response.headers['content-range'] ?? ''));
   if ((response.statusCode === 206 || response.statusCode === 416) && range) return { size: Number(range[1]), head };
   const length = Number(response.headers['content-length']);
