@@ -9,7 +9,7 @@ import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
 import type { Logger } from '../log.ts';
 import { IMAGE_SIGNATURE_BYTES } from '../shared/image-signature.ts';
-import { createFileResolver, mapInOrder, planDownload, planFromJson, planToJson, type DownloadEntry, type DownloadPlan } from '../transfer/archive-plan.ts';
+import { createFileResolver, mapInOrder, planDownload, planFromJson, planToJson, type DownloadEntry, type DownloadPlan, type TrackedProbe } from '../transfer/archive-plan.ts';
 import { DownloadError, openDownload } from '../transfer/download-source.ts';
 import { openLocalFile, resolveLocalFile } from '../transfer/local-files.ts';
 import { prefetching } from '../transfer/prefetch.ts';
@@ -164,7 +164,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const sizes = await mapInOrder(unsized, deps.planConcurrency ?? 32, async (file) => {
       if (Date.now() > deadline) return { key: fileKey(file), size: null };
       try {
-        return { key: fileKey(file), size: (await probeStorage(await deps.tracker.locateFile(login, file))).size };
+        return { key: fileKey(file), size: (await probeTracked(deps.tracker, login, file)).size };
       } catch {
         // Held by the site (malware scan) or not reachable now: the zip's preparation says which.
         return { key: fileKey(file), size: null };
@@ -188,11 +188,11 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     await saveStatus(context, id, status);
     // Not tied to this request: the page polls the status. Every failure ends in the status, none escapes.
     const log = req.log.child({ download: id });
-    let live = context;
+    const slide = slidingLifetime(deps.contexts, context);
     void prepareZip(context, kinds, deps, policy, webAgent, log, {
       progress: async () => {
         await saveStatus(context, id, status);
-        live = await deps.contexts.keepAlive(live);
+        await slide();
       },
       status,
       keep: (plan) => deps.store.set(planKey(context, id), planToJson(plan), STATUS_TTL_SECONDS),
@@ -253,13 +253,12 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const crcKey = `zip-crc:${context.id}:${id}`;
     const knownCrcs = new Map(Object.entries(from > 0 ? await deps.store.hashGetAll(crcKey) : {}).map(([index, crc]) => [Number(index), Number(crc)]));
     const newCrcs: [number, number][] = [];
-    // A zip sends no request of its own while it streams: the launch's lifetime slides with its bytes instead.
-    let live = context;
+    const slide = slidingLifetime(deps.contexts, context);
     const save = async () => {
       await saveStatus(context, id, status);
       // Each entry's CRC-32, for a resume that need not read the entries before its first byte again.
       await Promise.all(newCrcs.splice(0).map(([index, crc]) => deps.store.hashSet(crcKey, String(index), String(crc), STATUS_TTL_SECONDS)));
-      live = await deps.contexts.keepAlive(live);
+      await slide();
     };
     Object.assign(status, { state: 'sending', sent: from, failedFile: null, message: null });
     delete status.failedBy;
@@ -362,10 +361,7 @@ async function prepareZip(
       webLinks: policy,
       localMounts: deps.config.localStorageMounts,
       scanWaitMs: deps.config.zipScanWaitSeconds * 1000,
-      probeTracked: async (file) => {
-        const location = await deps.tracker.locateFile(login, file);
-        return { location: { url: location.url, at: Date.now() }, ...(await probeStorage(location)) };
-      },
+      probeTracked: (file) => probeTracked(deps.tracker, login, file),
       probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
       onProbeFailure: (file, error) => log.info({ file: file.name, entity: `${file.entity.type} ${file.entity.id}`, err: error }, 'a file could not be sized: listed in the manifest only'),
     });
@@ -419,6 +415,17 @@ function resumeFrom(req: Request, etag: string, total: number): number | 'unsati
   const end = range[2] === '' ? total - 1 : Number(range[2]);
   if (!Number.isSafeInteger(start) || end < total - 1) return 0;
   return start >= total ? 'unsatisfiable' : start;
+}
+
+/**
+ * A zip sends no request of its own while it is prepared or streams: each call slides the launch's lifetime with
+ * it instead (ContextStore.keepAlive writes at most every 30 s).
+ */
+function slidingLifetime(contexts: ContextStore, context: ActionContext): () => Promise<void> {
+  let live = context;
+  return async () => {
+    live = await contexts.keepAlive(live);
+  };
 }
 
 async function downloadContext(req: Request, deps: DownloadRouteDeps): Promise<ActionContext> {
@@ -494,6 +501,12 @@ function openEntry(entry: DownloadEntry, tracker: Tracker, login: string, webAge
     case 'web':
       return openDownload({ locate: async () => ({ url: await resolveWebLink(policy, webAgent, origin.url, 5, signal) }), size: entry.size, dispatcher: webAgent, signal });
   }
+}
+
+/** Where an uploaded file is now (from the site) and its size and first bytes (from storage). */
+async function probeTracked(tracker: Tracker, login: string, file: FileRef): Promise<TrackedProbe> {
+  const location = await tracker.locateFile(login, file);
+  return { location: { url: location.url, at: Date.now() }, ...(await probeStorage(location)) };
 }
 
 /**
