@@ -49,7 +49,7 @@ export function currentDataDir(): string | null {
  * Compiles the service (with the sandbox) and the pass-throughs to JavaScript, as `npm start` runs them: measured
  * from source, every process would also carry Node's TypeScript stripper, its heap and its start-up work.
  */
-function buildForBench(): void {
+export function buildForBench(): void {
   const tsc = join(root, 'node_modules', '.bin', 'tsc');
   execFileSync(tsc, ['-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' });
   execFileSync(tsc, ['-p', join(root, 'bench', 'tsconfig.json')], { cwd: root, stdio: 'inherit' });
@@ -59,7 +59,7 @@ function buildForBench(): void {
  * The node flags `npm start` gives the service (its `start` script, e.g. the young generation's size, see
  * docs/decisions/0006-young-generation.md): the service is measured as it runs.
  */
-function serviceNodeFlags(): string[] {
+export function serviceNodeFlags(): string[] {
   const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
   const [command, ...args] = (scripts['start'] ?? '').split(/\s+/);
   if (command !== 'node') throw new Error(`package.json's start script does not run node: ${scripts['start']}`);

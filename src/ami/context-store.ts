@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import type { KeyValueStore } from '../store/key-value-store.ts';
+import type { KeyValueStore, WriteOptions } from '../store/key-value-store.ts';
 import { amiActions, type AmiAction } from './actions.ts';
 
 // An action context is what a verified launch leaves behind for the action's page: who asked, on which site, for
@@ -81,7 +81,7 @@ export class ContextStore {
       createdAt: createdAt.toISOString(),
       expiresAt: new Date(createdAt.getTime() + this.#ttlSeconds * 1000).toISOString(),
     };
-    await this.#store.set(keyOf(context.id), JSON.stringify(context), this.#ttlSeconds);
+    await this.#store.set(keyOf(context.id), JSON.stringify(context), this.#ttlSeconds, ownedBy(context));
     return context;
   }
 
@@ -114,7 +114,7 @@ export class ContextStore {
     if (Date.parse(context.expiresAt) - now > this.#ttlSeconds * 1000 - step) return context;
     const kept: ActionContext = { ...context, expiresAt: new Date(now + this.#ttlSeconds * 1000).toISOString() };
     // Only while it is still there: a launch discarded meanwhile stays discarded.
-    await this.#store.setIfPresent(keyOf(context.id), JSON.stringify(kept), this.#ttlSeconds);
+    await this.#store.setIfPresent(keyOf(context.id), JSON.stringify(kept), this.#ttlSeconds, ownedBy(context));
     return kept;
   }
 
@@ -126,4 +126,9 @@ export class ContextStore {
 
 function keyOf(id: string): string {
   return `ami-context:${id}`;
+}
+
+/** A launch is kept for its user: a full memory store evicts the launches of whoever holds the most first. */
+function ownedBy(context: ActionContext): WriteOptions {
+  return { owner: context.user.login };
 }

@@ -1,17 +1,21 @@
-import type { KeyValueStore } from './key-value-store.ts';
+import type { KeyValueStore, WriteOptions } from './key-value-store.ts';
+import { OwnerPools, type OwnerPool } from './owner-pools.ts';
 import { checkTtlSeconds } from './ttl.ts';
 
 // The in-process twin of the Redis store, for a single instance (the default without REDIS_URL). Entries expire
 // like Redis keys: an expired key reads as absent at once, and a periodic sweep frees the memory of keys nobody
-// reads again. It is bounded by entry count and by bytes, dropping the least recently used entries first, so a
-// flood cannot grow the process without limit. Keys under `protectedPrefixes` (the AMI replay guard) are never
-// dropped before their time: evicting one would let a refused request be replayed. They are few and short-lived
-// (one per accepted launch, for two minutes), so they cannot fill the store themselves.
+// reads again. It is bounded by entry count and by bytes, so a flood cannot grow the process without limit. What
+// gives way is chosen per user (owner-pools.ts): the least recently used entry of the owner holding the most bytes,
+// so one user flooding the store evicts their own oldest launches and uploads, never another user's. Entries
+// written without an owner (state shared by everyone) form one more pool, least recently used first within it.
+// Keys under `protectedPrefixes` (the AMI replay guard) are never dropped before their time: evicting one would
+// let a refused request be replayed. They are few and short-lived (one per accepted launch, for two minutes), so
+// they cannot fill the store themselves.
 
 export interface MemoryKeyValueStoreOptions {
-  /** Most entries kept; past it the least recently used go first. Default 100 000. */
+  /** Most entries kept; past it the heaviest owner's least recently used go first. Default 100 000. */
   maxEntries?: number;
-  /** Most bytes kept (keys and values, counted as UTF-16); past it the least recently used go first. Default 256 MiB. */
+  /** Most bytes kept (keys and values, counted as UTF-16); past it as past maxEntries. Default 256 MiB. */
   maxBytes?: number;
   /** Keys starting with one of these are never evicted, only expired. Default: the replay guard's. */
   protectedPrefixes?: readonly string[];
@@ -25,14 +29,16 @@ interface Entry {
   expiresAt: number;
   /** What it holds, as counted against maxBytes. */
   bytes: number;
+  /** Its owner's pool, where it waits its turn to be evicted; null for a protected key, which never is. */
+  pool: OwnerPool | null;
 }
 
 const sweepIntervalMs = 60_000;
 
 export class MemoryKeyValueStore implements KeyValueStore {
-  // A Map iterates in insertion order; every read or write re-inserts its key, so the first key is always the
-  // least recently used one.
   readonly #entries = new Map<string, Entry>();
+  /** The evictable keys by owner, each owner's in use order. */
+  readonly #pools = new OwnerPools();
   readonly #maxEntries: number;
   readonly #maxBytes: number;
   readonly #protected: readonly string[];
@@ -64,51 +70,58 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return this.#bytes;
   }
 
+  /** Bytes held by one owner's evictable entries (no owner: the shared entries'). */
+  bytesOwnedBy(owner?: string): number {
+    return this.#pools.bytesOf(owner);
+  }
+
   async get(key: string): Promise<string | null> {
     this.#checkOpen();
     const entry = this.#liveEntry(key);
     if (!entry) return null;
     if (typeof entry.value !== 'string') throw wrongType(key);
-    this.#entries.delete(key);
-    this.#entries.set(key, entry);
+    this.#touch(key, entry);
     return entry.value;
   }
 
-  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+  async set(key: string, value: string, ttlSeconds: number, options?: WriteOptions): Promise<void> {
     this.#checkOpen();
     checkTtlSeconds(ttlSeconds);
-    this.#store(key, value, ttlSeconds);
+    this.#store(key, value, ttlSeconds, options?.owner);
   }
 
-  async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+  async setIfAbsent(key: string, value: string, ttlSeconds: number, options?: WriteOptions): Promise<boolean> {
     this.#checkOpen();
     checkTtlSeconds(ttlSeconds);
     // Atomic without a lock: nothing awaits between the check and the write, and JavaScript runs one task at a time.
     if (this.#liveEntry(key)) return false;
-    this.#store(key, value, ttlSeconds);
+    this.#store(key, value, ttlSeconds, options?.owner);
     return true;
   }
 
-  async setIfPresent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
+  async setIfPresent(key: string, value: string, ttlSeconds: number, options?: WriteOptions): Promise<boolean> {
     this.#checkOpen();
     checkTtlSeconds(ttlSeconds);
     if (!this.#liveEntry(key)) return false;
-    this.#store(key, value, ttlSeconds);
+    this.#store(key, value, ttlSeconds, options?.owner);
     return true;
   }
 
-  async increment(key: string, ttlSeconds: number): Promise<number> {
+  async increment(key: string, ttlSeconds: number, options?: WriteOptions): Promise<number> {
     this.#checkOpen();
     checkTtlSeconds(ttlSeconds);
     const entry = this.#liveEntry(key);
     if (entry && typeof entry.value !== 'string') throw wrongType(key);
-    const count = entry ? Number(entry.value) + 1 : 1;
     if (!entry) {
-      this.#store(key, String(count), ttlSeconds);
-    } else {
-      // Its expiry stays: a window's counter ends when the window does.
-      entry.value = String(count);
+      this.#store(key, '1', ttlSeconds, options?.owner);
+      return 1;
     }
+    // Its expiry and owner stay: a window's counter ends when the window does. Only its digits may grow.
+    const count = Number(entry.value) + 1;
+    const value = String(count);
+    this.#resize(entry, 2 * (value.length - (entry.value as string).length));
+    entry.value = value;
+    this.#touch(key, entry);
     return count;
   }
 
@@ -117,7 +130,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
     this.#drop(key);
   }
 
-  async hashSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void> {
+  async hashSet(key: string, field: string, value: string, ttlSeconds: number, options?: WriteOptions): Promise<void> {
     this.#checkOpen();
     checkTtlSeconds(ttlSeconds);
     const entry = this.#liveEntry(key);
@@ -127,7 +140,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const previous = fields.get(field);
     const bytes = (entry?.bytes ?? 2 * key.length) + 2 * (value.length - (previous === undefined ? -field.length : previous.length));
     fields.set(field, value);
-    this.#store(key, fields, ttlSeconds, bytes);
+    this.#store(key, fields, ttlSeconds, options?.owner, bytes);
   }
 
   async hashDelete(key: string, field: string): Promise<void> {
@@ -138,8 +151,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const previous = entry.value.get(field);
     if (previous === undefined) return;
     entry.value.delete(field);
-    entry.bytes -= 2 * (field.length + previous.length);
-    this.#bytes -= 2 * (field.length + previous.length);
+    this.#resize(entry, -2 * (field.length + previous.length));
   }
 
   async hashGetAll(key: string): Promise<Record<string, string>> {
@@ -147,6 +159,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const entry = this.#liveEntry(key);
     if (!entry) return {};
     if (typeof entry.value === 'string') throw wrongType(key);
+    this.#touch(key, entry);
     return Object.fromEntries(entry.value);
   }
 
@@ -154,6 +167,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#entries.clear();
+    this.#pools.clear();
     this.#bytes = 0;
   }
 
@@ -180,16 +194,29 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return entry;
   }
 
-  #store(key: string, value: Entry['value'], ttlSeconds: number, bytes = 2 * (key.length + (value as string).length)): void {
+  /** Writes the entry under `owner` (none: shared), first evicting what must go to make room for it. */
+  #store(key: string, value: Entry['value'], ttlSeconds: number, owner: string | undefined, bytes = 2 * (key.length + (value as string).length)): void {
+    // Dropped before making room, so the key being written is never its own victim.
     this.#drop(key);
-    this.#entries.set(key, { value, expiresAt: this.#now() + ttlSeconds * 1000, bytes });
-    this.#bytes += bytes;
-    if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) return;
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.#maxEntries && this.#bytes <= this.#maxBytes) break;
-      if (oldest === key || this.#protected.some((prefix) => oldest.startsWith(prefix))) continue;
-      this.#drop(oldest);
+    while (this.#entries.size + 1 > this.#maxEntries || this.#bytes + bytes > this.#maxBytes) {
+      const victim = this.#pools.nextVictim();
+      // Only protected keys left: the entry is kept all the same (they are few and expire soon).
+      if (victim === undefined) break;
+      this.#drop(victim);
     }
+    const pool = this.#protected.some((prefix) => key.startsWith(prefix)) ? null : this.#pools.add(key, owner, bytes);
+    this.#entries.set(key, { value, expiresAt: this.#now() + ttlSeconds * 1000, bytes, pool });
+    this.#bytes += bytes;
+  }
+
+  #touch(key: string, entry: Entry): void {
+    if (entry.pool) this.#pools.touch(entry.pool, key);
+  }
+
+  #resize(entry: Entry, delta: number): void {
+    entry.bytes += delta;
+    this.#bytes += delta;
+    if (entry.pool) this.#pools.resize(entry.pool, delta);
   }
 
   #drop(key: string): void {
@@ -197,6 +224,7 @@ export class MemoryKeyValueStore implements KeyValueStore {
     if (!entry) return;
     this.#entries.delete(key);
     this.#bytes -= entry.bytes;
+    if (entry.pool) this.#pools.remove(entry.pool, key, entry.bytes);
   }
 
   #checkOpen(): void {

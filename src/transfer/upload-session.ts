@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { KeyValueStore } from '../store/key-value-store.ts';
+import type { KeyValueStore, WriteOptions } from '../store/key-value-store.ts';
 import type { PartLocation, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { fanOut } from './fan-out.ts';
 import { imageCheck, NotAnImageError } from './image-check.ts';
@@ -155,7 +155,8 @@ export class UploadSessions {
       createdAt: new Date().toISOString(),
     };
     await this.#save(record);
-    await this.#options.store.hashSet(`launch-uploads:${contextId}`, record.id, record.createdAt, this.#options.ttlSeconds);
+    await this.#options.store.hashSet(`launch-uploads:${contextId}`, record.id, record.createdAt, this.#options.ttlSeconds, ownedBy(record));
+    // Shared by every user: the sweeper's list of what may need aborting.
     await this.#options.store.hashSet(OPEN_UPLOADS, record.id, contextId, this.#options.ttlSeconds);
     return record;
   }
@@ -234,7 +235,7 @@ export class UploadSessions {
           ...(signal ? { signal } : {}),
         });
         if (urls[i]!.receipt === 'etag') this.#etagIsMd5 = etagIsMd5;
-        await this.#options.store.hashSet(`upload:${record.id}:etags`, `${index}:${n}`, etag, this.#options.ttlSeconds);
+        await this.#options.store.hashSet(`upload:${record.id}:etags`, `${index}:${n}`, etag, this.#options.ttlSeconds, ownedBy(record));
       }),
     );
     if (refused.error) {
@@ -270,7 +271,7 @@ export class UploadSessions {
     // One completion at a time, across instances: a page that retries while the first call still runs waits
     // for its outcome instead of completing twice (the second would fail at the site and overwrite success).
     const lock = `upload:${record.id}:completing`;
-    if (!(await this.#options.store.setIfAbsent(lock, '1', COMPLETION_LOCK_SECONDS))) return this.#awaitCompletion(record);
+    if (!(await this.#options.store.setIfAbsent(lock, '1', COMPLETION_LOCK_SECONDS, ownedBy(record)))) return this.#awaitCompletion(record);
     const { tracker } = this.#options;
     const results = await Promise.all(
       record.uploads.map(async (upload, index): Promise<UploadResult> => {
@@ -346,8 +347,13 @@ export class UploadSessions {
   }
 
   async #save(record: UploadRecord): Promise<void> {
-    await this.#options.store.set(`upload:${record.id}`, JSON.stringify(record), this.#options.ttlSeconds);
+    await this.#options.store.set(`upload:${record.id}`, JSON.stringify(record), this.#options.ttlSeconds, ownedBy(record));
   }
+}
+
+/** An upload's state is kept for the user who began it: a full memory store evicts the heaviest user's first. */
+function ownedBy(record: UploadRecord): WriteOptions {
+  return { owner: record.login };
 }
 
 /** The lower of two limits, where null is none. */

@@ -21,8 +21,9 @@ export interface ServiceProcess {
   stop(): Promise<void>;
 }
 
-export async function spawnService(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, 'src/server.ts'], {
+/** Starts `script` (relative to the project: the source by default, or the build's dist/server.js) with `env`. */
+export async function spawnService(env: Record<string, string>, nodeArgs: readonly string[] = [], script = 'src/server.ts'): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     cwd: projectRoot,
     env: { PATH: process.env['PATH'] ?? '', ...env },
   });
