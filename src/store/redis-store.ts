@@ -1,5 +1,6 @@
-import { createClient } from 'redis';
+import { createClient, ErrorReply } from 'redis';
 import type { KeyValueStore } from './key-value-store.ts';
+import { StoreUnavailableError, withinDeadline } from './store-unavailable.ts';
 import { checkTtlSeconds } from './ttl.ts';
 
 // The shared twin: every instance behind the proxy sees the same contexts, replay guard and upload state.
@@ -11,6 +12,8 @@ export interface RedisKeyValueStoreOptions {
   prefix?: string;
   /** Told of connection errors (each failed reconnect attempt among them); commands reject on their own anyway. */
   onError?: (error: Error) => void;
+  /** How long a command may take before its caller is told the store is unavailable (default 2 s). */
+  commandTimeoutMs?: number;
 }
 
 type RedisClient = ReturnType<typeof createClient>;
@@ -22,13 +25,23 @@ const initialConnectRetries = 4;
 const maxReconnectDelayMs = 2_000;
 const connectTimeoutMs = 5_000;
 
+// A Redis that holds the connection but does not answer (paused, swapping, a host gone silent) would leave every
+// request hanging: node-redis's own command timeout stops counting once a command is written to the socket. So
+// each command gets a deadline here (Redis answers in well under a millisecond; 2 s is an outage), and its caller a
+// StoreUnavailableError (503). What was sent still runs when Redis answers again. The commands left waiting meanwhile
+// are bounded, so a long outage under load cannot fill the heap: past the bound, commands are refused at once.
+const defaultCommandTimeoutMs = 2_000;
+const maxQueuedCommands = 10_000;
+
 export class RedisKeyValueStore implements KeyValueStore {
   readonly #client: RedisClient;
   readonly #prefix: string;
+  readonly #commandTimeoutMs: number;
 
-  private constructor(client: RedisClient, prefix: string) {
+  private constructor(client: RedisClient, prefix: string, commandTimeoutMs: number) {
     this.#client = client;
     this.#prefix = prefix;
+    this.#commandTimeoutMs = commandTimeoutMs;
   }
 
   /** Connects to Redis at url (redis:// or rediss://); rejects when the first connection cannot be made. */
@@ -39,6 +52,7 @@ export class RedisKeyValueStore implements KeyValueStore {
       client = createClient({
         url,
         disableOfflineQueue: true,
+        commandsQueueMaxLength: maxQueuedCommands,
         socket: {
           connectTimeout: connectTimeoutMs,
           reconnectStrategy: (retries, cause) => {
@@ -62,7 +76,7 @@ export class RedisKeyValueStore implements KeyValueStore {
       if (client.isOpen) client.destroy();
       throw new Error(`Could not connect to Redis: ${messageOf(error, 'no answer')}`);
     }
-    return new RedisKeyValueStore(client, options.prefix ?? 'ami-transfer:');
+    return new RedisKeyValueStore(client, options.prefix ?? 'ami-transfer:', options.commandTimeoutMs ?? defaultCommandTimeoutMs);
   }
 
   /**
@@ -71,7 +85,7 @@ export class RedisKeyValueStore implements KeyValueStore {
    */
   async evictionPolicy(): Promise<string | null> {
     try {
-      const reply = (await this.#client.configGet('maxmemory-policy')) as Record<string, string>;
+      const reply = (await this.#answer(() => this.#client.configGet('maxmemory-policy'))) as Record<string, string>;
       return reply['maxmemory-policy'] ?? null;
     } catch {
       return null;
@@ -79,61 +93,80 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
 
   async get(key: string): Promise<string | null> {
-    return this.#client.get(this.#prefix + key);
+    return this.#answer(() => this.#client.get(this.#prefix + key));
   }
 
   async set(key: string, value: string, ttlSeconds: number): Promise<void> {
     checkTtlSeconds(ttlSeconds);
-    await this.#client.set(this.#prefix + key, value, { expiration: { type: 'EX', value: ttlSeconds } });
+    await this.#answer(() => this.#client.set(this.#prefix + key, value, { expiration: { type: 'EX', value: ttlSeconds } }));
   }
 
   async setIfAbsent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
     checkTtlSeconds(ttlSeconds);
     // SET NX EX: the check and the write are one command, atomic across every instance.
-    const reply = await this.#client.set(this.#prefix + key, value, {
-      expiration: { type: 'EX', value: ttlSeconds },
-      condition: 'NX',
-    });
+    const reply = await this.#answer(() =>
+      this.#client.set(this.#prefix + key, value, {
+        expiration: { type: 'EX', value: ttlSeconds },
+        condition: 'NX',
+      }),
+    );
     return reply !== null;
   }
 
   async setIfPresent(key: string, value: string, ttlSeconds: number): Promise<boolean> {
     checkTtlSeconds(ttlSeconds);
     // SET XX EX: one command, so a key deleted meanwhile on another instance stays deleted.
-    const reply = await this.#client.set(this.#prefix + key, value, {
-      expiration: { type: 'EX', value: ttlSeconds },
-      condition: 'XX',
-    });
+    const reply = await this.#answer(() =>
+      this.#client.set(this.#prefix + key, value, {
+        expiration: { type: 'EX', value: ttlSeconds },
+        condition: 'XX',
+      }),
+    );
     return reply !== null;
   }
 
   async increment(key: string, ttlSeconds: number): Promise<number> {
     checkTtlSeconds(ttlSeconds);
     // INCR and EXPIRE … NX in one transaction: a new counter always gets its TTL, a running one keeps its own.
-    const [count] = await this.#client.multi().incr(this.#prefix + key).expire(this.#prefix + key, ttlSeconds, 'NX').exec();
+    const [count] = await this.#answer(() => this.#client.multi().incr(this.#prefix + key).expire(this.#prefix + key, ttlSeconds, 'NX').exec());
     return Number(count);
   }
 
   async delete(key: string): Promise<void> {
-    await this.#client.del(this.#prefix + key);
+    await this.#answer(() => this.#client.del(this.#prefix + key));
   }
 
   async hashSet(key: string, field: string, value: string, ttlSeconds: number): Promise<void> {
     checkTtlSeconds(ttlSeconds);
     // One transaction, so the hash never lives on without its TTL.
-    try {
-      await this.#client.multi().hSet(this.#prefix + key, field, value).expire(this.#prefix + key, ttlSeconds).exec();
-    } catch (error) {
-      throw firstCommandError(error);
-    }
+    await this.#answer(async () => {
+      try {
+        await this.#client.multi().hSet(this.#prefix + key, field, value).expire(this.#prefix + key, ttlSeconds).exec();
+      } catch (error) {
+        throw firstCommandError(error);
+      }
+    });
   }
 
   async hashDelete(key: string, field: string): Promise<void> {
-    await this.#client.hDel(this.#prefix + key, field);
+    await this.#answer(() => this.#client.hDel(this.#prefix + key, field));
   }
 
   async hashGetAll(key: string): Promise<Record<string, string>> {
-    return { ...(await this.#client.hGetAll(this.#prefix + key)) };
+    return { ...(await this.#answer(() => this.#client.hGetAll(this.#prefix + key))) };
+  }
+
+  /**
+   * One command with its deadline. Anything but Redis's own answer (the connection lost or being retried, the
+   * deadline passed, too many commands waiting) and Redis saying it cannot serve now is StoreUnavailableError; other
+   * error replies (WRONGTYPE…) stay what they are: a bug, not an outage.
+   */
+  async #answer<T>(command: () => Promise<T>): Promise<T> {
+    const asked = command().catch((error: unknown) => {
+      if (error instanceof ErrorReply && !unavailableReply.test(error.message)) throw error;
+      throw new StoreUnavailableError(`Redis could not answer: ${messageOf(error, 'no answer')}`, { cause: error });
+    });
+    return withinDeadline(asked, this.#commandTimeoutMs, 'Redis');
   }
 
   /** Waits for commands under way, then disconnects; when Redis is unreachable, drops the connection attempts. */
@@ -142,6 +175,9 @@ export class RedisKeyValueStore implements KeyValueStore {
     else if (this.#client.isOpen) this.#client.destroy();
   }
 }
+
+/** Error replies by which Redis says it cannot serve right now (loading, busy with a script, full, a replica cut off). */
+const unavailableReply = /^(?:LOADING|BUSY|MASTERDOWN|TRYAGAIN|OOM|MISCONF|READONLY|CLUSTERDOWN)\b/;
 
 /** An error's own message without any wrapping object, which might hold the URL. */
 function messageOf(error: unknown, fallback: string): string {

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import { StoreUnavailableError } from '../store/store-unavailable.ts';
 
 // The one place where errors become HTTP answers. Handlers throw an HttpError (or anything else, which becomes a
 // 500 that says nothing of its insides); this answers JSON to clients that want JSON and a page to people, and
@@ -79,6 +80,8 @@ export const ERROR_CODES = {
   contextExpired: 'context_expired',
   /** A state-changing form came without the right CSRF token. */
   csrfInvalid: 'csrf_invalid',
+  /** The shared store (Redis) does not answer: every instance shares the outage; nothing stored is lost. */
+  storeUnavailable: 'store_unavailable',
 } as const;
 
 /** Codes for errors that arrive with only a status (from body parsers, static files and the like). */
@@ -119,6 +122,7 @@ const defaultHints: Readonly<Record<number, string>> = {
 /** Any thrown value as an HttpError that is safe to show: unknown errors become a plain 500. */
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
+  if (error instanceof StoreUnavailableError) return storeUnavailable(error);
   const { status, statusCode, expose } = (error ?? {}) as { status?: unknown; statusCode?: unknown; expose?: unknown };
   const given = typeof status === 'number' ? status : typeof statusCode === 'number' ? statusCode : 500;
   const known = given >= 400 && given <= 599 ? given : 500;
@@ -130,6 +134,18 @@ export function toHttpError(error: unknown): HttpError {
         ? 'Something went wrong on our side.'
         : (STATUS_CODES[known] ?? 'Error');
   return new HttpError(known, codeForStatus[known] ?? (known < 500 ? 'bad_request' : 'internal_error'), sentence(message), {
+    cause: error,
+  });
+}
+
+/**
+ * The store's outage as people and scripts meet it: 503 with a stable code and a Retry-After the pages wait out
+ * (they retry 503s), so an upload carries on by itself once the store answers again.
+ */
+function storeUnavailable(error: StoreUnavailableError): HttpError {
+  return new HttpError(503, ERROR_CODES.storeUnavailable, 'The service cannot reach its shared store right now, so it cannot carry on with this.', {
+    hint: 'Try again in a minute: what you started is kept, and uploads carry on where they stopped. If it lasts, tell your administrator that the service’s Redis is not answering.',
+    headers: { 'Retry-After': '5' },
     cause: error,
   });
 }

@@ -13,6 +13,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export interface RedisServer {
   url: string;
   port: number;
+  /** Freezes the process (SIGSTOP): connections stay open and nothing is answered, as with a Redis that hangs. */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT): it answers what it was sent meanwhile. */
+  resume(): void;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its folder. */
   stop(): Promise<void>;
 }
@@ -75,7 +79,11 @@ async function tryStart(port: number, dir: string): Promise<RedisServer | null> 
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     async stop() {
+      // A paused server would keep a SIGTERM pending until it is let go.
+      child.kill('SIGCONT');
       await stopChild(child);
       process.removeListener('exit', killOnExit);
       await rm(dir, { recursive: true, force: true });
