@@ -85,6 +85,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   );
   // Past this many connections new ones are refused: half-sent requests cannot use up the file descriptors.
   server.maxConnections = config.maxConnections;
+  const startDraining = closeConnectionsWhenDraining(server);
   await listen(server, config.port, config.host);
 
   const port = (server.address() as AddressInfo).port;
@@ -156,6 +157,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const close = (graceMs = config.shutdownGraceSeconds * 1000): Promise<{ forced: boolean }> => {
     if (shutdown === undefined) {
       clearInterval(sweeper);
+      startDraining();
       const drain = drainServer(server, graceMs, log);
       cutNow = drain.cutNow;
       shutdown = drain.done.then(async (outcome) => {
@@ -256,6 +258,30 @@ function drainServer(server: Server, graceMs: number, log: Logger): { done: Prom
   })();
 
   return { done, cutNow: () => cut() };
+}
+
+/**
+ * While the server drains, its answers say `Connection: close`, so a proxy does not put the connection back in its
+ * pool and send its next request down it just as drainServer's sweep closes it (nginx cannot pass a POST, or a body
+ * it streamed, on to another instance then: the client would get a 502). Answers under way learn it when the
+ * draining starts; answers whose headers are out already close once idle, as before.
+ */
+function closeConnectionsWhenDraining(server: Server): () => void {
+  const inFlight = new Set<ServerResponse>();
+  let draining = false;
+  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+    if (draining) {
+      res.shouldKeepAlive = false;
+      return;
+    }
+    inFlight.add(res);
+    res.once('close', () => inFlight.delete(res));
+  });
+  return () => {
+    draining = true;
+    for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+    inFlight.clear();
+  };
 }
 
 /** Waits for the promise, but no longer than `ms`; its failure is not ours to report at shutdown. */
