@@ -1,7 +1,7 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,6 +42,31 @@ export interface NginxOptions {
   port: number;
   /** The instances, as host:port, round-robin in this order. */
   upstreams: readonly string[];
+}
+
+/**
+ * A port that is free now and stays free until it is bound, seconds later (nginx's, which the services are told
+ * first in PUBLIC_URL; an instance's, which it is restarted on): one below the system's ephemeral range, which every
+ * port-0 listener and every outbound connection's own port come from, so no other test can take it meanwhile.
+ * `taken` are ports already handed out and not yet bound.
+ */
+export async function steadyPort(taken: readonly number[] = []): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768 60999');
+  const ephemeralFrom = Number(range.trim().split(/\s+/)[0]) || 32768;
+  const low = Math.max(1024, ephemeralFrom - 12_000);
+  for (let attempt = 1; ; attempt++) {
+    const port = low + Math.floor(Math.random() * (ephemeralFrom - low));
+    if (!taken.includes(port) && (await bindable(port))) return port;
+    if (attempt === 50) throw new Error(`no free port found below ${ephemeralFrom}`);
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** The ```nginx block of the README's "Deployment" section, as written there. */

@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 import { fetchToFile, gate, heldBody, servedBy, storedMovie, tapStorageParts, versionIds, withZipFolder, zipEntries } from '../helpers/hosting.ts';
-import { PUBLIC_PATH, startNginx, type NginxProxy } from '../helpers/nginx.ts';
-import { freePort, startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
+import { PUBLIC_PATH, startNginx, steadyPort, type NginxProxy } from '../helpers/nginx.ts';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { sha256, testBytes } from '../helpers/sandbox-api.ts';
 import { launch, TEST_SESSION_SECRET, type Launched } from '../helpers/service.ts';
 import { siteEnvironment, spawnService, type ServiceProcess } from '../helpers/service-process.ts';
@@ -40,7 +40,7 @@ const instanceAt = (address: string): ServiceProcess => {
   return found;
 };
 
-async function startInstance(port = 0): Promise<ServiceProcess> {
+async function startInstance(port: number): Promise<ServiceProcess> {
   return spawnService(siteEnvironment(site, TEST_SESSION_SECRET, { PORT: String(port), PUBLIC_URL: publicUrl, TRUST_PROXY: '1', REDIS_URL: redis.url }));
 }
 
@@ -67,9 +67,12 @@ async function restart(instance: ServiceProcess): Promise<void> {
 
 before(async () => {
   [site, redis] = await Promise.all([startSandboxSite({}), startRedisServer()]);
-  const port = await freePort();
+  // Ports outside the ephemeral range: a stopped instance's cannot be taken before it is started again on it.
+  const port = await steadyPort();
+  const first = await steadyPort([port]);
+  const second = await steadyPort([port, first]);
   publicUrl = `https://127.0.0.1:${port}${PUBLIC_PATH}`;
-  instances.push(...(await Promise.all([startInstance(), startInstance()])));
+  instances.push(...(await Promise.all([startInstance(first), startInstance(second)])));
   proxy = await startNginx({ port, upstreams: instances.map(addressOf) });
   previousDispatcher = getGlobalDispatcher();
   setGlobalDispatcher(proxy.dispatcher);

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { getGlobalDispatcher, request, setGlobalDispatcher, type Dispatcher } from 'undici';
 import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
-import { PUBLIC_PATH, startNginx, type NginxProxy } from '../helpers/nginx.ts';
-import { freePort } from '../helpers/redis-server.ts';
+import { PUBLIC_PATH, startNginx, steadyPort, type NginxProxy } from '../helpers/nginx.ts';
 import { sha256, testBytes } from '../helpers/sandbox-api.ts';
 import { launch, TEST_SESSION_SECRET } from '../helpers/service.ts';
 import { siteEnvironment, spawnService, type ServiceProcess } from '../helpers/service-process.ts';
@@ -25,7 +24,7 @@ let previousDispatcher: Dispatcher;
 
 before(async () => {
   site = await startSandboxSite({});
-  const port = await freePort();
+  const port = await steadyPort();
   service = await spawnService(siteEnvironment(site, TEST_SESSION_SECRET, { PUBLIC_URL: `https://127.0.0.1:${port}${PUBLIC_PATH}`, TRUST_PROXY: '1' }));
   proxy = await startNginx({ port, upstreams: [`127.0.0.1:${service.port}`] });
   // Every request of the test (its helpers use undici's global dispatcher) trusts the test certificate.
