@@ -5,6 +5,7 @@
 // Versions can go to a playlist. Everything shown is built with textContent; status goes to a live region.
 
 import { acceptFiles, el, plural } from './dom.js';
+import { TEXT_SAMPLE_BYTES, looksLikeText } from './js/text-signature.js';
 import { Md5Pool } from './md5-pool.js';
 import { proposalProblems, proposeVersions, targetLabel } from './review-plan.js';
 import { formatBytes } from './upload-plan.js';
@@ -95,13 +96,24 @@ function start(form) {
 
   // ---- choosing movies ----
 
-  acceptFiles(input, dropZone, addFiles);
+  acceptFiles(input, dropZone, (files) => void addFiles(files));
 
-  function addFiles(files) {
+  async function addFiles(files) {
     const same = (a, b) => a.name === b.name && a.size === b.size && a.lastModified === b.lastModified;
     const fresh = files.filter((file, index) => !state.proposals.some((proposal) => same(proposal.file, file)) && files.findIndex((other) => same(other, file)) === index);
+    await Promise.all(fresh.map(async (file) => textFiles.set(file, await sniffText(file))));
     state.proposals.push(...proposeVersions(fresh, targets, { status: config.defaultStatus }));
     renderProposals();
+  }
+
+  // A "movie" that is plain text (notes.txt chosen by mistake): a warning the user may override, never a refusal.
+  const textFiles = new WeakMap();
+  async function sniffText(file) {
+    try {
+      return looksLikeText(new Uint8Array(await file.slice(0, TEXT_SAMPLE_BYTES).arrayBuffer()));
+    } catch {
+      return false;
+    }
   }
 
   // ---- the proposals: one new Version per movie, editable before anything is created ----
@@ -121,6 +133,7 @@ function start(form) {
       el('h3', {}, 'New Versions to create'),
       el('p', { class: 'muted small' }, 'Check each one, change what needs changing, then confirm. Nothing is created before.'),
       el('ul', { class: 'plan-list proposal-list' }, state.proposals.map(proposalItem)),
+      el('label', { class: 'choice-option plan-acknowledge', hidden: true }, el('input', { type: 'checkbox', onchange: () => refreshProblems() }), el('span')),
       el(
         'div',
         { class: 'plan-actions' },
@@ -187,6 +200,7 @@ function start(form) {
         field('Status', statusSelect),
         field('Description (optional)', description, true),
       ),
+      textFiles.get(proposal.file) ? el('p', { class: 'plan-warning' }, 'This file is plain text, not a movie: ShotGrid will keep it but cannot play it.') : null,
       el('p', { class: 'plan-problem', hidden: true }),
       el('button', { type: 'button', class: 'link-button', 'aria-label': `Remove ${proposal.file.name}`, onclick: () => removeProposal(proposal) }, 'Remove'),
     );
@@ -207,9 +221,16 @@ function start(form) {
       item.classList.toggle('plan-file-refused', found[index] !== null);
     });
     const ready = found.filter((problem) => problem === null).length;
+    // Text among the movies about to be sent: asked once, with a tick, before anything is created.
+    const odd = state.proposals.filter((proposal, index) => found[index] === null && textFiles.get(proposal.file)).length;
+    const asking = panels.proposals.querySelector('.plan-acknowledge');
+    if (asking) {
+      asking.hidden = odd === 0;
+      asking.querySelector('span').textContent = ` Yes, send ${plural(odd, 'file')} that ${odd === 1 ? 'is' : 'are'} not a movie.`;
+    }
     const confirmButton = panels.proposals.querySelector('.plan-confirm');
     if (confirmButton) {
-      confirmButton.disabled = ready === 0;
+      confirmButton.disabled = ready === 0 || (odd > 0 && !asking?.querySelector('input').checked);
       confirmButton.textContent = ready === 0 ? 'Nothing to submit' : `Create ${plural(ready, 'Version')} and upload`;
     }
     const waiting = found.length - ready;
@@ -433,7 +454,7 @@ function start(form) {
         el('span', { class: 'result-mark', 'aria-hidden': 'true' }, '✓'),
         ' Submitted: ',
         el('a', { href: version.siteUrl, target: '_blank', rel: 'noopener noreferrer' }, version.code),
-        el('span', { class: 'muted' }, ` (Version ${version.id}${version.task ? `, Task ${version.task.name}` : ''} on ${version.entity.name})`),
+        el('span', { class: 'muted' }, ` (on ${version.entity.name}${version.task ? `, Task ${version.task.name}` : ''})`),
       ),
     ];
   }
@@ -537,7 +558,7 @@ function start(form) {
             'li',
             { class: 'plan-file' },
             el('div', { class: 'plan-file-head' }, el('a', { class: 'file-name', href: version.siteUrl, target: '_blank', rel: 'noopener noreferrer' }, version.code)),
-            el('p', { class: 'plan-note' }, `Version ${version.id} on ${version.entity.name}${version.task ? ` (Task ${version.task.name})` : ''}`),
+            el('p', { class: 'plan-note' }, `On ${version.entity.name}${version.task ? ` (Task ${version.task.name})` : ''}`),
             el('button', { type: 'button', class: 'link-button', 'aria-label': `Remove the Version ${version.code}`, onclick: () => removeEarlier(version) }, 'Remove'),
           ),
         ),

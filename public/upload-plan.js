@@ -6,7 +6,7 @@ import { formatBytes } from './js/format-bytes.js';
 import { matchFilesByName } from './js/match-files.js';
 
 /**
- * @typedef {{ id: number, name: string, siteUrl: string }} Target
+ * @typedef {{ id: number, name: string, siteUrl: string, fileName?: string | null, hasThumbnail?: boolean }} Target
  * @typedef {{ id: string, name: string, size: number, targets: { type: string, id: number }[], partsDone: number[], partCount: number, status: string }} UploadView
  * @typedef {{
  *   file: File,
@@ -14,6 +14,7 @@ import { matchFilesByName } from './js/match-files.js';
  *   refused: string | null,
  *   skipped: { target: Target, reason: string }[],
  *   resume: UploadView | null,
+ *   warnings: string[],
  * }} PlannedFile
  */
 
@@ -28,9 +29,10 @@ import { matchFilesByName } from './js/match-files.js';
  * @param {UploadView[]} input.unfinished this launch's unfinished uploads, to continue instead of starting over
  * @param {(uploadId: string) => number | null} input.rememberedLastModified what this browser stored when it began one
  * @param {(file: File) => string | null} [input.contentProblem] why a file's content is refused (a thumbnail that is no image), or null
- * @returns {{ files: PlannedFile[], unmatchedTargets: Target[], toSend: PlannedFile[] }}
+ * @param {(file: File) => string | null} [input.contentWarning] what is odd about a file's content (a "movie" that is text), or null
+ * @returns {{ files: PlannedFile[], unmatchedTargets: Target[], toSend: PlannedFile[], replacing: number, odd: number }}
  */
-export function planUploads({ files, targets, action, mode, excluded, maxBytes, unfinished, rememberedLastModified, contentProblem = () => null }) {
+export function planUploads({ files, targets, action, mode, excluded, maxBytes, unfinished, rememberedLastModified, contentProblem = () => null, contentWarning = () => null }) {
   // A Version holds one movie and an entity one thumbnail: those files are matched to their target by name.
   const onePerTarget = action === 'upload-files' || action === 'set-thumbnail';
   const chosenTargets = (file, index, matches) => {
@@ -46,7 +48,7 @@ export function planUploads({ files, targets, action, mode, excluded, maxBytes, 
   const usedTargets = new Set();
   const planned = files.map((file, index) => {
     /** @type {PlannedFile} */
-    const entry = { file, targets: [], refused: null, skipped: [], resume: null };
+    const entry = { file, targets: [], refused: null, skipped: [], resume: null, warnings: [] };
     if (file.size === 0) {
       entry.refused = 'This file is empty: there is nothing to upload.';
       return entry;
@@ -79,14 +81,25 @@ export function planUploads({ files, targets, action, mode, excluded, maxBytes, 
       entry.skipped = [];
     }
     for (const target of entry.targets) usedTargets.add(target.id);
+    // Said before anything is replaced: a Version's movie, an entity's thumbnail.
+    for (const target of entry.targets) {
+      if (action === 'upload-files' && target.fileName) entry.warnings.push(`Replaces the movie ${target.name} has now (${target.fileName}).`);
+      if (action === 'set-thumbnail' && target.hasThumbnail) entry.warnings.push(`Replaces the thumbnail ${target.name} has now.`);
+    }
+    const odd = entry.targets.length > 0 ? contentWarning(file) : null;
+    if (odd !== null) entry.warnings.push(odd);
     entry.resume = entry.targets.length > 0 ? resumable(file, entry.targets, unfinished, rememberedLastModified) : null;
     return entry;
   });
 
+  const toSend = planned.filter((entry) => entry.refused === null && entry.targets.length > 0);
   return {
     files: planned,
     unmatchedTargets: onePerTarget ? targets.filter((target) => !usedTargets.has(target.id)) : [],
-    toSend: planned.filter((entry) => entry.refused === null && entry.targets.length > 0),
+    toSend,
+    // What the user is asked to accept before the upload starts.
+    replacing: toSend.reduce((sum, entry) => sum + entry.targets.filter((target) => (action === 'upload-files' && target.fileName) || (action === 'set-thumbnail' && target.hasThumbnail)).length, 0),
+    odd: toSend.filter((entry) => contentWarning(entry.file) !== null).length,
   };
 }
 

@@ -169,10 +169,12 @@ let nextJobNumber = 1;
 /** One file on its way to its targets: the unit the page shows, pauses, cancels and retries. */
 export class UploadJob {
   /**
-   * @param {{ file: File, targets: { id: number, name: string, siteUrl: string }[], displayName?: string, resume?: object | null }} spec
+   * @param {{ file: File, targets: { id: number, name: string, siteUrl: string }[], displayName?: string, resume?: object | null, recordKey?: string | null }} spec
    */
-  constructor({ file, targets, displayName = '', resume = null }) {
+  constructor({ file, targets, displayName = '', resume = null, recordKey = null }) {
     this.key = nextJobNumber++;
+    /** Where the service's record of the user's uploads lists this file while it waits its turn. */
+    this.recordKey = recordKey;
     this.file = file;
     this.targets = targets;
     this.displayName = displayName;
@@ -301,6 +303,8 @@ export class UploadEngine {
     this.paused = false;
     this.#pause = new AbortController();
     this.onStatus('Resumed.');
+    // Every line that said "Paused" says so no more, also before its next part moves.
+    for (const job of this.jobs) this.onChange(job);
     this.#pump();
   }
 
@@ -308,6 +312,8 @@ export class UploadEngine {
   async cancel(job) {
     if (job.finished) return;
     const wasStarting = job.state === 'starting';
+    // Never announced: only the record of it waiting changes.
+    if (job.state === 'queued' && job.recordKey) void callUploadApi(`${this.api}/queued`, { method: 'POST', token: this.token, body: { cancelled: [job.recordKey] } }).catch(() => undefined);
     job.controller.abort(new DOMException('Cancelled', 'AbortError'));
     job.state = 'cancelled';
     job.message = 'Cancelled: nothing was created for this file.';
@@ -375,11 +381,23 @@ export class UploadEngine {
           // Expired meanwhile: start over rather than fail.
           if (!(error instanceof UploadRefusal && error.status === 404)) throw error;
         }
+        // Completed meanwhile (its last parts and the completion left the page before a reload): nothing to send.
+        if (upload?.status === 'done') {
+          job.upload = upload;
+          job.results = upload.results ?? [];
+          job.state = 'done';
+          forget(upload.id);
+          this.onStatus(`${job.file.name}: it had finished before the page was reloaded.`);
+          this.onChange(job);
+          this.#finishedAll();
+          return;
+        }
         if (upload?.status !== 'uploading') upload = null;
       }
       if (upload === null) {
         const body = { name: job.file.name, size: job.file.size, targets: job.targets.map((target) => target.id) };
         if (job.displayName) body.displayName = job.displayName;
+        if (job.recordKey) body.recordKey = job.recordKey;
         // Not aborted by a cancel: once sent, the service may have begun the upload, which must then be given up.
         ({ upload } = await withRetries(() => callUploadApi(this.api, { method: 'POST', token: this.token, body }), retries));
       }
@@ -530,10 +548,27 @@ export class UploadEngine {
 
   #finishedAll() {
     if (this.busy || this.jobs.length === 0) return;
-    const done = this.jobs.filter((job) => job.state === 'done' && job.results.every((result) => result.ok)).length;
-    const counted = this.jobs.filter((job) => job.state !== 'cancelled').length;
-    this.onStatus(`All uploads finished: ${done} of ${counted} ${counted === 1 ? 'file' : 'files'} done.`);
+    this.onStatus(`All uploads finished: ${outcomeText(this.outcomes())}.`);
   }
+
+  /** How the files ended so far: done (at every target), failed (at one or more), cancelled. */
+  outcomes() {
+    const count = (test) => this.jobs.filter(test).length;
+    return {
+      done: count((job) => job.state === 'done' && job.results.every((result) => result.ok)),
+      failed: count((job) => job.state === 'failed' || (job.state === 'done' && job.results.some((result) => !result.ok))),
+      cancelled: count((job) => job.state === 'cancelled'),
+    };
+  }
+}
+
+/** "2 files done, 1 failed": what finished, in words; only the counts that are not zero. */
+export function outcomeText({ done, failed, cancelled }) {
+  const said = [done > 0 ? `${done} ${done === 1 ? 'file' : 'files'} done` : null, failed > 0 ? `${failed} failed` : null, cancelled > 0 ? `${cancelled} cancelled` : null].filter(Boolean);
+  if (said.length === 0) return 'nothing was sent';
+  // The noun once, on the first count: "1 file failed", "2 files done, 1 failed".
+  if (done === 0) said[0] = said[0].replace(/^(\d+) /, (_, n) => `${n} ${Number(n) === 1 ? 'file' : 'files'} `);
+  return said.join(', ');
 }
 
 function readable(error) {

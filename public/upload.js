@@ -4,10 +4,11 @@
 
 import { acceptFiles, el, formatDuration, plural } from './dom.js';
 import { IMAGE_FORMATS_TEXT, IMAGE_SIGNATURE_BYTES, imageFormatOf } from './js/image-signature.js';
+import { TEXT_SAMPLE_BYTES, looksLikeText } from './js/text-signature.js';
 import { Md5Pool } from './md5-pool.js';
 import { watchThumbnails } from './thumbnail-watch.js';
 import { formatBytes, planUploads } from './upload-plan.js';
-import { UploadEngine, UploadJob, callUploadApi, rememberedLastModified } from './upload-transfer.js';
+import { UploadEngine, UploadJob, callUploadApi, outcomeText, rememberedLastModified } from './upload-transfer.js';
 
 const form = document.getElementById('upload-form');
 if (form instanceof HTMLFormElement) enhance(form);
@@ -31,6 +32,9 @@ function enhance(form) {
     id: Number(item.dataset.id),
     name: item.dataset.name,
     siteUrl: item.dataset.siteUrl,
+    // What an upload would replace: the Version's movie now, the entity's thumbnail.
+    fileName: item.dataset.fileName ?? null,
+    hasThumbnail: item.hasAttribute('data-has-thumbnail'),
   }));
   const targetName = new Map(targets.map((target) => [target.id, target.name]));
 
@@ -48,7 +52,7 @@ function enhance(form) {
   };
 
   /** What the user has chosen and not yet confirmed, and what the service still holds from earlier visits. */
-  const state = { chosen: [], excluded: new Set(), unfinished: [], plan: null };
+  const state = { chosen: [], excluded: new Set(), unfinished: [], plan: null, accepted: null };
   /** attach-files: each file's display name as typed (none: the site shows the file name). */
   const displayNames = new WeakMap();
   const perFileNames = config.action === 'attach-files';
@@ -88,6 +92,7 @@ function enhance(form) {
     const added = [];
     for (const file of files) if (![...state.chosen, ...added].some((chosen) => same(chosen, file))) added.push(file);
     if (toThumbnails) await Promise.all(added.map(async (file) => imageFormats.set(file, await sniffImage(file))));
+    if (toVersions) await Promise.all(added.map(async (file) => textFiles.set(file, await sniffText(file))));
     state.chosen.push(...added);
     renderPlan();
   }
@@ -99,6 +104,21 @@ function enhance(form) {
       // Unreadable now (moved, deleted): the upload would fail anyway; refuse it here.
       return null;
     }
+  }
+
+  // upload-files: whether a "movie" is plain text (notes.txt chosen by mistake): a warning, never a refusal.
+  const textFiles = new WeakMap();
+
+  async function sniffText(file) {
+    try {
+      return looksLikeText(new Uint8Array(await file.slice(0, TEXT_SAMPLE_BYTES).arrayBuffer()));
+    } catch {
+      return false;
+    }
+  }
+
+  function contentWarning(file) {
+    return textFiles.get(file) ? 'This file is plain text, not a movie: ShotGrid will keep it but cannot play it.' : null;
   }
 
   function contentProblem(file) {
@@ -120,6 +140,7 @@ function enhance(form) {
       unfinished: state.unfinished,
       rememberedLastModified,
       contentProblem,
+      contentWarning,
     });
   }
 
@@ -149,6 +170,7 @@ function enhance(form) {
         where,
         perFileNames && entry.refused === null ? displayNameField(file, index) : null,
         entry.skipped.map((skip) => el('p', { class: 'plan-note' }, skip.reason)),
+        entry.refused === null ? entry.warnings.map((warning) => el('p', { class: 'plan-warning' }, warning)) : null,
         entry.resume ? el('p', { class: 'plan-note plan-resume' }, `Continues an earlier upload: ${entry.resume.partsDone.length} of ${plural(entry.resume.partCount, 'part')} already stored.`) : null,
         el('button', { type: 'button', class: 'link-button', 'aria-label': `Remove ${file.name}`, onclick: () => removeChosen(index) }, 'Remove'),
       );
@@ -168,16 +190,49 @@ function enhance(form) {
         ? el('p', { class: 'plan-unmatched' }, el('strong', {}, toThumbnails ? 'No image for: ' : 'No file for: '), namesInBrief(plan.unmatchedTargets.map((target) => target.name)))
         : null,
       byName ? null : targetChooser(),
+      acknowledgement(plan),
       el(
         'div',
         { class: 'plan-actions' },
-        el('button', { type: 'button', class: 'plan-confirm', disabled: sending === 0, onclick: confirmPlan }, sending === 0 ? 'Nothing to upload' : `Upload ${plural(sending, 'file')}`),
+        el('button', { type: 'button', class: 'plan-confirm', disabled: sending === 0 || !acknowledged(plan), onclick: confirmPlan }, sending === 0 ? 'Nothing to upload' : `Upload ${plural(sending, 'file')}`),
         el('button', { type: 'button', class: 'button-secondary', onclick: clearChosen }, 'Clear'),
       ),
     ];
     panel.replaceChildren(...sections.filter((section) => section !== null));
     panel.hidden = false;
     announce(`${summary.join(', ')}. Check the list, then confirm.`);
+  }
+
+  /** What the warnings above ask the user to accept, in one sentence; the same plan once accepted stays accepted. */
+  function warningsOf(plan) {
+    const said = [];
+    if (plan.replacing > 0) said.push(`replace ${plural(plan.replacing, toThumbnails ? 'thumbnail' : 'movie')} ${plan.replacing === 1 ? 'it has' : 'they have'} now`);
+    if (plan.odd > 0) said.push(`send ${plural(plan.odd, 'file')} that ${plan.odd === 1 ? 'is' : 'are'} not a movie`);
+    return said.join(' and ');
+  }
+
+  function acknowledged(plan) {
+    const asked = warningsOf(plan);
+    return asked === '' || state.accepted === asked;
+  }
+
+  function acknowledgement(plan) {
+    const asked = warningsOf(plan);
+    if (asked === '' || plan.toSend.length === 0) return null;
+    return el(
+      'label',
+      { class: 'choice-option plan-acknowledge' },
+      el('input', {
+        type: 'checkbox',
+        checked: state.accepted === asked,
+        onchange: (event) => {
+          state.accepted = event.target.checked ? asked : null;
+          renderPlan();
+          panels.plan.querySelector('.plan-acknowledge input')?.focus();
+        },
+      }),
+      ` Yes, ${asked}.`,
+    );
   }
 
   /** A few names, then how many more: a list of 42 names is no sentence anyone reads. */
@@ -244,20 +299,31 @@ function enhance(form) {
     announce('The chosen files were cleared.');
   }
 
-  function confirmPlan() {
+  async function confirmPlan() {
     const plan = state.plan ?? currentPlan();
     const batchName = displayName?.value.trim() ?? '';
-    for (const entry of plan.toSend) {
+    const jobs = plan.toSend.map((entry) => {
       if (entry.resume) state.unfinished = state.unfinished.filter((upload) => upload.id !== entry.resume.id);
       const name = perFileNames ? (displayNames.get(entry.file) ?? '').trim() : batchName;
-      engine.add(new UploadJob({ file: entry.file, targets: entry.targets, displayName: name, resume: entry.resume }));
-    }
-    announce(`Uploading ${plural(plan.toSend.length, 'file')}.`);
+      return new UploadJob({ file: entry.file, targets: entry.targets, displayName: name, resume: entry.resume, recordKey: entry.resume ? null : queuedKey() });
+    });
     state.chosen = [];
     renderPlan();
     renderUnfinished();
+    announce(`Uploading ${plural(jobs.length, 'file')}.`);
+    // The files waiting their turn go in the user's record first, so a reload (or a later launch) still lists them.
+    const queued = jobs.filter((job) => job.recordKey).map((job) => ({ key: job.recordKey, name: job.file.name, size: job.file.size, targets: job.targets.map((target) => target.id) }));
+    for (let from = 0; queued.length > 1 && from < queued.length; from += 100) {
+      await callUploadApi(`${config.api}/queued`, { method: 'POST', token: config.token, body: { queued: queued.slice(from, from + 100) } }).catch(() => undefined);
+    }
+    for (const job of jobs) engine.add(job);
     showProgress();
     panels.progress.querySelector('.progress-pause')?.focus();
+  }
+
+  /** Unique enough within one user's record (crypto.randomUUID needs a secure context, which a LAN host may not be). */
+  function queuedKey() {
+    return `q-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 12)}`;
   }
 
   // ---- unfinished uploads of this launch (a reload, a closed tab, a lost connection) ----
@@ -328,7 +394,8 @@ function enhance(form) {
     const cancelAll = el('button', { type: 'button', class: 'button-secondary', onclick: () => engine.cancelAll() }, 'Cancel all');
     const list = el('ul', { class: 'job-list' });
     panels.progress.replaceChildren(
-      el('h3', {}, 'Uploads'),
+      // Focus comes here when the control that had it goes away (see keepFocus).
+      el('h3', { tabIndex: -1 }, 'Uploads'),
       el('div', { class: 'total' }, bar, numbers),
       el('div', { class: 'progress-actions' }, pause, cancelAll),
       list,
@@ -338,13 +405,19 @@ function enhance(form) {
     setInterval(sampleSpeed, 500);
   }
 
-  // Speed: bytes this page sent, smoothed (exponential moving average) so the numbers do not jump around.
-  const speed = { lastAt: 0, lastSent: 0, bytesPerSecond: null };
+  // Speed: bytes this page sent, smoothed (exponential moving average) so the numbers do not jump around. Only
+  // while bytes move: after STALL_MS without a byte (a part retried, the site finishing) no speed or time left is
+  // shown rather than a stale one.
+  const STALL_MS = 3000;
+  const speed = { lastAt: 0, lastSent: 0, bytesPerSecond: null, movedAt: 0 };
   function sampleSpeed() {
     const now = performance.now();
     const { sent, resumed } = engine.totals();
     const mine = sent - resumed;
-    if (speed.lastAt !== 0 && !engine.paused && engine.busy) {
+    if (mine !== speed.lastSent) speed.movedAt = now;
+    if (engine.paused || !engine.busy || now - speed.movedAt > STALL_MS) {
+      speed.bytesPerSecond = null;
+    } else if (speed.lastAt !== 0) {
       const rate = Math.max(0, ((mine - speed.lastSent) * 1000) / (now - speed.lastAt));
       speed.bytesPerSecond = speed.bytesPerSecond === null ? rate : 0.75 * speed.bytesPerSecond + 0.25 * rate;
     }
@@ -356,18 +429,39 @@ function enhance(form) {
   function renderTotals() {
     if (!totalView) return;
     const { size, sent } = engine.totals();
+    const outcomes = engine.outcomes();
     totalView.bar.max = Math.max(1, size);
     totalView.bar.value = sent;
-    const parts = [`${formatBytes(sent)} of ${formatBytes(size)}`];
-    if (engine.paused) parts.push('paused');
-    else if (engine.busy && speed.bytesPerSecond !== null && speed.bytesPerSecond > 0) {
-      parts.push(`${formatBytes(Math.round(speed.bytesPerSecond))}/s`);
-      parts.push(`${formatDuration((size - sent) / speed.bytesPerSecond)} left`);
-    } else if (!engine.busy) parts.push('finished');
-    totalView.numbers.textContent = parts.join(' · ');
+    let parts;
+    if (!engine.busy) {
+      // Over: what became of the files, not bytes of the ones that made it ("0 B of 0 B" said nothing).
+      parts = [`Finished: ${outcomeText(outcomes)}`, sent > 0 ? `${formatBytes(sent)} sent` : null];
+    } else {
+      parts = [`${formatBytes(sent)} of ${formatBytes(size)}`];
+      if (engine.paused) parts.push('paused');
+      else if (speed.bytesPerSecond !== null && speed.bytesPerSecond > 0) {
+        parts.push(`${formatBytes(Math.round(speed.bytesPerSecond))}/s`, `${formatDuration((size - sent) / speed.bytesPerSecond)} left`);
+      } else if (speed.lastAt !== 0 && performance.now() - speed.movedAt > STALL_MS) parts.push('waiting…');
+      if (outcomes.failed > 0) parts.push(`${outcomes.failed} failed`);
+    }
+    totalView.numbers.textContent = parts.filter(Boolean).join(' · ');
     totalView.pause.textContent = engine.paused ? 'Resume' : 'Pause';
-    totalView.pause.disabled = !engine.busy;
-    totalView.cancelAll.disabled = !engine.busy;
+    keepFocus(totalView.cancelAll.parentElement, () => {
+      totalView.pause.disabled = !engine.busy;
+      totalView.cancelAll.disabled = !engine.busy;
+    });
+  }
+
+  /**
+   * Runs a change that may disable or remove the focused control (a file's Cancel once it ends, Pause once all
+   * is over), and if it did, puts focus on what took its place in `near` (a Retry), else on the progress heading,
+   * instead of letting it fall to the page's body.
+   */
+  function keepFocus(near, change) {
+    const before = document.activeElement;
+    change();
+    const lost = before instanceof HTMLElement && before !== document.body && (!before.isConnected || before.disabled);
+    if (lost) (near.querySelector('button:not([disabled])') ?? panels.progress.querySelector('h3'))?.focus();
   }
 
   // Progress events come many times a second: redraw once per frame.
@@ -415,8 +509,10 @@ function enhance(form) {
     if (view.shownState !== job.state) {
       // Results and buttons change only with the state: rebuilt then, so focus is not lost on every progress tick.
       view.shownState = job.state;
-      view.results.replaceChildren(...(job.results ?? []).map(resultItem));
-      view.actions.replaceChildren(...jobActions(job));
+      keepFocus(view.actions, () => {
+        view.results.replaceChildren(...(job.results ?? []).map(resultItem));
+        view.actions.replaceChildren(...jobActions(job));
+      });
       if (toThumbnails && job.state === 'done') watchNewThumbnails(job);
     }
   }

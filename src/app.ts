@@ -3,6 +3,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import type { ContextStore } from './ami/context-store.ts';
 import { downloadRoutes } from './actions/download-routes.ts';
 import { reviewRoutes } from './actions/review-routes.ts';
+import type { LaunchRecords } from './actions/launch-record.ts';
 import type { ReviewSubmissions } from './actions/review-submissions.ts';
 import { thumbnailRoutes } from './actions/thumbnail-routes.ts';
 import { uploadRoutes } from './actions/upload-routes.ts';
@@ -42,6 +43,8 @@ export interface AppDeps {
   uploads: UploadSessions;
   /** submit-for-review's new Versions, per launch, in the shared store. */
   submissions: ReviewSubmissions;
+  /** Each user's record of what each action did, in the shared store. */
+  records?: LaunchRecords;
   /** In sandbox mode: the sandbox's right-click menu page, linked from the home page and allowed to frame us. */
   sandboxMenuUrl?: string | undefined;
   /** Origins thumbnails may load from besides https: hosts (the sandbox's plain-http storage). */
@@ -91,6 +94,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
   router.get('/public/js/match-files.js', sharedScript('match-files'));
   router.get('/public/js/image-signature.js', sharedScript('image-signature'));
   router.get('/public/js/format-bytes.js', sharedScript('format-bytes'));
+  router.get('/public/js/text-signature.js', sharedScript('text-signature'));
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
   router.use(healthRoutes(() => deps.tracker.checkReachable()));
@@ -108,6 +112,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       tracker: deps.tracker,
       contexts: deps.contexts,
       replay: deps.replay,
+      ...(deps.records ? { records: deps.records } : {}),
     }),
   );
   // The download page and its zip (download-zip).
@@ -117,6 +122,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       tracker: deps.tracker,
       contexts: deps.contexts,
       store: deps.store,
+      ...(deps.records ? { records: deps.records } : {}),
     }),
   );
   // The upload API under a launch's page (upload-files, attach-files, set-thumbnail, submit-for-review).
@@ -132,12 +138,13 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       maxUploadBytes: deps.config.maxUploadBytes,
       thumbnailMaxBytes: deps.config.thumbnailMaxBytes,
       createdVersions: deps.submissions,
+      ...(deps.records ? { records: deps.records } : {}),
     }),
   );
   // set-thumbnail: whether the new thumbnails are made yet.
   router.use(thumbnailRoutes({ tracker: deps.tracker, contexts: deps.contexts }));
   // submit-for-review: its page, its new Versions, its playlist.
-  router.use(reviewRoutes({ config: deps.config, tracker: deps.tracker, contexts: deps.contexts, submissions: deps.submissions }));
+  router.use(reviewRoutes({ config: deps.config, tracker: deps.tracker, contexts: deps.contexts, submissions: deps.submissions, ...(deps.records ? { records: deps.records } : {}) }));
   return router;
 }
 

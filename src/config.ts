@@ -93,6 +93,8 @@ export interface Config {
   /** Origins a launch POST may come from (its Origin header); null means the frame ancestors. */
   amiAllowedOrigins: readonly string[] | null;
   contextTtlSeconds: number;
+  /** How long each user's record of an action (uploads, Versions, zips) is kept after its last change (RECORD_DAYS). */
+  recordDays: number;
   /** Largest file the service accepts, or null for no limit of its own. */
   maxUploadBytes: number | null;
   /** Largest image "Set thumbnail" accepts (a thumbnail is small: a big file is a mistake). */
@@ -373,6 +375,7 @@ export function loadConfig(env: Env = process.env): Config {
       ) ?? null,
     contextTtlSeconds:
       reader.read('CONTEXT_TTL_SECONDS', integerIn(60, 7 * 24 * 3600), 'a number of seconds from 60 to 604800') ?? 3600,
+    recordDays: reader.read('RECORD_DAYS', integerIn(1, 90), 'a number of days from 1 to 90') ?? 7,
     maxUploadBytes:
       reader.read('MAX_UPLOAD_BYTES', byteSizeSchema, 'a positive number of bytes, optionally with KiB, MiB, GiB or TiB, e.g. 50GiB') ??
       null,

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
+import { LaunchRecords } from './actions/launch-record.ts';
 import { createApp } from './app.ts';
 import { ReviewSubmissions } from './actions/review-submissions.ts';
 import { ContextStore } from './ami/context-store.ts';
@@ -119,7 +120,8 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
 
   const contexts = new ContextStore(store, config.contextTtlSeconds);
   const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes, partLinksAhead: config.uploadParallelParts });
-  const submissions = new ReviewSubmissions({ store, tracker, uploads, ttlSeconds: UPLOAD_STATE_TTL_SECONDS });
+  const records = new LaunchRecords({ store, ttlSeconds: config.recordDays * 24 * 3600 });
+  const submissions = new ReviewSubmissions({ store, tracker, uploads, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, records });
   const app = createApp({
     config: { ...config, publicUrl },
     log,
@@ -129,6 +131,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     store,
     uploads,
     submissions,
+    records,
     sandboxMenuUrl: sandbox?.menuUrl,
     // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.
     imageOrigins: sandbox === undefined ? [] : [sandbox.storageUrl],

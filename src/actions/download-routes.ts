@@ -19,6 +19,8 @@ import { attachmentDisposition } from '../web/content-disposition.ts';
 import { CSRF_FIELD, csrfToken } from '../web/csrf.ts';
 import { HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
+import type { LaunchRecords } from './launch-record.ts';
+import { recordLists } from './record-view.ts';
 
 // Flow 3, "Download as zip" (DESIGN.md):
 //
@@ -47,6 +49,8 @@ export interface DownloadRouteDeps {
   /** For tests: web links over plain http (never in production). */
   allowHttpWebLinks?: boolean;
   webLinkLookup?: Parameters<typeof createWebLinkAgent>[1];
+  /** The user's record of what each action did (src/actions/launch-record.ts). */
+  records?: LaunchRecords;
 }
 
 export const ALL_KINDS: FileKinds = { attachments: true, fields: true, thumbnails: true, noteAttachments: true };
@@ -69,6 +73,11 @@ const PREFETCH_BYTES = 64 * 1024 * 1024;
 const MAX_ZIPS_PER_LAUNCH = 50;
 /** How long the page's size measuring may take. */
 const SIZES_BUDGET_MS = 20_000;
+/** Selected entities a zip's record entry names (the rest are counted). */
+const RECORDED_TARGETS = 20;
+
+/** A zip's state is kept for the user who asked for it (the memory store evicts the heaviest user's first). */
+const ownedBy = (context: ActionContext) => ({ owner: context.user.login });
 
 /** Names one listed file on the page and in the sizes answer. */
 function fileKey(file: FileRef): string {
@@ -109,7 +118,21 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const json = await deps.store.get(statusKey(context, id));
     return json === null ? null : (JSON.parse(json) as DownloadStatus);
   };
-  const saveStatus = (context: ActionContext, id: string, status: DownloadStatus) => deps.store.set(statusKey(context, id), JSON.stringify(status), STATUS_TTL_SECONDS);
+  const saveStatus = (context: ActionContext, id: string, status: DownloadStatus) => deps.store.set(statusKey(context, id), JSON.stringify(status), STATUS_TTL_SECONDS, ownedBy(context));
+  /** The user's record: a zip prepared, downloaded, or failed on a source (a cut connection may still resume). */
+  const recordZip = async (context: ActionContext, id: string, status: DownloadStatus): Promise<void> => {
+    if (status.state === 'preparing' || status.state === 'sending' || (status.state === 'failed' && status.failedBy !== 'source')) return;
+    await deps.records?.note(context, {
+      key: `zip-${id}`,
+      kind: 'zip',
+      state: status.state === 'done' ? 'downloaded' : status.state === 'failed' ? 'failed' : 'prepared',
+      name: archiveName(context, new Date()),
+      size: status.total,
+      targets: context.selectedIds.slice(0, RECORDED_TARGETS).map((entityId) => ({ type: context.entityType, id: entityId })),
+      moreTargets: Math.max(0, context.selectedIds.length - RECORDED_TARGETS),
+      note: status.state === 'failed' ? (status.message ?? 'a file could not be fetched') : `${status.files} ${status.files === 1 ? 'file' : 'files'}${status.skipped > 0 ? `, ${status.skipped} listed in its manifest only` : ''}`,
+    });
+  };
 
   router.get(base, async (req, res, next) => {
     const action = actionOf(req);
@@ -149,6 +172,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       zipToken: csrfToken(csrfSecret, context.id, ZIP_PURPOSE),
       sizesUrl: `${pagePath(deps.config.publicPath, context)}/sizes`,
       fileKey,
+      record: await recordLists(deps.records, deps.tracker, context, selection.visible),
     });
   });
 
@@ -183,7 +207,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       throw new HttpError(429, 'too_many_zips', `This launch has prepared ${MAX_ZIPS_PER_LAUNCH} zips, the most one launch may; run the action again from ShotGrid for more.`);
     }
     const id = randomUUID();
-    await deps.store.hashSet(prepared, id, new Date().toISOString(), STATUS_TTL_SECONDS);
+    await deps.store.hashSet(prepared, id, new Date().toISOString(), STATUS_TTL_SECONDS, ownedBy(context));
     const status: DownloadStatus = { state: 'preparing', listed: null, resolved: 0, files: 0, skipped: 0, total: null, sent: 0, failedFile: null, message: null };
     await saveStatus(context, id, status);
     // Not tied to this request: the page polls the status. Every failure ends in the status, none escapes.
@@ -195,7 +219,8 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
         await slide();
       },
       status,
-      keep: (plan) => deps.store.set(planKey(context, id), planToJson(plan), STATUS_TTL_SECONDS),
+      keep: (plan) => deps.store.set(planKey(context, id), planToJson(plan), STATUS_TTL_SECONDS, ownedBy(context)),
+      record: () => recordZip(context, id, status),
     });
     const zipPath = `${pagePath(deps.config.publicPath, context)}/${ZIP_PURPOSE}/${id}`;
     if (req.accepts(['html', 'json']) === 'json') {
@@ -257,7 +282,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const save = async () => {
       await saveStatus(context, id, status);
       // Each entry's CRC-32, for a resume that need not read the entries before its first byte again.
-      await Promise.all(newCrcs.splice(0).map(([index, crc]) => deps.store.hashSet(crcKey, String(index), String(crc), STATUS_TTL_SECONDS)));
+      await Promise.all(newCrcs.splice(0).map(([index, crc]) => deps.store.hashSet(crcKey, String(index), String(crc), STATUS_TTL_SECONDS, ownedBy(context))));
       await slide();
     };
     Object.assign(status, { state: 'sending', sent: from, failedFile: null, message: null });
@@ -324,6 +349,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       archive.destroy();
       prefetcher.close();
       await save().catch(() => undefined);
+      await recordZip(context, id, status);
     }
   });
 
@@ -335,6 +361,8 @@ interface Preparation {
   /** Saves the status (throttled by the caller's ticker). */
   progress(): Promise<void>;
   keep(plan: DownloadPlan): Promise<void>;
+  /** Notes the outcome in the user's record. */
+  record(): Promise<void>;
 }
 
 /**
@@ -381,6 +409,7 @@ async function prepareZip(
   } finally {
     clearInterval(ticker);
     await preparation.progress().catch((error: unknown) => log.error({ err: error }, 'the zip status could not be saved'));
+    await preparation.record();
   }
 }
 

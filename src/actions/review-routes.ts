@@ -6,6 +6,8 @@ import type { Selection, SiteRecord, Tracker } from '../trackers/tracker.ts';
 import { csrfToken } from '../web/csrf.ts';
 import { HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
+import type { LaunchRecords } from './launch-record.ts';
+import { recordLists } from './record-view.ts';
 import type { ReviewSubmissions, VersionProposal } from './review-submissions.ts';
 
 // "Submit for review" (submit-for-review on Shots, Assets and Tasks): the page, and the calls it makes around
@@ -25,6 +27,7 @@ export interface ReviewRouteDeps {
   tracker: Tracker;
   contexts: ContextStore;
   submissions: ReviewSubmissions;
+  records?: LaunchRecords;
 }
 
 /** The statuses the page offers; a site's list may differ, so "leave the site's default" is one of them. */
@@ -67,6 +70,7 @@ export function reviewRoutes(deps: ReviewRouteDeps): Router {
       playlistToken: csrfToken(csrfSecret, context.id, 'playlist'),
       maxUploadBytes: deps.config.maxUploadBytes,
       parallelParts: deps.config.uploadParallelParts,
+      record: await recordLists(deps.records, deps.tracker, context, selection.visible),
     });
   });
 
@@ -85,7 +89,7 @@ export function reviewRoutes(deps: ReviewRouteDeps): Router {
   // The page is still there (a paused upload too): its Versions waiting for their movie are not swept away.
   router.post(`${base}/versions/heartbeat`, async (req, res) => {
     const context = await reviewContext(req, deps);
-    await deps.submissions.heartbeat(context.id);
+    await deps.submissions.heartbeat(context.id, context.user.login);
     res.status(204).end();
   });
 

@@ -3,6 +3,7 @@ import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { SelectedEntity, SiteRecord, Tracker } from '../trackers/tracker.ts';
 import type { UploadRecord, UploadSessions } from '../transfer/upload-session.ts';
 import { HttpError } from '../web/errors.ts';
+import type { LaunchRecords } from './launch-record.ts';
 import { httpErrorFromSite, httpErrorFromSiteChange } from '../web/site-errors.ts';
 
 // "Submit for review": for each movie the user confirmed, a new Version is created as the user, then the movie
@@ -40,6 +41,8 @@ export interface ReviewSubmissionsOptions {
   uploads: UploadSessions;
   /** How long a launch's record of its Versions is kept: as long as its uploads' state. */
   ttlSeconds: number;
+  /** The user's record of the action, where each Version shows on their later launches too. */
+  records?: LaunchRecords;
 }
 
 const MAX_CODE_LENGTH = 255;
@@ -115,7 +118,7 @@ export class ReviewSubmissions {
     };
     await this.#save(context.id, version);
     // Watched from now on: if the page goes silent before the movie arrives, the sweep removes the Version.
-    await this.heartbeat(context.id);
+    await this.heartbeat(context.id, login);
     await this.#options.store.hashSet(AWAITING, context.id, '1', this.#options.ttlSeconds);
     return version;
   }
@@ -181,8 +184,8 @@ export class ReviewSubmissions {
    * The page says it is still there (every 30 s while a Version waits for its movie, paused uploads included).
    * A page closed mid-way stops saying so, and the sweep below removes what it left.
    */
-  async heartbeat(contextId: string): Promise<void> {
-    await this.#options.store.set(heartbeatKey(contextId), String(Date.now()), this.#options.ttlSeconds);
+  async heartbeat(contextId: string, login: string): Promise<void> {
+    await this.#options.store.set(heartbeatKey(contextId), String(Date.now()), this.#options.ttlSeconds, { owner: login });
   }
 
   /**
@@ -281,7 +284,20 @@ export class ReviewSubmissions {
 
   /** Each Version is its own hash field: the page's calls and the upload hooks never overwrite each other's. */
   async #save(contextId: string, version: CreatedVersion): Promise<void> {
-    await this.#options.store.hashSet(keyOf(contextId), String(version.id), JSON.stringify(version), this.#options.ttlSeconds);
+    await this.#options.store.hashSet(keyOf(contextId), String(version.id), JSON.stringify(version), this.#options.ttlSeconds, { owner: version.login });
+    await this.#options.records?.note(
+      { id: contextId, action: 'submit-for-review', user: { login: version.login } },
+      {
+        key: `version-${version.id}`,
+        kind: 'version',
+        state: version.state,
+        name: version.code,
+        size: null,
+        targets: [{ type: version.entity.type, id: version.entity.id, name: version.entity.name }, ...(version.task ? [{ type: 'Task', id: version.task.id, name: version.task.name }] : [])],
+        siteUrl: version.siteUrl,
+        ...(version.note ? { note: version.note } : {}),
+      },
+    );
   }
 }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import Busboy from 'busboy';
 import express, { type Request, type RequestHandler, type Router } from 'express';
@@ -13,7 +14,8 @@ import { MiB } from '../transfer/part-plan.ts';
 import { cleanUploadName } from '../transfer/upload-name.ts';
 import { UploadError, type UploadRecord, type UploadResult, type UploadSessions } from '../transfer/upload-session.ts';
 import { HttpError } from '../web/errors.ts';
-import { httpErrorFromSite } from '../web/site-errors.ts';
+import { httpErrorFromSiteChange } from '../web/site-errors.ts';
+import type { LaunchRecords, NewRecordEntry } from './launch-record.ts';
 import { uploadLimitFor } from './upload-limits.ts';
 
 // The upload API the action pages drive (docs/decisions/0004-upload-protocol.md), under the launch's address:
@@ -24,6 +26,7 @@ import { uploadLimitFor } from './upload-limits.ts';
 //   PUT    …/uploads/:id/parts/:n        part n's bytes, streamed through to every target
 //   POST   …/uploads/:id/complete        complete at the site → per-target results
 //   DELETE …/uploads/:id                 cancel: abort at the site
+//   POST   …/uploads/queued              files the page queued (or unqueued) before announcing them, for the record
 //   POST   …/form-upload                 the no-JavaScript form: multipart/form-data, streamed by busboy
 //
 // `…` is /ami/<action>/<context id>. CSRF tokens are checked before any of these (launch routes, purpose
@@ -47,6 +50,8 @@ export interface UploadRouteDeps {
   thumbnailMaxBytes: number;
   /** submit-for-review: the Versions each launch created, the only targets its uploads may have. */
   createdVersions?: CreatedVersions;
+  /** The user's record of what each action did (src/actions/launch-record.ts). */
+  records?: LaunchRecords;
 }
 
 /** The Versions a submit-for-review launch created: what its uploads may target, kept or removed once each ends. */
@@ -100,19 +105,32 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
     const { context } = await uploadContext(req, deps);
     const request = announcedFile(req.body);
     const rules = rulesFor(context, deps);
-    const targets = await targetsFor(context, request.targetIds, rules, deps);
-    const record = await sessionCall(context, () =>
-      deps.uploads.begin(context.id, context.user.login, {
-        name: request.name,
-        size: request.size,
-        targets,
-        ...(request.displayName ? { displayName: request.displayName } : {}),
-        ...(request.tagIds ? { tagIds: request.tagIds } : {}),
-        ...(rules.expect ? { expect: rules.expect } : {}),
-        ...(rules.maxBytes === null ? {} : { maxBytes: rules.maxBytes }),
-      }),
-    );
-    req.log.info({ upload: record.id, size: record.size, parts: record.partCount, targets: targets.length }, 'upload begun');
+    let record: UploadRecord;
+    try {
+      const targets = await targetsFor(context, request.targetIds, rules, deps);
+      record = await sessionCall(context, () =>
+        deps.uploads.begin(context.id, context.user.login, {
+          name: request.name,
+          size: request.size,
+          targets,
+          ...(request.displayName ? { displayName: request.displayName } : {}),
+          ...(request.tagIds ? { tagIds: request.tagIds } : {}),
+          ...(rules.expect ? { expect: rules.expect } : {}),
+          ...(rules.maxBytes === null ? {} : { maxBytes: rules.maxBytes }),
+        }),
+        `begin the upload of “${request.name}”`,
+      );
+    } catch (error) {
+      // Refused before it began: the file the page queued is recorded as failed, with the refusal's words.
+      if (request.recordKey) {
+        const note = error instanceof HttpError ? error.message : 'the upload could not begin';
+        await deps.records?.update(context, request.recordKey, (entry) => ({ ...entry, state: 'failed', note }));
+      }
+      throw error;
+    }
+    req.log.info({ upload: record.id, size: record.size, parts: record.partCount, targets: record.uploads.length }, 'upload begun');
+    if (request.recordKey) await deps.records?.drop(context, request.recordKey);
+    await recordUpload(deps, context, record);
     res.status(201).json({ upload: await view(deps, record) });
   });
 
@@ -160,6 +178,7 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
     const results = done.results ?? [];
     req.log.info({ upload: done.id, ok: results.filter((r) => r.ok).length, failed: results.filter((r) => !r.ok).length }, 'upload completed');
     await settleCreated(req, deps, context, done);
+    await recordUpload(deps, context, done);
     res.json({ upload: await view(deps, done) });
   });
 
@@ -168,11 +187,71 @@ export function uploadRoutes(deps: UploadRouteDeps): Router {
     const aborted = await sessionCall(context, () => deps.uploads.abort(record));
     req.log.info({ upload: aborted.id }, 'upload cancelled');
     await settleCreated(req, deps, context, aborted);
+    await recordUpload(deps, context, aborted);
     res.json({ upload: await view(deps, aborted) });
+  });
+
+  router.post(`${base}/uploads/queued`, json, async (req, res) => {
+    const { context } = await uploadContext(req, deps);
+    const { queued, cancelled } = queuedFiles(req.body);
+    if (context.action !== 'submit-for-review') {
+      for (const file of queued) {
+        await targetsFor(context, file.targetIds, rulesFor(context, deps), deps);
+        await deps.records?.note(context, { key: file.key, kind: 'file', state: 'queued', name: file.name, size: file.size, targets: file.targetIds.map((id) => ({ type: context.entityType, id })) });
+      }
+      for (const key of cancelled) await deps.records?.update(context, key, (entry) => (entry.state === 'queued' ? { ...entry, state: 'stopped' } : entry));
+    }
+    res.status(204).end();
   });
 
   router.post(`${base}/form-upload`, formUpload(deps));
   return router;
+}
+
+/** What the record says of an upload; submit-for-review's are recorded as their Versions (review-submissions.ts). */
+async function recordUpload(deps: UploadRouteDeps, context: ActionContext, record: UploadRecord): Promise<void> {
+  if (!deps.records || context.action === 'submit-for-review') return;
+  await deps.records.note(context, recordOfUpload(record.id, record.name, record.size, record.status === 'uploading' ? null : record.status === 'aborted' ? 'stopped' : (record.results ?? [])));
+}
+
+/** A file's record entry: still sending (null), stopped, or its outcome per target. */
+function recordOfUpload(key: string, name: string, size: number | null, outcome: null | 'stopped' | readonly (UploadResult | TargetOutcome)[]): NewRecordEntry {
+  if (outcome === null || outcome === 'stopped') return { key, kind: 'file', state: outcome ?? 'sending', name, size, targets: [] };
+  const targets = outcome.map((result) => {
+    const view = resultView(result);
+    return view.ok ? { type: view.type, id: view.id, ok: true } : { type: view.type, id: view.id, ok: false, message: view.message };
+  });
+  const ok = targets.filter((target) => target.ok).length;
+  return { key, kind: 'file', state: ok === targets.length && ok > 0 ? 'done' : ok > 0 ? 'partly' : 'failed', name, size, targets };
+}
+
+const RECORD_KEY = /^[A-Za-z0-9_-]{1,40}$/;
+const MAX_QUEUED = 100;
+
+function queuedFiles(body: unknown): { queued: { key: string; name: string; size: number; targetIds: number[] }[]; cancelled: string[] } {
+  const value = (body ?? {}) as Record<string, unknown>;
+  const list = (field: string): unknown[] => {
+    const items = value[field] ?? [];
+    if (!Array.isArray(items) || items.length > MAX_QUEUED) throw HttpError.badRequest(`${field} must be a list of at most ${MAX_QUEUED} entries.`, { field });
+    return items;
+  };
+  const queued = list('queued').map((item) => {
+    const entry = (item ?? {}) as Record<string, unknown>;
+    if (typeof entry.key !== 'string' || !RECORD_KEY.test(entry.key)) throw HttpError.badRequest('Each queued file needs a key of letters, digits, - or _ (at most 40).', { field: 'queued' });
+    const file = announcedFile({ name: entry.name, size: entry.size, targets: entry.targets });
+    let name: string;
+    try {
+      name = cleanUploadName(file.name);
+    } catch (error) {
+      throw HttpError.badRequest(`A queued file's name cannot be used: ${(error as Error).message}.`, { field: 'queued' });
+    }
+    return { key: entry.key, name, size: file.size, targetIds: file.targetIds };
+  });
+  const cancelled = list('cancelled').map((key) => {
+    if (typeof key !== 'string' || !RECORD_KEY.test(key)) throw HttpError.badRequest('cancelled must list the keys of queued files.', { field: 'cancelled' });
+    return key;
+  });
+  return { queued, cancelled };
 }
 
 async function uploadContext(req: Request, deps: UploadRouteDeps): Promise<{ context: ActionContext }> {
@@ -194,6 +273,8 @@ interface AnnouncedFile {
   targetIds: number[];
   displayName?: string;
   tagIds?: number[];
+  /** The key under which the page recorded this file as queued (replaced by the upload's own entry). */
+  recordKey?: string;
 }
 
 /**
@@ -224,7 +305,8 @@ function announcedFile(body: unknown): AnnouncedFile {
         ? value.displayName
         : fail('displayName', `displayName must be text of at most ${UPLOAD_LIMITS.displayNameLength} characters.`);
   const tagIds = value.tagIds === undefined ? undefined : ids(value.tagIds, UPLOAD_LIMITS.tags) ? value.tagIds : fail('tagIds', `tagIds must be a list of at most ${UPLOAD_LIMITS.tags} Tag ids.`);
-  return { name, size, targetIds, ...(displayName === undefined ? {} : { displayName }), ...(tagIds === undefined ? {} : { tagIds }) };
+  const recordKey = value.recordKey === undefined ? undefined : typeof value.recordKey === 'string' && RECORD_KEY.test(value.recordKey) ? value.recordKey : fail('recordKey', 'recordKey must be the key the file was queued under.');
+  return { name, size, targetIds, ...(displayName === undefined ? {} : { displayName }), ...(tagIds === undefined ? {} : { tagIds }), ...(recordKey === undefined ? {} : { recordKey }) };
 }
 
 /**
@@ -261,14 +343,17 @@ async function settleCreated(req: Request, deps: UploadRouteDeps, context: Actio
   }
 }
 
-/** Runs a session call, turning its refusals and the site's into HTTP errors the page can show. */
-async function sessionCall<T>(context: ActionContext, call: () => Promise<T>): Promise<T> {
+/**
+ * Runs a session call, turning its refusals and the site's into HTTP errors the page can show. A site that refuses
+ * the change (the Version deleted meanwhile, no permission) is a 4xx the page stops on, not an outage it retries.
+ */
+async function sessionCall<T>(context: ActionContext, call: () => Promise<T>, what = 'take this upload'): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof UploadError) throw new HttpError(error.status, error.code, error.message);
     if (error instanceof HttpError) throw error;
-    throw httpErrorFromSite(error, context.user.login);
+    throw httpErrorFromSiteChange(error, context.user.login, what);
   }
 }
 
@@ -394,6 +479,10 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
     await Promise.all(work);
     const names = new Map(selection.visible.map((entity) => [entity.id, entity.name]));
     if (files.length === 0) throw HttpError.badRequest('Choose at least one file to upload.', { field: 'files' });
+    for (const file of files) {
+      if (file.refused || file.outcomes.length === 0) continue;
+      await deps.records?.note(context, recordOfUpload(`form-${randomUUID()}`, file.name, null, file.outcomes));
+    }
     res.status(files.every((file) => !file.refused && file.outcomes.every((o) => o.ok)) ? 200 : 207).render('actions/upload-results', {
       title: 'Upload results · ami-transfer',
       pageUrl: pagePath(deps.config.publicPath, context),

@@ -1,5 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import { allActions, appliesTo, entityTypesText, findAction, type ActionDefinition } from '../actions/registry.ts';
+import type { LaunchRecords } from '../actions/launch-record.ts';
+import { recordLists } from '../actions/record-view.ts';
 import { uploadLimitFor } from '../actions/upload-limits.ts';
 import type { Config } from '../config.ts';
 import type { SelectedEntity, Selection, Tracker } from '../trackers/tracker.ts';
@@ -22,14 +24,17 @@ import { verifyAmiRequest } from './verify.ts';
 //   POST /ami/:action                       launch: verify, remember, 303
 //   GET  /ami/:action/:contextId            the action's page: the selection, looked up as the user
 //   POST /ami/:action/:contextId/discard    forget the launch (CSRF-checked like every POST below a context)
+//   GET  /ami/:action/:contextId/expiry     when the launch expires now (410 once it has)
 
 export interface LaunchRouteDeps {
-  config: Pick<Config, 'ami' | 'publicPath' | 'session' | 'maxUploadBytes' | 'thumbnailMaxBytes' | 'uploadParallelParts'>;
+  config: Pick<Config, 'ami' | 'publicPath' | 'session' | 'maxUploadBytes' | 'thumbnailMaxBytes' | 'uploadParallelParts' | 'uploadVersionField'>;
   tracker: Tracker;
   contexts: ContextStore;
   replay: ReplayGuard;
   /** Origins a launch may come from (the site's pages); a launch with no Origin, or "null", is let through. */
   allowedOrigins: readonly string[];
+  /** The user's record of each action, shown on its page. */
+  records?: LaunchRecords;
   /** What a discarded launch leaves undone is given up (its unfinished uploads, aborted at the site). */
   onDiscard?(context: ActionContext): Promise<void>;
   bodyLimits?: FormBodyLimits;
@@ -57,6 +62,11 @@ export function amiLaunchRoutes(deps: LaunchRouteDeps): Router {
   });
   router.get('/ami/:action/:contextId', showActionPage(deps, csrfSecret));
   router.post(`/ami/:action/:contextId/${DISCARD}`, discardLaunch(deps));
+  // When the page's lifetime ends (it slides while files move): asked by the page when the time it shows comes.
+  router.get('/ami/:action/:contextId/expiry', async (req, res) => {
+    const context = await contextOf(req, deps.contexts, actionOf(req));
+    res.set('Cache-Control', 'no-store').json({ expiresAt: new Date(context.expiresAt).toISOString() });
+  });
   return router;
 }
 
@@ -201,7 +211,9 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
     let selection: Selection;
     try {
       // As the launching user (sudo): their permissions decide what they see.
-      selection = await tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds);
+      // upload-files: what each Version's movie field holds now, so the page says what an upload would replace.
+      const fileField = action.action === 'upload-files' ? config.uploadVersionField : undefined;
+      selection = await tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds, fileField ? { fileField } : {});
     } catch (error) {
       throw httpErrorFromSite(error, context.user.login);
     }
@@ -217,6 +229,7 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
       parallelParts: config.uploadParallelParts,
       // set-thumbnail: where the page asks whether the new thumbnails are ready (src/actions/thumbnail-routes.ts).
       thumbnailsApi: `${pagePath(config.publicPath, context)}/thumbnails`,
+      record: action.page === 'upload' ? await recordLists(deps.records, tracker, context, selection.visible) : null,
     });
   };
 }
@@ -255,6 +268,7 @@ export function launchPageLocals(publicPath: string, csrfSecret: string, action:
     selectedCount: context.selectedIds.length,
     expiresAt: new Date(context.expiresAt).toISOString(),
     discardAction: `${pagePath(publicPath, context)}/${DISCARD}`,
+    expiryUrl: `${pagePath(publicPath, context)}/expiry`,
     csrfField: CSRF_FIELD,
     discardToken: csrfToken(csrfSecret, context.id, DISCARD),
   };

@@ -14,6 +14,8 @@ export interface SelectedEntity {
   siteUrl: string;
   /** For a Task: the entity it belongs to (a Shot, an Asset…), or null when it has none. Absent for other types. */
   parent?: { type: string; id: number; name: string } | null;
+  /** What the field asked for (`fileField`) holds now: its file's name, or null when empty. Absent when not asked. */
+  file?: { name: string } | null;
 }
 
 export interface Selection {
@@ -139,8 +141,11 @@ export interface Tracker {
   readonly siteUrl: string;
   /** Throws when the site cannot be reached or refuses the service's credentials. */
   checkReachable(): Promise<void>;
-  /** The selected entities as `login` sees them (their permissions apply). */
-  lookupSelection(login: string, entityType: string, ids: readonly number[]): Promise<Selection>;
+  /**
+   * The selected entities as `login` sees them (their permissions apply); with `fileField`, also what that file
+   * field holds now (a page says so before an upload replaces it).
+   */
+  lookupSelection(login: string, entityType: string, ids: readonly number[], options?: { fileField?: string }): Promise<Selection>;
   /**
    * Whether the site takes an upload to this target in parts; where not, a file goes in one PUT (≤ 5 GiB). May ask
    * the site (as `login`) once what kind of storage it has.

@@ -29,7 +29,7 @@ export function limitPerUser(options: RateLimitOptions): RequestHandler {
     }
     const now = Date.now();
     const window = Math.floor(now / (WINDOW_SECONDS * 1000));
-    const count = await options.store.increment(`rate:${context.user.login}:${window}`, WINDOW_SECONDS + 1);
+    const count = await options.store.increment(`rate:${context.user.login}:${window}`, WINDOW_SECONDS + 1, { owner: context.user.login });
     if (count > options.perMinute) {
       const retryAfter = Math.max(1, Math.ceil(((window + 1) * WINDOW_SECONDS * 1000 - now) / 1000));
       res.set('Retry-After', String(retryAfter));

@@ -100,7 +100,11 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
       ['sh020_notes.png', 'This is not an image: its content is not PNG, JPEG, GIF, WebP, TIFF or BMP, whatever its name says.'],
     ]);
     await assertFits(page, 640);
+    // Both Shots have a thumbnail: the mapping says it is replaced, and asks before anything starts.
+    assert.deepEqual(await plan.locator('.plan-warning').allTextContents(), ['Replaces the thumbnail sh010 has now.', 'Replaces the thumbnail sh020 has now.']);
+    assert.equal(await plan.getByRole('button', { name: 'Upload 2 files' }).isDisabled(), true, 'not before the replacing is accepted');
     await screenshot(page, 'thumbnail-mapping');
+    await plan.getByRole('checkbox', { name: 'Yes, replace 2 thumbnails they have now.' }).check();
 
     await plan.getByRole('button', { name: 'Upload 2 files' }).click();
     // Pending first: the site is still making them (its transient placeholder), drawn by the page, not loaded.
@@ -267,6 +271,16 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
       env.site.faults.reset();
     }
     assert.equal(store().all('Version').find((version) => version.fields.code === 'sh060_comp_v009'), undefined, 'no Version of that name left');
+
+    // The user's next launch of the action for that Shot says what became of it.
+    const { pageUrl: later } = await launch(env, 'submit-for-review', 'Shot', [shot]);
+    const again = await newPage(640);
+    await again.goto(later);
+    const earlier = again.locator('.launch-record .record-line', { hasText: 'sh060_comp_v009' });
+    await earlier.waitFor();
+    assert.match((await earlier.textContent())!.replace(/\s+/g, ' '), /sh060_comp_v009 .* Removed again: its page was closed before its movie arrived To: → sh060/);
+    assert.equal(await again.locator('.record-heading', { hasText: 'Your earlier “Submit for review”' }).count(), 1);
+    await screenshot(again, 'review-record');
   });
 
   test('no page broke its Content Security Policy', () => {

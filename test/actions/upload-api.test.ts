@@ -147,6 +147,51 @@ describe('upload API', () => {
   });
 });
 
+describe('the user\'s record of the action', () => {
+  const pageText = async (page: Launched) => {
+    const reply = await request(page.pageUrl);
+    assert.equal(reply.statusCode, 200);
+    // Tags out, whitespace folded: the record as a reader sees it.
+    return (await reply.body.text()).replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+  };
+
+  test('files queued but not started, one begun and one cancelled before its turn are listed after a reload; the next launch lists them as earlier', async () => {
+    const codes = ['sh060_anim_v001', 'sh060_anim_v002', 'sh060_anim_v003'];
+    const ids = codes.map(versionId);
+    const page = await launch(env, 'upload-files', 'Version', ids, 'coord');
+    const queued = codes.map((code, i) => ({ key: `q-test-${i}`, name: `${code}.mov`, size: 1000 + i, targets: [ids[i]] }));
+    assert.equal((await api(page, 'POST', '/queued', { queued })).status, 204);
+    // The first one's turn: begun under its queued key; the third is cancelled before its turn.
+    const begun = await api(page, 'POST', '', { name: queued[0]!.name, size: 1000, targets: [ids[0]], recordKey: 'q-test-0' });
+    assert.equal(begun.status, 201);
+    assert.equal((await api(page, 'POST', '/queued', { cancelled: ['q-test-2'] })).status, 204);
+
+    const text = await pageText(page);
+    assert.match(text, /From this launch/);
+    assert.match(text, new RegExp(`${codes[0]}\\.mov .*Not finished: choose the same file again to continue`));
+    assert.match(text, new RegExp(`${codes[1]}\\.mov .*Queued, not started: choose the file again to send it To: → ${codes[1]}`));
+    assert.match(text, new RegExp(`${codes[2]}\\.mov .*Cancelled: nothing was created`));
+    assert.equal(text.match(new RegExp(`${codes[0]}\\.mov \\d`, 'g'))?.length, 1, 'the begun file replaced its queued entry');
+
+    const later = await pageText(await launch(env, 'upload-files', 'Version', [ids[0]!], 'coord'));
+    assert.match(later, /Your earlier “Upload files”/);
+    assert.doesNotMatch(later, /From this launch/);
+    assert.match(later, new RegExp(`${codes[0]}\\.mov .*Stopped before it finished`));
+    assert.match(later, new RegExp(`${codes[1]}\\.mov .*Queued, never started`));
+    // Another user's record is theirs alone.
+    assert.doesNotMatch(await pageText(await launch(env, 'upload-files', 'Version', [ids[0]!], 'artist')), new RegExp(`${codes[1]}\\.mov`));
+  });
+
+  test('queued files are bounded and checked like announced ones', async () => {
+    const page = await launch(env, 'upload-files', 'Version', [versionId('sh060_anim_v001')], 'coord');
+    const file = (key: string, targets = [versionId('sh060_anim_v001')]) => ({ key, name: 'a.mov', size: 1, targets });
+    assert.equal((await api(page, 'POST', '/queued', { queued: Array.from({ length: 101 }, (_, i) => file(`k${i}`)) })).status, 400);
+    assert.equal((await api(page, 'POST', '/queued', { queued: [file('bad key!')] })).status, 400);
+    assert.equal((await api(page, 'POST', '/queued', { queued: [file('k', [versionId('sh010_comp_v001')])] })).body.error.code, 'target_outside_selection');
+    assert.equal((await api(page, 'POST', '/queued', { queued: [file('k')] }, { 'x-csrf-token': 'forged' })).status, 403);
+  });
+});
+
 describe('attachments go to the site in one piece', () => {
   test('a file bigger than a part is planned as one part of its whole size and lands byte-identical', async () => {
     const shot = env.site.store.all('Shot').find((s) => s.fields.code === 'sh030')!;

@@ -172,6 +172,13 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await page.setViewportSize(before);
   }
 
+  /** Confirms the mapping, accepting what it says first (a Version's movie replaced), as a user who read it does. */
+  async function confirmUpload(plan: ReturnType<Page['locator']>, label: string): Promise<void> {
+    const accept = plan.locator('.plan-acknowledge input');
+    if ((await accept.count()) > 0) await accept.check();
+    await plan.getByRole('button', { name: label }).click();
+  }
+
   test('upload-files from the right-click menu: two files matched to two Versions by name, shown, confirmed, stored byte-identical', async () => {
     const codes = ['sh010_comp_v003', 'sh020_comp_v003'];
     const [first, second] = [await writeTestFile(`${codes[0]}.mov`, 7 * MiB, 11), await writeTestFile(`${codes[1]}.mov`, 12 * MiB + 5, 12)];
@@ -198,9 +205,15 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     ]);
     assert.equal(await plan.locator('.plan-unmatched').count(), 0, 'every Version has its file');
     await assertFits(page, 640);
+    // Both Versions have a movie: the mapping says which it replaces, and asks before anything starts.
+    const warnings = await plan.locator('.plan-warning').allTextContents();
+    assert.equal(warnings.length, 2);
+    for (const [i, code] of [codes[1]!, codes[0]!].entries()) assert.match(warnings[i]!, new RegExp(`^Replaces the movie ${code} has now \\(${code}\\.(mov|mp4)\\)\\.$`));
+    const confirm = plan.getByRole('button', { name: 'Upload 2 files' });
+    assert.equal(await confirm.isDisabled(), true, 'not before the replacing is accepted');
     await screenshot(page, 'mapping');
     assert.equal(storedParts.length, 0, 'nothing was sent before the confirmation');
-    const confirm = plan.getByRole('button', { name: 'Upload 2 files' });
+    await plan.getByRole('checkbox', { name: 'Yes, replace 2 movies they have now.' }).check();
     await confirm.focus();
     await page.keyboard.press('Enter');
 
@@ -210,7 +223,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     const total = await page.locator('.total-bar').evaluate((bar) => [(bar as HTMLProgressElement).value, (bar as HTMLProgressElement).max]);
     assert.equal(total[0], total[1], 'the total bar is full');
     assert.equal(total[1], first.bytes.length + second.bytes.length);
-    await page.locator('#upload-status', { hasText: 'All uploads finished: 2 of 2 files done.' }).waitFor();
+    await page.locator('#upload-status', { hasText: 'All uploads finished: 2 files done.' }).waitFor();
     const links = await jobs.locator('.result-done a').evaluateAll((anchors) => anchors.map((a) => [a.textContent, (a as HTMLAnchorElement).href]));
     assert.deepEqual(links, [
       [codes[1], `${sandbox().url}/detail/Version/${idOf('Version', codes[1]!)}`],
@@ -375,7 +388,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     // Slow storage and API (every answer waits), so parts are in flight when the service goes away.
     sandbox().faults.update({ latencyMs: 700 });
     const firstStored = storedParts.length;
-    await plan.getByRole('button', { name: 'Upload 1 file' }).click();
+    await confirmUpload(plan, 'Upload 1 file');
     const deadline = Date.now() + 60_000;
     while (storedParts.length - firstStored < 2) {
       assert.ok(Date.now() < deadline, 'two parts stored within a minute');
@@ -430,7 +443,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await page.locator('#upload-file-input').setInputFiles(file.path);
     sandbox().faults.update({ latencyMs: 800 });
     const firstStored = storedParts.length;
-    await plan.getByRole('button', { name: 'Upload 1 file' }).click();
+    await confirmUpload(plan, 'Upload 1 file');
     while (storedParts.length - firstStored < 1) await sleep(50);
 
     // Pause: the parts in flight are dropped, nothing more is stored until Resume.
@@ -462,7 +475,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     const listed = await request(apiUrl, { headers: { accept: 'application/json' } });
     const [held] = ((await listed.body.json()) as { uploads: { partsDone: number[] }[] }).uploads;
     assert.ok(held && held.partsDone.length >= stored);
-    await plan.getByRole('button', { name: 'Upload 1 file' }).click();
+    await confirmUpload(plan, 'Upload 1 file');
     await page.locator('#upload-progress .job[data-state="done"]').waitFor({ timeout: 60_000 });
     assert.equal(sha256((await versionMovie(version))!), sha256(file.bytes), 'stored byte-identical');
     const parts = storedParts.slice(firstStored);
@@ -475,7 +488,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     const beforeCancel = storedParts.length;
     sandbox().faults.update({ latencyMs: 500 });
     await page.locator('#upload-file-input').setInputFiles(other.path);
-    await plan.getByRole('button', { name: 'Upload 1 file' }).click();
+    await confirmUpload(plan, 'Upload 1 file');
     while (storedParts.length === beforeCancel) await sleep(50);
     await page.getByRole('button', { name: `Cancel ${code}.mov` }).click();
     await page.locator('#upload-progress .job[data-state="cancelled"]').waitFor();
@@ -489,6 +502,102 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     }
     assert.equal(sandbox().storage.multipartUploadsInProgress(), 0, 'no multipart upload left at storage');
     assert.equal(sha256((await versionMovie(version))!), sha256(file.bytes), 'the Version keeps the finished upload');
+  });
+
+  test('the record of a launch: done, failed and flagged files listed after a reload and on the next launch; a text "movie" is sent once accepted; the totals count the failed file', async () => {
+    const codes = ['sh030_comp_v001', 'sh030_comp_v002', 'sh030_anim_v001'];
+    const ids = codes.map((code) => idOf('Version', code));
+    const pageUrl = await launch('Upload files', 'Version', ids);
+    const { page } = await newPage();
+    await page.goto(pageUrl);
+    const movie = await writeTestFile(`${codes[0]}.mov`, 3 * MiB + 1, 21);
+    const notes = join(files, `${codes[1]}.mov`);
+    const notesBytes = Buffer.from('Grade notes for sh030: warmer, slower camera, hold the last frame.\n'.repeat(40));
+    await writeFile(notes, notesBytes);
+    const gone = await writeTestFile(`${codes[2]}.mov`, 1 * MiB, 22);
+    await page.locator('#upload-file-input').setInputFiles([movie.path, notes, gone.path]);
+
+    // The text file is flagged, not refused: sent once the user says so.
+    const plan = page.locator('#upload-plan');
+    const flagged = plan.locator('.plan-file', { has: page.locator('.plan-warning') });
+    await flagged.waitFor();
+    assert.deepEqual(await plan.locator('.plan-warning').allTextContents(), ['This file is plain text, not a movie: ShotGrid will keep it but cannot play it.']);
+    assert.equal(await flagged.locator('.file-name').textContent(), `${codes[1]}.mov`);
+    const confirm = plan.getByRole('button', { name: 'Upload 3 files' });
+    assert.equal(await confirm.isDisabled(), true, 'not before the warning is accepted');
+    await assertFits(page, 640);
+    await screenshot(page, 'text-warning');
+    await plan.getByRole('checkbox', { name: 'Yes, send 1 file that is not a movie.' }).check();
+
+    // One Version is deleted at the site meanwhile: its file fails, the others land.
+    sandbox().store.retire(sandbox().store.get('Version', ids[2]!)!);
+    await confirm.click();
+    await page.locator('#upload-status', { hasText: 'All uploads finished: 2 files done, 1 failed.' }).waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator('#upload-progress .job[data-state="failed"] .file-name').textContent(), `${codes[2]}.mov`);
+    assert.match((await page.locator('.total-numbers').textContent())!, /^Finished: 2 files done, 1 failed · \d/);
+    assert.equal(await page.getByRole('button', { name: 'Pause' }).isDisabled(), true);
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Uploads', 'focus moved to the heading, not dropped to the page');
+    assert.equal(sha256((await versionMovie(ids[0]!))!), sha256(movie.bytes));
+    assert.equal(sha256((await versionMovie(ids[1]!))!), sha256(notesBytes), 'the text file, sent as the user chose');
+    await screenshot(page, 'finished-with-failure');
+
+    // After a reload the page still says what this launch did, with links.
+    await page.reload();
+    const record = page.locator('.launch-record');
+    const lineOf = (name: string) => record.locator('.record-line', { has: page.locator('.file-name', { hasText: name }) }).first();
+    await lineOf(`${codes[0]}.mov`).waitFor();
+    const texts = async (name: string) => (await lineOf(name).textContent())!.replace(/\s+/g, ' ');
+    assert.match(await texts(`${codes[0]}.mov`), new RegExp(`Uploaded To: → ${codes[0]}`));
+    assert.match(await texts(`${codes[1]}.mov`), new RegExp(`Uploaded To: → ${codes[1]}`));
+    assert.match(await texts(`${codes[2]}.mov`), /Failed: .* To: → a Version you no longer see/);
+    assert.equal(await lineOf(`${codes[0]}.mov`).locator('a', { hasText: codes[0]! }).getAttribute('href'), `${sandbox().url}/detail/Version/${ids[0]}`);
+    assert.equal(await record.locator('.record-heading', { hasText: 'From this launch' }).count(), 1);
+    await screenshot(page, 'record');
+
+    // The next launch of the action lists them as earlier.
+    const { page: next } = await newPage({ width: 640 });
+    await next.goto(await launch('Upload files', 'Version', [ids[0]!]));
+    const earlier = next.locator('.launch-record');
+    await earlier.locator('.record-heading', { hasText: 'Your earlier “Upload files”' }).waitFor();
+    assert.equal(await earlier.locator('.record-heading', { hasText: 'From this launch' }).count(), 0);
+    assert.ok((await earlier.locator('.record-line', { hasText: `${codes[0]}.mov` }).count()) >= 1);
+    await assertFits(next, 640);
+  });
+
+  test('the expiry is shown in the reader\'s time zone; when it comes the page asks, shows the new time while the launch lives, and says so once it has expired', async () => {
+    const pageUrl = await launch('Upload files', 'Version', [idOf('Version', 'sh010_anim_v001')]);
+    const context = await browser.newContext({ viewport: { width: 640, height: 900 }, timezoneId: 'Asia/Tokyo', locale: 'en-GB' });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.clock.install();
+    await page.goto(pageUrl);
+    const expiry = page.locator('.launch-expiry time');
+    const iso = (await expiry.getAttribute('datetime'))!;
+    const tokyo = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'Asia/Tokyo' }).format(new Date(iso));
+    await page.locator('.launch-expiry time', { hasText: tokyo }).waitFor();
+    assert.doesNotMatch((await page.locator('.launch-expiry').textContent())!, /UTC/);
+
+    // The time comes while the launch still lives (here: its lifetime not yet over at the service): still valid.
+    const asked: string[] = [];
+    page.on('request', (sent) => {
+      if (sent.url().endsWith('/expiry')) asked.push(sent.url());
+    });
+    await page.clock.fastForward(Date.parse(iso) - Date.now() + 2000);
+    await page.waitForResponse((answer) => answer.url().endsWith('/expiry') && answer.status() === 200);
+    assert.equal(await page.locator('.page-expired').count(), 0);
+
+    // Discarded (as expiry does): the next ask finds it gone, and the page says so at its top.
+    const discard = await request(`${pageUrl}/discard`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `csrf_token=${encodeURIComponent((await page.locator('.launch-end input[name="csrf_token"]').getAttribute('value'))!)}`,
+    });
+    await discard.body.dump();
+    assert.equal(discard.statusCode, 200);
+    await page.clock.fastForward(10_000);
+    await page.locator('.notice.page-expired[role="alert"]', { hasText: 'This page has expired' }).waitFor();
+    assert.ok(asked.length >= 2, 'asked at the time shown, then again');
+    await screenshot(page, 'expired');
   });
 
   test('a long selection stays compact in the 640 px overlay: the file chooser is near the top, and "No file for" says how many', async () => {

@@ -77,14 +77,16 @@ export class ShotgridTracker implements Tracker {
     return this.client.checkReachable();
   }
 
-  async lookupSelection(login: string, entityType: string, ids: readonly number[]): Promise<Selection> {
-    const found = await this.#readSelected(this.client.as(login), entityType, ids, this.#selectionFields(entityType));
+  async lookupSelection(login: string, entityType: string, ids: readonly number[], options: { fileField?: string } = {}): Promise<Selection> {
+    const { fileField } = options;
+    const fields = [...this.#selectionFields(entityType), ...(fileField ? [fileField] : [])];
+    const found = await this.#readSelected(this.client.as(login), entityType, ids, fields);
     const nameField = nameFieldOf(entityType);
     const visible: SelectedEntity[] = [];
     const hiddenIds: number[] = [];
     for (const id of ids) {
       const record = found.get(id);
-      if (record) visible.push(this.#entity(entityType, record, nameField));
+      if (record) visible.push({ ...this.#entity(entityType, record, nameField), ...(fileField ? { file: fileIn(record[fileField]) } : {}) });
       else hiddenIds.push(id);
     }
     return { visible, hiddenIds };
@@ -325,6 +327,14 @@ export class ShotgridTracker implements Tracker {
       ...(type === 'Task' ? { parent: entityLink(record.entity) } : {}),
     };
   }
+}
+
+/** A file field's value: an uploaded file or a link ({name, …}), or null when empty. */
+function fileIn(value: unknown): { name: string } | null {
+  if (value === null || value === undefined || value === '') return null;
+  const named = value as { name?: unknown; url?: unknown };
+  if (typeof named.name === 'string' && named.name !== '') return { name: named.name };
+  return { name: typeof named.url === 'string' ? (named.url.split('/').pop() ?? 'a file') : 'a file' };
 }
 
 /** An entity field's value ({type, id, name}) as a link, or null. */
