@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import { isNetworkError } from '../trackers/shotgrid/errors.ts';
-import { abortableSleep, backoffDelay, defaultRetryPolicy, type RetryPolicy } from './retry-policy.ts';
+import { isNetworkError } from '../net/network-errors.ts';
+import { abortableSleep, backoffDelay, defaultRetryPolicy, type RetryPolicy } from '../net/retry-policy.ts';
 
 // One file's bytes from short-lived signed URLs, as a stream of exactly `size` bytes: a connection that drops
 // mid-body is resumed with Range from the byte where it stopped, an expired URL (403) is signed afresh, other

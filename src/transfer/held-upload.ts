@@ -4,7 +4,7 @@ import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trac
 import type { ByteBudget } from '../net/byte-budget.ts';
 import { cutParts } from './part-cutter.ts';
 import { MAX_PARTS, MiB, planSinglePut, type PartPlan } from './part-plan.ts';
-import { withRetries, type RetryPolicy } from './retry-policy.ts';
+import { withRetries, type RetryPolicy } from '../net/retry-policy.ts';
 import { contentTypeFor } from './content-type.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
 

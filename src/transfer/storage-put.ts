@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
-import { isNetworkError } from '../trackers/shotgrid/errors.ts';
+import { isNetworkError } from '../net/network-errors.ts';
 import type { PartLocation } from '../trackers/tracker.ts';
 
 // One PUT of one part (or a whole small file) to a presigned storage URL, as S3 takes it from a URL that signs

@@ -1,4 +1,5 @@
-import { isNetworkError, ShotgridError } from '../trackers/shotgrid/errors.ts';
+import { isNetworkError } from '../net/network-errors.ts';
+import { TrackerError } from '../trackers/tracker-error.ts';
 import { ERROR_CODES, HttpError } from './errors.ts';
 
 // What a page says when the tracking site fails it, acting as a user. A site that is down or unreachable is a
@@ -8,7 +9,7 @@ import { ERROR_CODES, HttpError } from './errors.ts';
 
 export function httpErrorFromSite(error: unknown, login: string): unknown {
   if (error instanceof HttpError) return error;
-  if (error instanceof ShotgridError) {
+  if (error instanceof TrackerError) {
     switch (error.kind) {
       case 'auth':
       case 'permission':
@@ -42,7 +43,7 @@ export function httpErrorFromSite(error: unknown, login: string): unknown {
  * everything else reads as in httpErrorFromSite.
  */
 export function httpErrorFromSiteChange(error: unknown, login: string, what: string): unknown {
-  if (error instanceof ShotgridError && (error.kind === 'permission' || error.kind === 'bad_request' || error.kind === 'not_found')) {
+  if (error instanceof TrackerError && (error.kind === 'permission' || error.kind === 'bad_request' || error.kind === 'not_found')) {
     return new HttpError(error.kind === 'permission' ? 403 : 422, ERROR_CODES.siteRefusedChange, `ShotGrid did not let “${login}” ${what}: ${error.message}`, {
       hint: 'Check in ShotGrid that you may do this in the project, or ask your ShotGrid administrator.',
       cause: error,

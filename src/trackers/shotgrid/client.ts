@@ -1,6 +1,6 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import { withRetries, type RetryPolicy, defaultRetryPolicy } from '../../transfer/retry-policy.ts';
+import { withRetries, type RetryPolicy, defaultRetryPolicy } from '../../net/retry-policy.ts';
 import { RequestLimit } from '../../net/request-limit.ts';
 import { errorFromResponse, isNetworkError, ShotgridError } from './errors.ts';
 

@@ -1,32 +1,21 @@
-import { parseRetryAfter } from '../../transfer/retry-policy.ts';
+import { parseRetryAfter } from '../../net/retry-policy.ts';
+import { TrackerError, type TrackerErrorKind } from '../tracker-error.ts';
 
 // What went wrong talking to a ShotGrid site, in terms the service can act on: whether a retry may help, and a
 // stable kind that maps to a page or JSON error. ShotGrid's own title is kept for people; tokens never are.
 
-export type ShotgridErrorKind =
-  | 'auth' // bad script credentials, refused sudo (400/401 code 102)
-  | 'permission' // 403
-  | 'not_found' // 404
-  | 'bad_request' // 400 and other 4xx
-  | 'rate_limited' // 429
-  | 'unavailable' // 5xx
-  | 'network' // no HTTP answer at all
-  | 'protocol'; // an answer that is not what the API documents
+/** ShotGrid's statuses as kinds: 400/401 code 102 auth (bad script credentials, refused sudo), 403 permission,
+ * 404 not_found, other 4xx bad_request, 429 rate_limited, 5xx unavailable. */
+export type ShotgridErrorKind = TrackerErrorKind;
 
-export class ShotgridError extends Error {
-  readonly kind: ShotgridErrorKind;
-  readonly status: number | null;
+export class ShotgridError extends TrackerError {
   /** ShotGrid's error code (102, 103, 104, …) when the site sent one. */
   readonly code: number | null;
-  readonly retryAfterMs: number | undefined;
 
   constructor(kind: ShotgridErrorKind, message: string, details: { status?: number; code?: number | null; retryAfterMs?: number; cause?: unknown } = {}) {
-    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    super(kind, message, details);
     this.name = 'ShotgridError';
-    this.kind = kind;
-    this.status = details.status ?? null;
     this.code = details.code ?? null;
-    this.retryAfterMs = details.retryAfterMs;
   }
 }
 
@@ -55,24 +44,5 @@ function optionalRetryAfter(value: string | string[] | undefined): { retryAfterM
   return ms === undefined ? {} : { retryAfterMs: ms };
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CLOSED',
-]);
-
-/** Whether an exception is a transport failure (reset, refused, timeout) rather than a programming error. */
-export function isNetworkError(error: unknown): boolean {
-  for (let current: unknown = error; current instanceof Error; current = current.cause) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && NETWORK_CODES.has(code)) return true;
-  }
-  return false;
-}
+// Re-exported for the ShotGrid client's callers; the check itself is neutral (src/net/network-errors.ts).
+export { isNetworkError } from '../../net/network-errors.ts';
