@@ -174,9 +174,12 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
 
   /** Confirms the mapping, accepting what it says first (a Version's movie replaced), as a user who read it does. */
   async function confirmUpload(plan: ReturnType<Page['locator']>, label: string): Promise<void> {
+    const confirm = plan.getByRole('button', { name: label });
+    // The mapping is drawn once the files are read (their first bytes are checked): wait for it, then read it.
+    await confirm.waitFor();
     const accept = plan.locator('.plan-acknowledge input');
     if ((await accept.count()) > 0) await accept.check();
-    await plan.getByRole('button', { name: label }).click();
+    await confirm.click();
   }
 
   test('upload-files from the right-click menu: two files matched to two Versions by name, shown, confirmed, stored byte-identical', async () => {
