@@ -132,7 +132,6 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       tracker: deps.tracker,
       contexts: deps.contexts,
       uploads: deps.uploads,
-      versionFileField: deps.config.uploadVersionField,
       formParallelParts: deps.config.uploadParallelParts,
       heldBytes,
       maxUploadBytes: deps.config.maxUploadBytes,

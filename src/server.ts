@@ -105,7 +105,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       // The sandbox's script, whose credentials are public by design (production refuses sandbox mode).
       credentials = { siteUrl: sandbox.url, scriptName: sandboxDefaults.scriptName, scriptKey: sandboxDefaults.scriptKey };
     }
-    tracker = new ShotgridTracker({ ...credentials, log: log.child({ component: 'shotgrid' }), maxConcurrentRequests: config.siteMaxConcurrentRequests });
+    tracker = new ShotgridTracker({
+      ...credentials,
+      log: log.child({ component: 'shotgrid' }),
+      maxConcurrentRequests: config.siteMaxConcurrentRequests,
+      reviewMediaField: config.uploadVersionField,
+    });
     store = await createKeyValueStore(config.redisUrl?.reveal() ?? null, {
       onRedisError: (error) => log.error({ err: error }, 'redis connection error'),
       onWarning: (message) => log.warn(message),

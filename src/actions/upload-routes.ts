@@ -7,7 +7,7 @@ import type { ByteBudget } from '../net/byte-budget.ts';
 import type { ContextStore, ActionContext } from '../ami/context-store.ts';
 import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
 import { matchFilesByName } from '../shared/match-files.ts';
-import type { Tracker, UploadTarget } from '../trackers/tracker.ts';
+import type { Tracker, UploadSlot, UploadTarget } from '../trackers/tracker.ts';
 import { uploadHeld, type TargetOutcome } from '../transfer/held-upload.ts';
 import { imageCheck } from '../transfer/image-check.ts';
 import { MiB } from '../transfer/part-plan.ts';
@@ -38,8 +38,6 @@ export interface UploadRouteDeps {
   tracker: Tracker;
   contexts: ContextStore;
   uploads: UploadSessions;
-  /** The Version field that upload-files writes (ShotGrid's default: sg_uploaded_movie). */
-  versionFileField: string;
   /** Parts the no-JavaScript form holds and sends at once. */
   formParallelParts?: number;
   /** The process's budget for held bytes (the form's parts), shared with launch forms. */
@@ -66,8 +64,8 @@ const UPLOAD_ACTIONS = new Set(['upload-files', 'attach-files', 'set-thumbnail',
 
 /** What an action's uploads write, how big they may be, and what their bytes must be. */
 interface UploadRules {
-  /** The field written; null for a new Attachment linked to the entity. */
-  field: string | null;
+  /** What is written: a Version's review media, the thumbnail, or a new attachment. */
+  slot: UploadSlot;
   maxBytes: number | null;
   expect: 'image' | null;
 }
@@ -77,12 +75,12 @@ function rulesFor(context: ActionContext, deps: UploadRouteDeps): UploadRules {
   switch (context.action) {
     case 'set-thumbnail':
       // Upload type Thumbnail: the site makes the thumbnail from it, or shows none when it cannot.
-      return { field: 'image', maxBytes, expect: 'image' };
+      return { slot: 'thumbnail', maxBytes, expect: 'image' };
     case 'upload-files':
     case 'submit-for-review':
-      return { field: deps.versionFileField, maxBytes, expect: null };
+      return { slot: 'review-media', maxBytes, expect: null };
     default:
-      return { field: null, maxBytes, expect: null };
+      return { slot: 'attachment', maxBytes, expect: null };
   }
 }
 
@@ -320,14 +318,14 @@ async function targetsFor(context: ActionContext, ids: readonly number[], rules:
     if (outside.length > 0) {
       throw new HttpError(403, 'target_not_created_here', `${outside.length === 1 ? 'One target is' : `${outside.length} targets are`} not a new Version of this launch waiting for its movie: nothing was uploaded.`, { field: 'targets' });
     }
-    return [...new Set(ids)].map((id) => ({ type: 'Version', id, field: rules.field }));
+    return [...new Set(ids)].map((id) => ({ type: 'Version', id, slot: rules.slot }));
   }
   const selected = new Set(context.selectedIds);
   const outside = ids.filter((id) => !selected.has(id));
   if (outside.length > 0) {
     throw new HttpError(403, 'target_outside_selection', `${outside.length === 1 ? 'One target is' : `${outside.length} targets are`} not part of this launch's selection: nothing was uploaded.`, { field: 'targets' });
   }
-  return [...new Set(ids)].map((id) => ({ type: context.entityType, id, field: rules.field }));
+  return [...new Set(ids)].map((id) => ({ type: context.entityType, id, slot: rules.slot }));
 }
 
 /**
@@ -411,7 +409,6 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
     if (!req.is('multipart/form-data')) throw new HttpError(415, 'unsupported_media_type', 'The upload form must be sent as multipart/form-data.');
     const selection = await sessionCall(context, () => deps.tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds));
     const rules = rulesFor(context, deps);
-    const field = rules.field;
 
     const fields: Record<string, string> = {};
     const files: { name: string; outcomes: TargetOutcome[]; refused?: string }[] = [];
@@ -446,7 +443,7 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
         entry.name = filename;
         // attach-files sends every file to every selected entity; upload-files matches by name unless told "all".
         const mode = context.action === 'attach-files' || fields['mode'] === 'all' ? 'all' : 'match';
-        const targets = formTargets(mode, filename, selection.visible, context.entityType, field);
+        const targets = formTargets(mode, filename, selection.visible, context.entityType, rules.slot);
         if (targets.length === 0) {
           entry.refused = 'No selected entity is named like this file.';
           stream.resume();
@@ -500,10 +497,10 @@ function formTargets(
   fileName: string,
   visible: readonly { type: string; id: number; name: string }[],
   entityType: string,
-  field: string | null,
+  slot: UploadSlot,
 ): UploadTarget[] {
   const chosen = mode === 'all' ? visible : (matchFilesByName([fileName], visible).matches[0]?.targets ?? []);
-  return chosen.map((entity) => ({ type: entityType, id: entity.id, field }));
+  return chosen.map((entity) => ({ type: entityType, id: entity.id, slot }));
 }
 
 /** The form's file stream with the action's checks in front: its size limit, and for thumbnails its content. */

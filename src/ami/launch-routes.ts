@@ -27,7 +27,7 @@ import { verifyAmiRequest } from './verify.ts';
 //   GET  /ami/:action/:contextId/expiry     when the launch expires now (410 once it has)
 
 export interface LaunchRouteDeps {
-  config: Pick<Config, 'ami' | 'publicPath' | 'session' | 'maxUploadBytes' | 'thumbnailMaxBytes' | 'uploadParallelParts' | 'uploadVersionField'>;
+  config: Pick<Config, 'ami' | 'publicPath' | 'session' | 'maxUploadBytes' | 'thumbnailMaxBytes' | 'uploadParallelParts'>;
   tracker: Tracker;
   contexts: ContextStore;
   replay: ReplayGuard;
@@ -211,9 +211,8 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
     let selection: Selection;
     try {
       // As the launching user (sudo): their permissions decide what they see.
-      // upload-files: what each Version's movie field holds now, so the page says what an upload would replace.
-      const fileField = action.action === 'upload-files' ? config.uploadVersionField : undefined;
-      selection = await tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds, fileField ? { fileField } : {});
+      // upload-files: each Version's movie now, so the page says what an upload would replace.
+      selection = await tracker.lookupSelection(context.user.login, context.entityType, context.selectedIds, { withReviewMedia: action.action === 'upload-files' });
     } catch (error) {
       throw httpErrorFromSite(error, context.user.login);
     }

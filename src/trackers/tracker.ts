@@ -14,8 +14,8 @@ export interface SelectedEntity {
   siteUrl: string;
   /** For a Task: the entity it belongs to (a Shot, an Asset…), or null when it has none. Absent for other types. */
   parent?: { type: string; id: number; name: string } | null;
-  /** What the field asked for (`fileField`) holds now: its file's name, or null when empty. Absent when not asked. */
-  file?: { name: string } | null;
+  /** A Version's review media now (`withReviewMedia`): its file's name, or null when it has none. Absent when not asked. */
+  reviewMedia?: { name: string } | null;
 }
 
 export interface Selection {
@@ -25,11 +25,17 @@ export interface Selection {
   hiddenIds: number[];
 }
 
-/** Where an upload goes: a file or image field of a record, or (field null) a new Attachment linked to it. */
+/**
+ * What an upload fills, in the actions' words; each adapter knows its site's fields: a Version's review media (its
+ * movie: ShotGrid's configured file field), an entity's thumbnail, or a new attachment linked to the entity.
+ */
+export type UploadSlot = 'review-media' | 'thumbnail' | 'attachment';
+
+/** Where an upload goes. */
 export interface UploadTarget {
   type: string;
   id: number;
-  field: string | null;
+  slot: UploadSlot;
 }
 
 /**
@@ -142,10 +148,10 @@ export interface Tracker {
   /** Throws when the site cannot be reached or refuses the service's credentials. */
   checkReachable(): Promise<void>;
   /**
-   * The selected entities as `login` sees them (their permissions apply); with `fileField`, also what that file
-   * field holds now (a page says so before an upload replaces it).
+   * The selected entities as `login` sees them (their permissions apply); with `withReviewMedia`, also what each
+   * Version's review media is now (a page says so before an upload replaces it).
    */
-  lookupSelection(login: string, entityType: string, ids: readonly number[], options?: { fileField?: string }): Promise<Selection>;
+  lookupSelection(login: string, entityType: string, ids: readonly number[], options?: { withReviewMedia?: boolean }): Promise<Selection>;
   /**
    * Whether the site takes an upload to this target in parts; where not, a file goes in one PUT (≤ 5 GiB). May ask
    * the site (as `login`) once what kind of storage it has.

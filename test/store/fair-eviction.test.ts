@@ -120,7 +120,7 @@ describe('launches and uploads are kept for their user', () => {
     const version = site.store.all('Version').find((record) => record.fields.code === 'sh010_anim_v001')!;
     const artistLaunch = await contexts.create(launchBy(artist));
     const bytes = testBytes(6 * MiB, 7);
-    const artistUpload = await uploads.begin(artistLaunch.id, 'artist', { name: 'artist.mov', size: bytes.length, targets: [{ type: 'Version', id: version.id, field: 'sg_uploaded_movie' }] });
+    const artistUpload = await uploads.begin(artistLaunch.id, 'artist', { name: 'artist.mov', size: bytes.length, targets: [{ type: 'Version', id: version.id, slot: 'review-media' as const }] });
     const first = bytes.subarray(0, artistUpload.partSize);
     await uploads.receivePart(artistUpload, 1, Readable.from([first]), first.length, Buffer.from(md5(first), 'hex').toString('base64'));
     // Everything the launch and its upload keep counts to artist, but for the service-wide list of open uploads.

@@ -205,7 +205,7 @@ describe('locateFile', () => {
   test('a file uploaded through the tracker comes back identical', async () => {
     const sh040 = idOf('Shot', 'sh040');
     const bytes = testBytes(300_001, 7);
-    const upload = await tracker.beginUpload('coord', { type: 'Shot', id: sh040, field: null }, 'layout ünïcode.bin', false);
+    const upload = await tracker.beginUpload('coord', { type: 'Shot', id: sh040, slot: 'attachment' }, 'layout ünïcode.bin', false);
     const { etag } = await putPart(await tracker.partUrl('coord', upload, 1), { bytes });
     await tracker.completeUpload('coord', upload, [etag], {});
     const [file] = (await tracker.listFiles('coord', 'Shot', [sh040], ALL)).filter((f) => f.name === 'layout ünïcode.bin');

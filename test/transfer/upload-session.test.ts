@@ -29,7 +29,7 @@ after(async () => {
 });
 beforeEach(() => site.faults.reset());
 
-const version = (code: string) => ({ type: 'Version', id: site.store.all('Version').find((v) => v.fields.code === code)!.id, field: 'sg_uploaded_movie' });
+const version = (code: string) => ({ type: 'Version', id: site.store.all('Version').find((v) => v.fields.code === code)!.id, slot: 'review-media' as const });
 
 function part(record: UploadRecord, bytes: Buffer, n: number): { body: Readable; length: number; md5: string } {
   const { start, end } = partRange({ size: record.size, partSize: record.partSize, partCount: record.partCount, multipart: record.partCount > 1 }, n);

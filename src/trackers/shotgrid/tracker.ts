@@ -68,17 +68,33 @@ export class ShotgridTracker implements Tracker {
   /** The site's kind of storage ("s3", or "sg" on a local install), once asked. */
   #storage: Promise<string> | null = null;
 
-  constructor(options: ShotgridClientOptions) {
+  /** The Version field that holds its movie (UPLOAD_VERSION_FIELD; ShotGrid's default sg_uploaded_movie). */
+  readonly #reviewMediaField: string;
+
+  constructor(options: ShotgridClientOptions & { reviewMediaField?: string }) {
     this.client = new ShotgridClient(options);
     this.siteUrl = this.client.siteUrl;
+    this.#reviewMediaField = options.reviewMediaField ?? 'sg_uploaded_movie';
+  }
+
+  #siteTarget(target: UploadTarget): { type: string; id: number; field: string | null } {
+    return { type: target.type, id: target.id, field: this.#fieldOf(target) };
+  }
+
+  /** The field a slot is at this site: null for a new Attachment linked to the record. */
+  #fieldOf(target: UploadTarget): string | null {
+    // Upload state stored before slots existed named the field itself (it lives a week in the store).
+    const stored = (target as { field?: string | null }).field;
+    if (target.slot === undefined && stored !== undefined) return stored;
+    return target.slot === 'review-media' ? this.#reviewMediaField : target.slot === 'thumbnail' ? 'image' : null;
   }
 
   checkReachable(): Promise<void> {
     return this.client.checkReachable();
   }
 
-  async lookupSelection(login: string, entityType: string, ids: readonly number[], options: { fileField?: string } = {}): Promise<Selection> {
-    const { fileField } = options;
+  async lookupSelection(login: string, entityType: string, ids: readonly number[], options: { withReviewMedia?: boolean } = {}): Promise<Selection> {
+    const fileField = options.withReviewMedia ? this.#reviewMediaField : undefined;
     const fields = [...this.#selectionFields(entityType), ...(fileField ? [fileField] : [])];
     const found = await this.#readSelected(this.client.as(login), entityType, ids, fields);
     const nameField = nameFieldOf(entityType);
@@ -86,7 +102,7 @@ export class ShotgridTracker implements Tracker {
     const hiddenIds: number[] = [];
     for (const id of ids) {
       const record = found.get(id);
-      if (record) visible.push({ ...this.#entity(entityType, record, nameField), ...(fileField ? { file: fileIn(record[fileField]) } : {}) });
+      if (record) visible.push({ ...this.#entity(entityType, record, nameField), ...(fileField ? { reviewMedia: fileIn(record[fileField]) } : {}) });
       else hiddenIds.push(id);
     }
     return { visible, hiddenIds };
@@ -98,7 +114,7 @@ export class ShotgridTracker implements Tracker {
    * and small (shared/protocol/shotgrid-rest.md).
    */
   async multipartAllowed(login: string, target: UploadTarget): Promise<boolean> {
-    if (target.field === null || target.field === 'image') return false;
+    if (this.#fieldOf(target) === null || this.#fieldOf(target) === 'image') return false;
     return (await this.#storageService(login, target)) !== 'sg';
   }
 
@@ -110,7 +126,7 @@ export class ShotgridTracker implements Tracker {
   async #storageService(login: string, target: UploadTarget): Promise<string> {
     this.#storage ??= this.client
       .as(login)
-      .beginUpload(target, 'storage-kind-probe.bin', false)
+      .beginUpload(this.#siteTarget(target), 'storage-kind-probe.bin', false)
       .then((start) => String(start.info.storage_service ?? 's3'));
     // A failed probe is not remembered: the next upload asks again.
     this.#storage.catch(() => {
@@ -120,7 +136,7 @@ export class ShotgridTracker implements Tracker {
   }
 
   async beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload> {
-    const start = await this.client.as(login).beginUpload(target, filename, multipart);
+    const start = await this.client.as(login).beginUpload(this.#siteTarget(target), filename, multipart);
     this.#storage ??= Promise.resolve(String(start.info.storage_service ?? 's3'));
     if (multipart && start.nextPartPath === null) throw new ShotgridError('protocol', 'A multipart upload began without links.get_next_part');
     const state: ShotgridUploadState = {
@@ -167,11 +183,12 @@ export class ShotgridTracker implements Tracker {
     // The 201 carries no id: read back what the upload created.
     const { target } = upload;
     const recordUrl = `${this.siteUrl}/detail/${encodeURIComponent(target.type)}/${target.id}`;
-    if (target.field !== null) {
-      const record = await session.read(target.type, target.id, [target.field]);
-      const value = record?.[target.field] as { id?: unknown; name?: unknown } | string | null | undefined;
-      if (target.field === 'image' || typeof value === 'string') return { attachmentId: null, name: upload.filename, siteUrl: recordUrl };
-      if (typeof value?.id !== 'number') throw new ShotgridError('protocol', `The upload completed but ${target.type}.${target.field} holds no file`);
+    const field = this.#fieldOf(target);
+    if (field !== null) {
+      const record = await session.read(target.type, target.id, [field]);
+      const value = record?.[field] as { id?: unknown; name?: unknown } | string | null | undefined;
+      if (field === 'image' || typeof value === 'string') return { attachmentId: null, name: upload.filename, siteUrl: recordUrl };
+      if (typeof value?.id !== 'number') throw new ShotgridError('protocol', `The upload completed but ${target.type}.${field} holds no file`);
       return { attachmentId: value.id, name: typeof value.name === 'string' ? value.name : upload.filename, siteUrl: recordUrl };
     }
     const [attachment] = await session.find(
