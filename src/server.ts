@@ -12,7 +12,7 @@ import { sandboxDefaults } from './sandbox/defaults.ts';
 import type { SandboxOptions, SandboxSite } from './sandbox/site.ts';
 import { createKeyValueStore } from './store/create-store.ts';
 import type { KeyValueStore } from './store/key-value-store.ts';
-import { ShotgridTracker } from './trackers/shotgrid/tracker.ts';
+import { createTracker } from './trackers/create-tracker.ts';
 import type { Tracker } from './trackers/tracker.ts';
 import { UploadSessions } from './transfer/upload-session.ts';
 
@@ -105,12 +105,10 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       // The sandbox's script, whose credentials are public by design (production refuses sandbox mode).
       credentials = { siteUrl: sandbox.url, scriptName: sandboxDefaults.scriptName, scriptKey: sandboxDefaults.scriptKey };
     }
-    tracker = new ShotgridTracker({
-      ...credentials,
-      log: log.child({ component: 'shotgrid' }),
-      maxConcurrentRequests: config.siteMaxConcurrentRequests,
-      reviewMediaField: config.uploadVersionField,
-    });
+    tracker = createTracker(
+      { kind: 'shotgrid', ...credentials, reviewMediaField: config.uploadVersionField, maxConcurrentRequests: config.siteMaxConcurrentRequests },
+      { log },
+    );
     store = await createKeyValueStore(config.redisUrl?.reveal() ?? null, {
       onRedisError: (error) => log.error({ err: error }, 'redis connection error'),
       onWarning: (message) => log.warn(message),

@@ -1,0 +1,35 @@
+import type { Dispatcher } from 'undici';
+import type { Logger } from '../log.ts';
+import { ShotgridTracker } from './shotgrid/tracker.ts';
+import type { Tracker } from './tracker.ts';
+
+// The one place that turns a site's settings into its adapter: the rest of the service holds a Tracker and never
+// names a site kind (test/architecture.test.ts). ftrack joins here.
+
+export interface ShotgridSettings {
+  kind: 'shotgrid';
+  siteUrl: string;
+  scriptName: string;
+  scriptKey: string;
+  /** The Version field that holds its movie (UPLOAD_VERSION_FIELD). */
+  reviewMediaField: string;
+  /** API requests in flight at once (SITE_MAX_CONCURRENT_REQUESTS). */
+  maxConcurrentRequests: number;
+}
+
+export type TrackerSettings = ShotgridSettings;
+
+export function createTracker(settings: TrackerSettings, options: { log: Logger; dispatcher?: Dispatcher }): Tracker {
+  switch (settings.kind) {
+    case 'shotgrid':
+      return new ShotgridTracker({
+        siteUrl: settings.siteUrl,
+        scriptName: settings.scriptName,
+        scriptKey: settings.scriptKey,
+        reviewMediaField: settings.reviewMediaField,
+        maxConcurrentRequests: settings.maxConcurrentRequests,
+        log: options.log.child({ component: 'shotgrid' }),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      });
+  }
+}
