@@ -31,6 +31,22 @@ export interface Selection {
  */
 export type UploadSlot = 'review-media' | 'thumbnail' | 'attachment';
 
+/**
+ * What beginning an upload takes, for every site up front: ShotGrid needs the name and whether it goes in parts;
+ * ftrack also signs the size, the type and (for one PUT) the file's checksum into the links it gives.
+ */
+export interface NewUpload {
+  name: string;
+  /** Bytes, or null when not known before the bytes are read (the plain form streams them). */
+  size: number | null;
+  contentType: string;
+  /** More than one part (the part count may still be unknown: the plain form). */
+  multipart: boolean;
+  partCount: number | null;
+  /** The whole file's MD5, base64 (RFC 1864), when known before the upload begins. */
+  checksum?: string;
+}
+
 /** Where an upload goes. */
 export interface UploadTarget {
   type: string;
@@ -157,8 +173,8 @@ export interface Tracker {
    * the site (as `login`) once what kind of storage it has.
    */
   multipartAllowed(login: string, target: UploadTarget): Promise<boolean>;
-  /** Begins an upload as `login`; `multipart` when the file goes in more than one part. */
-  beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload>;
+  /** Begins an upload of `file` to `target` as `login`. */
+  beginUpload(login: string, target: UploadTarget, file: NewUpload): Promise<TrackerUpload>;
   /** Where to PUT part `n` (1-based; 1 for a single-part upload), freshly signed. */
   partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation>;
   /** Completes the upload with the parts' receipts (ETags, or the site's answer) in order, then reads back what it created. */

@@ -78,8 +78,15 @@ export async function uploadHeld(job: HeldUploadJob, source: Readable, options: 
   const runs: TargetRun[] = await Promise.all(
     job.targets.map(async (target): Promise<TargetRun> => {
       try {
-        const multipart = job.plan.size === null || job.plan.multipart;
-        const upload = await job.tracker.beginUpload(job.login, target, job.filename, multipart);
+        const { plan } = job;
+        const upload = await job.tracker.beginUpload(job.login, target, {
+          name: job.filename,
+          size: plan.size,
+          contentType: contentTypeFor(job.filename),
+          // Not known before it is read: in parts, as many as the bytes make.
+          multipart: plan.size === null || plan.multipart,
+          partCount: plan.size === null ? null : plan.partCount,
+        });
         return { target, upload, etags: [], failure: null };
       } catch (error) {
         return { target, upload: null, etags: [], failure: asError(error) };

@@ -130,7 +130,8 @@ export class UploadSessions {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; the site takes this file in one piece, at most 5 GiB (${MAX_PART_SIZE} bytes).`);
     }
     const plan: PartPlan = inOnePiece ? planSinglePut(request.size) : planParts(request.size, this.#options.partSize);
-    const begun = await Promise.allSettled(request.targets.map((target) => tracker.beginUpload(login, target, name, plan.multipart)));
+    const file = { name, size: request.size, contentType: contentTypeFor(name), multipart: plan.multipart, partCount: plan.partCount };
+    const begun = await Promise.allSettled(request.targets.map((target) => tracker.beginUpload(login, target, file)));
     const uploads = begun.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const refused = begun.find((result) => result.status === 'rejected');
     if (refused) {

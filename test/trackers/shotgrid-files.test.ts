@@ -20,6 +20,9 @@ class CountingAgent extends Agent {
   }
 }
 
+/** What beginning an upload takes; ShotGrid reads the name and whether it goes in parts. */
+const newUpload = (name: string, multipart: boolean) => ({ name, size: null, contentType: 'application/octet-stream', multipart, partCount: null });
+
 const ALL: FileKinds = { attachments: true, fields: true, thumbnails: true, noteAttachments: true };
 
 let site: SandboxSite;
@@ -205,7 +208,7 @@ describe('locateFile', () => {
   test('a file uploaded through the tracker comes back identical', async () => {
     const sh040 = idOf('Shot', 'sh040');
     const bytes = testBytes(300_001, 7);
-    const upload = await tracker.beginUpload('coord', { type: 'Shot', id: sh040, slot: 'attachment' }, 'layout ünïcode.bin', false);
+    const upload = await tracker.beginUpload('coord', { type: 'Shot', id: sh040, slot: 'attachment' }, newUpload('layout ünïcode.bin', false));
     const { etag } = await putPart(await tracker.partUrl('coord', upload, 1), { bytes });
     await tracker.completeUpload('coord', upload, [etag], {});
     const [file] = (await tracker.listFiles('coord', 'Shot', [sh040], ALL)).filter((f) => f.name === 'layout ünïcode.bin');

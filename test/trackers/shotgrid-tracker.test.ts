@@ -10,6 +10,9 @@ import { bearer, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
 
 let site: SandboxSite;
 let tracker: ShotgridTracker;
+/** What beginning an upload takes; ShotGrid reads the name and whether it goes in parts. */
+const newUpload = (name: string, multipart: boolean) => ({ name, size: null, contentType: 'application/octet-stream', multipart, partCount: null });
+
 const MiB = 1024 * 1024;
 
 before(async () => {
@@ -54,7 +57,7 @@ test('thumbnail states: none, transient placeholder, signed URL', () => {
 test('a multipart upload with parts PUT in parallel and out of order completes and reads back identical', async () => {
   const bytes = testBytes(17 * MiB + 5, 31);
   const target = { type: 'Version', id: versionId('sh050_anim_v002'), slot: 'review-media' as const };
-  const upload = await tracker.beginUpload('coord', target, 'sh050_anim_v002.mov', true);
+  const upload = await tracker.beginUpload('coord', target, newUpload('sh050_anim_v002.mov', true));
   const partSize = 5 * MiB;
   const count = Math.ceil(bytes.length / partSize);
   const order = [4, 2, 1, 3];
@@ -78,14 +81,14 @@ test('a record-level upload is read back as the new attachment; abort leaves not
   const shot = site.store.all('Shot').find((s) => s.fields.code === 'sh040')!;
   const target = { type: 'Shot', id: shot.id, slot: 'attachment' as const };
   const bytes = Buffer.from('layout notes');
-  const upload = await tracker.beginUpload('artist', target, 'layout.txt', false);
+  const upload = await tracker.beginUpload('artist', target, newUpload('layout.txt', false));
   const { etag } = await putPart(await tracker.partUrl('artist', upload, 1), { bytes });
   const file = await tracker.completeUpload('artist', upload, [etag], {});
   assert.equal(file.name, 'layout.txt');
   const attachment = site.store.get('Attachment', file.attachmentId!)!;
   assert.deepEqual(attachment.fields.attachment_links, [{ type: 'Shot', id: shot.id }]);
 
-  const aborted = await tracker.beginUpload('artist', { type: 'Version', id: versionId('sh040_comp_v003'), slot: 'review-media' as const }, 'x.mov', true);
+  const aborted = await tracker.beginUpload('artist', { type: 'Version', id: versionId('sh040_comp_v003'), slot: 'review-media' as const }, newUpload('x.mov', true));
   await putPart(await tracker.partUrl('artist', aborted, 1), { bytes: testBytes(1000) });
   await tracker.abortUpload('artist', aborted);
   assert.equal(site.storage.multipartUploadsInProgress(), 0);
@@ -104,7 +107,7 @@ test('a user\'s token is minted again, never refreshed: writes stay the user\'s 
     const shot = short.store.all('Shot').find((s) => s.fields.code === 'sh040')!;
     for (let round = 0; round < 2; round++) {
       if (round === 1) await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the 30 s margin: a new token
-      const upload = await client.beginUpload('artist', { type: 'Shot', id: shot.id, slot: 'attachment' as const }, `round-${round}.txt`, false);
+      const upload = await client.beginUpload('artist', { type: 'Shot', id: shot.id, slot: 'attachment' as const }, newUpload(`round-${round}.txt`, false));
       const { etag } = await putPart(await client.partUrl('artist', upload, 1), { bytes: Buffer.from(`round ${round}`) });
       const file = await client.completeUpload('artist', upload, [etag], {});
       const creator = short.store.get('Attachment', file.attachmentId!)!.fields.created_by as { type: string; id: number };
@@ -118,5 +121,5 @@ test('a user\'s token is minted again, never refreshed: writes stay the user\'s 
 });
 
 test('the outsider cannot begin an upload on a Demo version', async () => {
-  await assert.rejects(tracker.beginUpload('outsider', { type: 'Version', id: versionId('sh010_comp_v001'), slot: 'review-media' as const }, 'x.mov', false), /not found/);
+  await assert.rejects(tracker.beginUpload('outsider', { type: 'Version', id: versionId('sh010_comp_v001'), slot: 'review-media' as const }, newUpload('x.mov', false)), /not found/);
 });

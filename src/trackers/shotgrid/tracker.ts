@@ -1,4 +1,4 @@
-import { FileHeldBySite, type PartLocation, type FileKinds, type FileRef, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
+import { FileHeldBySite, type PartLocation, type FileKinds, type FileRef, type NewUpload, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
 import { ALL_FIELDS, ShotgridClient, type Fields, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
 import { ShotgridError } from './errors.ts';
 import { listSelectionFiles, type SelectedRecord } from './files.ts';
@@ -135,7 +135,9 @@ export class ShotgridTracker implements Tracker {
     return this.#storage;
   }
 
-  async beginUpload(login: string, target: UploadTarget, filename: string, multipart: boolean): Promise<TrackerUpload> {
+  /** ShotGrid's `_upload` takes the name and whether it goes in parts; it signs no size, type or checksum. */
+  async beginUpload(login: string, target: UploadTarget, file: NewUpload): Promise<TrackerUpload> {
+    const { name: filename, multipart } = file;
     const start = await this.client.as(login).beginUpload(this.#siteTarget(target), filename, multipart);
     this.#storage ??= Promise.resolve(String(start.info.storage_service ?? 's3'));
     if (multipart && start.nextPartPath === null) throw new ShotgridError('protocol', 'A multipart upload began without links.get_next_part');
