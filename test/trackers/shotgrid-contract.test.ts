@@ -1,0 +1,31 @@
+import { startSandboxSite } from '../../src/sandbox/site.ts';
+import { createTracker } from '../../src/trackers/create-tracker.ts';
+import { createLogger } from '../../src/log.ts';
+import { trackerContract } from './tracker-contract.ts';
+
+// The ShotGrid adapter, made as the service makes it, against the strict sandbox site: held to the Tracker contract.
+
+trackerContract('ShotGrid', async () => {
+  const site = await startSandboxSite();
+  const tracker = createTracker(
+    { kind: 'shotgrid', siteUrl: site.url, scriptName: site.scriptName, scriptKey: site.scriptKey, reviewMediaField: 'sg_uploaded_movie', maxConcurrentRequests: 8 },
+    { log: createLogger({ level: 'silent' }) },
+  );
+  const one = (type: 'Version' | 'Shot' | 'Project' | 'HumanUser', test: (fields: Record<string, unknown>) => boolean) => site.store.all(type).find((record) => test(record.fields))!;
+  const version = one('Version', (fields) => fields.code === 'sh030_anim_v002');
+  const shot = one('Shot', (fields) => fields.code === 'sh030');
+  return {
+    tracker,
+    login: 'coord',
+    userId: one('HumanUser', (fields) => fields.login === 'coord').id,
+    version: { type: 'Version', id: version.id, name: String(version.fields.code) },
+    shot: { type: 'Shot', id: shot.id, name: String(shot.fields.code) },
+    projectId: one('Project', (fields) => fields.name === 'Demo').id,
+    missingId: 999_999,
+    status: 'rev',
+    close: async () => {
+      await tracker.close();
+      await site.close();
+    },
+  };
+});
