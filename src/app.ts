@@ -20,7 +20,9 @@ import type { KeyValueStore } from './store/key-value-store.ts';
 import type { Tracker } from './trackers/tracker.ts';
 import type { UploadSessions } from './transfer/upload-session.ts';
 import { errorHandler, notFoundHandler } from './web/errors.ts';
-import { healthRoutes } from './web/health.ts';
+import { healthRoutes, type Readiness } from './web/health.ts';
+import type { Outbound } from './net/outbound.ts';
+import { countTransfers } from './web/transfer-metrics.ts';
 import { homePage } from './web/home.ts';
 import { sharedScript } from './web/shared-scripts.ts';
 import { resolveFrameAncestors, securityHeaders } from './web/security-headers.ts';
@@ -49,6 +51,10 @@ export interface AppDeps {
   sandboxMenuUrl?: string | undefined;
   /** Origins thumbnails may load from besides https: hosts (the sandbox's plain-http storage). */
   imageOrigins?: readonly string[];
+  /** What /readyz reports: the site and the store, checked now and then; the server says when shutdown starts. */
+  readiness: Readiness;
+  /** How storage and web links are reached (the outbound proxy); direct when absent. */
+  outbound?: Outbound;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -63,6 +69,7 @@ export function createApp(deps: AppDeps): Express {
 
   // 1. Every request gets an id and a log line.
   app.use(requestLogging(log, { quietPaths: [`${config.basePath}/healthz`, `${config.basePath}/readyz`] }));
+  app.use(countTransfers(config.basePath));
   // 1b. No client holds more than its share: requests in flight per address, and no time spent waiting on it.
   app.use(limitRequestsPerClient(config.maxRequestsPerClient));
   app.use(cutIdleClients(config.clientIdleSeconds * 1000));
@@ -97,7 +104,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
   router.get('/public/js/text-signature.js', sharedScript('text-signature'));
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
-  router.use(healthRoutes(() => deps.tracker.checkReachable()));
+  router.use(healthRoutes(deps.readiness));
   // Every request under a launch counts against its user's rate (in the store: across instances).
   router.use('/ami/:action/:contextId', limitPerUser({ store: deps.store, contexts: deps.contexts, perMinute: deps.config.rateLimitPerMinute }));
   // The Action Menu Item endpoints: POST /ami/<action> launches, GET /ami/<action>/<context> is the action's page.
@@ -123,6 +130,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       contexts: deps.contexts,
       store: deps.store,
       ...(deps.records ? { records: deps.records } : {}),
+      ...(deps.outbound ? { outbound: deps.outbound } : {}),
     }),
   );
   // The upload API under a launch's page (upload-files, attach-files, set-thumbnail, submit-for-review).
@@ -134,6 +142,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       uploads: deps.uploads,
       formParallelParts: deps.config.uploadParallelParts,
       heldBytes,
+      ...(deps.outbound ? { storageDispatcher: deps.outbound.storage } : {}),
       maxUploadBytes: deps.config.maxUploadBytes,
       thumbnailMaxBytes: deps.config.thumbnailMaxBytes,
       createdVersions: deps.submissions,

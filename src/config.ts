@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import type { LevelWithSilent } from 'pino';
 import { z } from 'zod';
 import { amiActionEnvSuffix, amiActions, type AmiAction } from './ami/actions.ts';
+import { readOutboundProxy, type OutboundProxy } from './net/outbound.ts';
 import { sandboxDefaults } from './sandbox/defaults.ts';
 import { faultsFromEnv, type FaultSettingsInput } from './sandbox/faults.ts';
 
@@ -128,6 +129,14 @@ export interface Config {
   /** LocalStorage code → the path where that storage is mounted on this machine. */
   localStorageMounts: ReadonlyMap<string, string>;
   shutdownGraceSeconds: number;
+  /** The outbound proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), or null: requests go out direct. */
+  outboundProxy: OutboundProxy | null;
+  /** Web links through the proxy too (WEB_LINKS_VIA_PROXY): their host allow-list is then their guard. */
+  webLinksViaProxy: boolean;
+  /** Where Prometheus metrics are served (METRICS_PORT, METRICS_HOST); null: nowhere. */
+  metrics: { port: number; host: string } | null;
+  /** How long /readyz answers from its last check of the site and the store. */
+  readyzCacheSeconds: number;
   sandbox: {
     port: number;
     storagePort: number;
@@ -345,6 +354,14 @@ export function loadConfig(env: Env = process.env): Config {
 
   const session = readSessionSecret(reader, production, warnings);
   const redisUrl = reader.read('REDIS_URL', redisUrlSchema, 'a redis:// or rediss:// URL', { secret: true }) ?? null;
+  const outbound = readOutboundProxy(env);
+  for (const problem of outbound.problems) reader.problem(problem.variable, problem.message);
+  const webLinksViaProxy = reader.read('WEB_LINKS_VIA_PROXY', booleanSchema, 'true or false (also 1/0, yes/no)') ?? false;
+  if (webLinksViaProxy && outbound.proxy === null && outbound.problems.length === 0) {
+    reader.problem('WEB_LINKS_VIA_PROXY', 'WEB_LINKS_VIA_PROXY=true sends web links through the outbound proxy, but neither HTTPS_PROXY nor HTTP_PROXY is set.');
+  }
+  const metricsPort = reader.read('METRICS_PORT', portSchema, 'a port number from 0 to 65535, other than PORT');
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) reader.problem('METRICS_PORT', `METRICS_PORT must differ from PORT (${port}): metrics are kept off the public port.`);
 
   const config: Config = {
     nodeEnv,
@@ -402,6 +419,13 @@ export function loadConfig(env: Env = process.env): Config {
     localStorageMounts: readLocalStorageMounts(reader),
     shutdownGraceSeconds:
       reader.read('SHUTDOWN_GRACE_SECONDS', integerIn(0, 3600), 'a number of seconds from 0 to 3600') ?? 30,
+    outboundProxy: outbound.proxy,
+    webLinksViaProxy,
+    metrics:
+      metricsPort === undefined
+        ? null
+        : { port: metricsPort, host: reader.read('METRICS_HOST', nonEmpty, 'a host name or IP address to serve metrics on') ?? '127.0.0.1' },
+    readyzCacheSeconds: reader.read('READYZ_CACHE_SECONDS', integerIn(1, 300), 'a number of seconds from 1 to 300') ?? 10,
     sandbox: readSandbox(reader),
     warnings,
   };

@@ -20,8 +20,10 @@ const secretQueryName = /sig|token|secret|passw|credential|key|auth/i;
 const urlInText = /\bhttps?:\/\/[^\s"'<>`]+/gi;
 const bearerInText = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
 
-/** Masks the values of secret query parameters in one URL; other text is returned as it was. */
-export function redactUrl(text: string): string {
+/** Masks the credentials (`user:password@`) and the values of secret query parameters in one URL. */
+export function redactUrl(url: string): string {
+  // A proxy's URL may carry its credentials; an error message may quote one.
+  const text = url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#@\s]*@/i, `$1${REDACTED}@`);
   const queryAt = text.indexOf('?');
   if (queryAt < 0) return text;
   const hashAt = text.indexOf('#', queryAt);

@@ -8,6 +8,10 @@ import { ContextStore } from './ami/context-store.ts';
 import { ReplayGuard } from './ami/replay-guard.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createLogger, type Logger } from './log.ts';
+import { reachableHost } from './net/addresses.ts';
+import { createOutbound } from './net/outbound.ts';
+import { Readiness } from './web/health.ts';
+import { startMetricsServer, type MetricsServer } from './web/metrics-server.ts';
 import { sandboxDefaults } from './sandbox/defaults.ts';
 import type { SandboxOptions, SandboxSite } from './sandbox/site.ts';
 import { createKeyValueStore } from './store/create-store.ts';
@@ -54,6 +58,8 @@ export interface RunningServer {
   siteUrl: string;
   /** In sandbox mode: the sandbox's right-click menu page. */
   sandboxMenuUrl: string | undefined;
+  /** Where Prometheus metrics are served (METRICS_PORT), if anywhere. */
+  metricsUrl: string | undefined;
   server: Server;
   /**
    * Stops accepting connections, closes idle ones, lets running requests finish for up to `graceMs`
@@ -93,8 +99,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const url = `http://${reachableHost(config.host)}:${port}${config.basePath}`;
   const publicUrl = config.publicUrlIsDefault ? `http://localhost:${port}${config.basePath}` : config.publicUrl;
 
+  // Every request out goes through the outbound proxy when one is set; the sandbox is on this machine.
+  const outbound = createOutbound(config.site === null ? null : config.outboundProxy, { webLinksViaProxy: config.webLinksViaProxy });
+  if (config.site === null && config.outboundProxy !== null) log.warn('HTTPS_PROXY/HTTP_PROXY are set but not used: the sandbox site runs on this machine.');
   let sandbox: SandboxHandle | undefined;
   let tracker: Tracker | undefined;
+  let metrics: MetricsServer | undefined;
   let store: KeyValueStore | undefined;
   try {
     let credentials: { siteUrl: string; scriptName: string; scriptKey: string };
@@ -107,22 +117,30 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     }
     tracker = createTracker(
       { kind: 'shotgrid', ...credentials, reviewMediaField: config.uploadVersionField, maxConcurrentRequests: config.siteMaxConcurrentRequests },
-      { log },
+      { log, dispatcher: outbound.site },
     );
     store = await createKeyValueStore(config.redisUrl?.reveal() ?? null, {
       onRedisError: (error) => log.error({ err: error }, 'redis connection error'),
       onWarning: (message) => log.warn(message),
     });
+    if (config.metrics !== null) metrics = await startMetricsServer(config.metrics, log);
   } catch (error) {
     await new Promise((resolve) => server.close(resolve));
     await tracker?.close();
+    await outbound.close();
+    await store?.close();
     await sandbox?.close();
     throw error;
   }
   const siteUrl = tracker.siteUrl;
 
   const contexts = new ContextStore(store, config.contextTtlSeconds);
-  const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes, partLinksAhead: config.uploadParallelParts });
+  const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes, partLinksAhead: config.uploadParallelParts, dispatcher: outbound.storage });
+  const readiness = new Readiness({
+    checks: { site: () => tracker.checkReachable(), store: async () => void (await store.get('readiness-probe')) },
+    cacheMs: config.readyzCacheSeconds * 1000,
+    log,
+  });
   const records = new LaunchRecords({ store, ttlSeconds: config.recordDays * 24 * 3600 });
   const submissions = new ReviewSubmissions({ store, tracker, uploads, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, records });
   const app = createApp({
@@ -136,13 +154,15 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     submissions,
     records,
     sandboxMenuUrl: sandbox?.menuUrl,
+    readiness,
+    outbound,
     // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.
     imageOrigins: sandbox === undefined ? [] : [sandbox.storageUrl],
   });
   handleRequest = app;
 
   log.info(
-    { url, publicUrl, basePath: config.basePath, siteUrl, sandbox: sandbox !== undefined, trustProxy: config.trustProxy },
+    { url, publicUrl, basePath: config.basePath, siteUrl, sandbox: sandbox !== undefined, trustProxy: config.trustProxy, outboundProxy: (sandbox === undefined && config.outboundProxy?.describe) || 'none' },
     'ami-transfer listening',
   );
 
@@ -163,6 +183,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const close = (graceMs = config.shutdownGraceSeconds * 1000): Promise<{ forced: boolean }> => {
     if (shutdown === undefined) {
       clearInterval(sweeper);
+      readiness.stopping();
       startDraining();
       const drain = drainServer(server, graceMs, log);
       cutNow = drain.cutNow;
@@ -170,7 +191,9 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
         // Only once no request is left to use them. A call to the site may still be running for a request that
         // was cut (or a readiness probe that gave up), and closing waits for it: bounded, so it cannot hold the exit.
         await settleWithin(tracker.close(), 1000);
+        await settleWithin(outbound.close(), 1000);
         await store.close();
+        await metrics?.close();
         await sandbox?.close();
         return outcome;
       });
@@ -180,7 +203,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     return shutdown;
   };
 
-  return { url, publicUrl, siteUrl, sandboxMenuUrl: sandbox?.menuUrl, server, close };
+  return { url, publicUrl, siteUrl, sandboxMenuUrl: sandbox?.menuUrl, metricsUrl: metrics?.url, server, close };
 }
 
 async function startSandboxFor(
@@ -218,13 +241,6 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
-}
-
-/** An address a client on this machine can connect to, for the host the server listens on. */
-function reachableHost(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
 }
 
 /**

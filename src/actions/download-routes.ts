@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import type { KeyValueStore } from '../store/key-value-store.ts';
 import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
 import type { Logger } from '../log.ts';
+import type { Outbound } from '../net/outbound.ts';
 import { IMAGE_SIGNATURE_BYTES } from '../shared/image-signature.ts';
 import { createFileResolver, mapInOrder, planDownload, planFromJson, planToJson, type DownloadEntry, type DownloadPlan, type TrackedProbe } from '../transfer/archive-plan.ts';
 import { DownloadError, openDownload } from '../transfer/download-source.ts';
@@ -51,6 +52,8 @@ export interface DownloadRouteDeps {
   webLinkLookup?: Parameters<typeof createWebLinkAgent>[1];
   /** The user's record of what each action did (src/actions/launch-record.ts). */
   records?: LaunchRecords;
+  /** How storage and web links are reached (the outbound proxy, when one is set); direct when absent. */
+  outbound?: Pick<Outbound, 'storage' | 'webLinkRoute'>;
 }
 
 export const ALL_KINDS: FileKinds = { attachments: true, fields: true, thumbnails: true, noteAttachments: true };
@@ -109,7 +112,8 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     allowedPrivateRanges: deps.config.webLinkPrivateRanges,
     ...(deps.allowHttpWebLinks ? { allowHttp: true } : {}),
   };
-  const webAgent = createWebLinkAgent(policy, deps.webLinkLookup);
+  const webAgent = createWebLinkAgent(policy, deps.webLinkLookup, deps.outbound?.webLinkRoute ?? null);
+  const storage = deps.outbound?.storage;
   const csrfSecret = deps.config.session.secret.reveal();
   const base = '/ami/:action/:contextId';
   const statusKey = (context: ActionContext, id: string) => `zip-status:${context.id}:${id}`;
@@ -188,7 +192,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const sizes = await mapInOrder(unsized, deps.planConcurrency ?? 32, async (file) => {
       if (Date.now() > deadline) return { key: fileKey(file), size: null };
       try {
-        return { key: fileKey(file), size: (await probeTracked(deps.tracker, login, file)).size };
+        return { key: fileKey(file), size: (await probeTracked(deps.tracker, login, file, storage)).size };
       } catch {
         // Held by the site (malware scan) or not reachable now: the zip's preparation says which.
         return { key: fileKey(file), size: null };
@@ -305,7 +309,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     res.once('close', () => {
       if (!res.writableFinished) aborted.abort(new Error('the browser stopped the download'));
     });
-    const prefetcher = prefetching(plan.entries, (entry) => openEntry(entry, deps.tracker, login, webAgent, policy, aborted.signal), deps.prefetch ?? PREFETCH_SOURCES, {
+    const prefetcher = prefetching(plan.entries, (entry) => openEntry(entry, deps.tracker, login, { web: webAgent, storage }, policy, aborted.signal), deps.prefetch ?? PREFETCH_SOURCES, {
       bytes: PREFETCH_BYTES,
       sizeOf: (entry) => entry.size,
     });
@@ -389,7 +393,7 @@ async function prepareZip(
       webLinks: policy,
       localMounts: deps.config.localStorageMounts,
       scanWaitMs: deps.config.zipScanWaitSeconds * 1000,
-      probeTracked: (file) => probeTracked(deps.tracker, login, file),
+      probeTracked: (file) => probeTracked(deps.tracker, login, file, deps.outbound?.storage),
       probeWebSize: async (url) => contentLength({ url: await resolveWebLink(policy, webAgent, url.toString()) }, webAgent),
       onProbeFailure: (file, error) => log.info({ file: file.name, entity: `${file.entity.type} ${file.entity.id}`, err: error }, 'a file could not be sized: listed in the manifest only'),
     });
@@ -510,7 +514,7 @@ function groupByEntity(listed: { file: FileRef; skipped: string | null; size: nu
   return [...groups.values()];
 }
 
-function openEntry(entry: DownloadEntry, tracker: Tracker, login: string, webAgent: Dispatcher, policy: WebLinkPolicy, signal: AbortSignal): Readable {
+function openEntry(entry: DownloadEntry, tracker: Tracker, login: string, via: { web: Dispatcher; storage: Dispatcher | undefined }, policy: WebLinkPolicy, signal: AbortSignal): Readable {
   const { origin } = entry;
   switch (origin.kind) {
     case 'manifest':
@@ -525,17 +529,17 @@ function openEntry(entry: DownloadEntry, tracker: Tracker, login: string, webAge
         kept = null;
         return found ?? tracker.locateFile(login, entry.file!);
       };
-      return openDownload({ locate, size: entry.size, signal });
+      return openDownload({ locate, size: entry.size, signal, ...(via.storage ? { dispatcher: via.storage } : {}) });
     }
     case 'web':
-      return openDownload({ locate: async () => ({ url: await resolveWebLink(policy, webAgent, origin.url, 5, signal) }), size: entry.size, dispatcher: webAgent, signal });
+      return openDownload({ locate: async () => ({ url: await resolveWebLink(policy, via.web, origin.url, 5, signal) }), size: entry.size, dispatcher: via.web, signal });
   }
 }
 
 /** Where an uploaded file is now (from the site) and its size and first bytes (from storage). */
-async function probeTracked(tracker: Tracker, login: string, file: FileRef): Promise<TrackedProbe> {
+async function probeTracked(tracker: Tracker, login: string, file: FileRef, storage: Dispatcher | undefined): Promise<TrackedProbe> {
   const location = await tracker.locateFile(login, file);
-  return { location: { url: location.url, at: Date.now() }, ...(await probeStorage(location)) };
+  return { location: { url: location.url, at: Date.now() }, ...(await probeStorage(location, storage)) };
 }
 
 /**
@@ -543,8 +547,8 @@ async function probeTracked(tracker: Tracker, login: string, file: FileRef): Pro
  * GET: a URL signed for GET refuses a HEAD (S3 signs the method; the sandbox too). Size null when storage does
  * not say.
  */
-async function probeStorage(location: { url: string; headers?: Record<string, string> }): Promise<{ size: number | null; head: Uint8Array }> {
-  const response = await request(location.url, { method: 'GET', headers: { ...location.headers, range: `bytes=0-${IMAGE_SIGNATURE_BYTES - 1}` } });
+async function probeStorage(location: { url: string; headers?: Record<string, string> }, dispatcher: Dispatcher | undefined): Promise<{ size: number | null; head: Uint8Array }> {
+  const response = await request(location.url, { method: 'GET', headers: { ...location.headers, range: `bytes=0-${IMAGE_SIGNATURE_BYTES - 1}` }, ...(dispatcher ? { dispatcher } : {}) });
   if (response.statusCode === 409 || response.statusCode === 410 || response.statusCode >= 400) {
     await response.body.dump();
     throw new Error(`storage answered ${response.statusCode}`);

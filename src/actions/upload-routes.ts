@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import Busboy from 'busboy';
 import express, { type Request, type RequestHandler, type Router } from 'express';
+import type { Dispatcher } from 'undici';
 import type { Config } from '../config.ts';
 import type { ByteBudget } from '../net/byte-budget.ts';
 import type { ContextStore, ActionContext } from '../ami/context-store.ts';
@@ -42,6 +43,8 @@ export interface UploadRouteDeps {
   formParallelParts?: number;
   /** The process's budget for held bytes (the form's parts), shared with launch forms. */
   heldBytes?: ByteBudget;
+  /** How the form's parts reach storage (through the outbound proxy when one is set). */
+  storageDispatcher?: Dispatcher;
   /** Largest file accepted (MAX_UPLOAD_BYTES), or null. */
   maxUploadBytes: number | null;
   /** Largest image set-thumbnail accepts (THUMBNAIL_MAX_BYTES). */
@@ -460,7 +463,7 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
             ...(fields['display_name']?.trim() ? { displayName: fields['display_name'].trim() } : {}),
           },
           checked(stream, rules, filename),
-          { parallelParts: deps.formParallelParts ?? 4, ...(deps.heldBytes ? { budget: deps.heldBytes } : {}) },
+          { parallelParts: deps.formParallelParts ?? 4, ...(deps.heldBytes ? { budget: deps.heldBytes } : {}), ...(deps.storageDispatcher ? { dispatcher: deps.storageDispatcher } : {}) },
         ).then((outcomes) => {
           entry.outcomes = outcomes;
           // Whatever the upload did not read (it stopped when every target failed) is drained.

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
+import { countRetry, countStorageRefusal, transferBytes } from '../net/metrics.ts';
 import { isNetworkError } from '../net/network-errors.ts';
 import { abortableSleep, backoffDelay, defaultRetryPolicy, type RetryPolicy } from '../net/retry-policy.ts';
 
@@ -101,8 +102,10 @@ class SignedDownload extends Readable {
         if (statusCode === 403) {
           await response.body.dump();
           reason = 'expired';
+          countStorageRefusal('get', 'HTTP403');
           // An expired or revoked signature: sign afresh without counting it as a failure of the source.
           location = await options.locate();
+          countRetry('storage_get', reason);
           options.onRetry?.(reason, received);
           this.#failures += 1;
           if (this.#failures >= policy.attempts) throw new DownloadError(`storage keeps refusing the signed URL (403)`, 403);
@@ -110,6 +113,7 @@ class SignedDownload extends Readable {
         }
         if (received > 0 ? statusCode !== 206 : statusCode !== 200) {
           await response.body.dump();
+          countStorageRefusal('get', `HTTP${statusCode}`);
           if (statusCode >= 500 || statusCode === 429) throw new TransientStatus(statusCode);
           throw new DownloadError(`storage answered ${statusCode}${received > 0 ? ' to a Range request' : ''}`, statusCode);
         }
@@ -120,9 +124,11 @@ class SignedDownload extends Readable {
       } catch (error) {
         if (error instanceof DownloadError || options.signal?.aborted || this.destroyed) throw error;
         if (!(error instanceof TransientStatus || error instanceof ShortBody || isNetworkError(error))) throw error;
+        if (!(error instanceof TransientStatus)) countStorageRefusal('get', error instanceof ShortBody ? 'ShortBody' : 'Network');
         this.#failures += 1;
         if (this.#failures >= policy.attempts) throw new DownloadError(`the file could not be fetched after ${this.#failures} attempts`, null, error);
         reason = error instanceof TransientStatus ? `status ${error.status}` : 'connection dropped';
+        countRetry('storage_get', reason);
         options.onRetry?.(reason, this.#received);
         await abortableSleep(backoffDelay(policy, this.#failures), options.signal);
       }
@@ -151,6 +157,7 @@ class SignedDownload extends Readable {
           return;
         }
         this.#received += chunk.length;
+        bytesDown.inc(chunk.length);
         this.#failures = 0;
         if (!this.push(chunk)) body.pause();
       };
@@ -161,6 +168,8 @@ class SignedDownload extends Readable {
 }
 
 function ignore(): void {}
+
+const bytesDown = transferBytes.labels({ direction: 'down' });
 
 /** A 206 must resume exactly where we stopped, or the bytes would be spliced wrong. */
 function checkContentRange(header: string | string[] | undefined, from: number, size: number): void {

@@ -4,6 +4,7 @@ import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trac
 import type { ByteBudget } from '../net/byte-budget.ts';
 import { cutParts } from './part-cutter.ts';
 import { MAX_PARTS, MiB, planSinglePut, type PartPlan } from './part-plan.ts';
+import { countRetry } from '../net/metrics.ts';
 import { withRetries, type RetryPolicy } from '../net/retry-policy.ts';
 import { contentTypeFor } from './content-type.ts';
 import { putPart, StoragePutError } from './storage-put.ts';
@@ -179,6 +180,7 @@ async function sendPartToAll(job: HeldUploadJob, runs: TargetRun[], n: number, b
             ...(options.signal ? { signal: options.signal } : {}),
             // An expired URL is fetched afresh on the next attempt (partUrl asks the site again).
             classify: (error) => ({ retryable: error instanceof StoragePutError && error.retryable }),
+            onRetry: (error) => countRetry('storage_put', error instanceof StoragePutError ? error.code : 'other'),
           },
         );
         run.etags[n - 1] = etag;

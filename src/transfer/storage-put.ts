@@ -2,6 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { isNetworkError } from '../net/network-errors.ts';
+import { countStorageRefusal, transferBytes } from '../net/metrics.ts';
 import type { PartLocation } from '../trackers/tracker.ts';
 
 // One PUT of one part (or a whole small file) to a presigned storage URL, as S3 takes it from a URL that signs
@@ -67,6 +68,17 @@ export interface PutOptions {
  * headers it needs). Resolves with the part's receipt for completing: storage's ETag, or the site's answer.
  */
 export async function putPart(to: string | PartLocation, body: PartBody, options: PutOptions = {}): Promise<PutResult> {
+  try {
+    const result = await sendPart(to, body, options);
+    transferBytes.inc({ direction: 'up' }, 'bytes' in body ? body.bytes.length : body.size);
+    return result;
+  } catch (error) {
+    if (error instanceof StoragePutError) countStorageRefusal('put', error.code);
+    throw error;
+  }
+}
+
+async function sendPart(to: string | PartLocation, body: PartBody, options: PutOptions): Promise<PutResult> {
   const location: PartLocation = typeof to === 'string' ? { url: to, receipt: 'etag' } : to;
   const url = location.url;
   // The site's own answer carries no MD5 of what it stored: there, our digest of the bytes is the only evidence.

@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
+import { outboundDispatcher, type ProxyRoute } from '../net/outbound.ts';
 
 // Web links on the tracker are URLs nobody checked. The service fetches one only when its host is on the
 // configured allow-list, over https, and never to a private, loopback or link-local address unless the operator
@@ -106,11 +107,14 @@ export function checkWebLink(policy: WebLinkPolicy, raw: string): URL {
 type Lookup = (hostname: string, options: { all: true }, callback: (error: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void;
 
 /**
- * An undici dispatcher whose every connection goes only to allowed addresses: the resolver's answers are
- * filtered before the socket connects.
+ * An undici dispatcher whose every direct connection goes only to allowed addresses: the resolver's answers are
+ * filtered before the socket connects. With a proxy route (WEB_LINKS_VIA_PROXY), links go through the proxy
+ * instead, except those NO_PROXY exempts, which stay direct and guarded: through the proxy the service never
+ * learns the address a name resolves to, so there the host allow-list (checkWebLink, on every hop) is the guard,
+ * and the proxy's own rules are the studio's (docs/decisions/0010-outbound-proxy.md).
  */
-export function createWebLinkAgent(policy: WebLinkPolicy, lookup: Lookup = dnsLookup as unknown as Lookup): Agent {
-  return new Agent({
+export function createWebLinkAgent(policy: WebLinkPolicy, lookup: Lookup = dnsLookup as unknown as Lookup, proxy: ProxyRoute | null = null): Dispatcher {
+  return outboundDispatcher(proxy, {
     connect: {
       lookup: (hostname, options, callback) => {
         lookup(hostname, { all: true }, (error, addresses) => {

@@ -1,31 +1,118 @@
 import { Router } from 'express';
+import type { Logger } from '../log.ts';
+import { dependencyUp } from '../net/metrics.ts';
 
-// Probes for load balancers and orchestrators. /healthz says the process answers; /readyz says it can do its job,
-// which needs the tracking site to answer AND accept the service's credentials. Both always answer JSON and are
-// never cached.
+// Probes for load balancers and orchestrators. /healthz says the process answers. /readyz says what this instance
+// can do: whether the site grants the service's script a token and whether the store answers, in its body and in
+// the metrics. Its status follows only what is this instance's own: 503 while it shuts down, 200 otherwise, even
+// with the site or Redis down. Every instance shares those, so a 503 for them would take every instance out of the
+// load balancer at once, and people would get the proxy's bare error instead of the service's own page saying the
+// site or the store is unavailable and that it carries on by itself (docs/decisions/0011-readiness.md).
+// Checks are remembered for a while: a probe every few seconds must not mint a site token each time.
 
-/** A probe that waits longer than this is answered "unavailable": orchestrators give up on slow probes anyway. */
-const READINESS_TIMEOUT_MS = 5000;
+/** A check that waits longer than this counts as failed: orchestrators give up on slow probes anyway. */
+const CHECK_TIMEOUT_MS = 5000;
 
-export function healthRoutes(checkSite: () => Promise<void>, timeoutMs = READINESS_TIMEOUT_MS): Router {
+export type Dependency = 'site' | 'store';
+
+export interface DependencyState {
+  ok: boolean;
+  /** When the check ran (ISO 8601). */
+  checkedAt: string;
+  error?: { code: string; message: string };
+}
+
+export interface ReadinessReport {
+  /** ok: everything answers; degraded: a shared dependency does not (the instance answers with its error pages); stopping: shutting down. */
+  status: 'ok' | 'degraded' | 'stopping';
+  checks: Record<Dependency, DependencyState>;
+}
+
+export interface ReadinessOptions {
+  checks: Record<Dependency, () => Promise<void>>;
+  /** How long a finished check is reused. */
+  cacheMs: number;
+  timeoutMs?: number;
+  log?: Logger;
+}
+
+const failures: Record<Dependency, { code: string; message: string }> = {
+  site: { code: 'site_unreachable', message: "The ShotGrid site did not answer, or refused the service's credentials." },
+  store: { code: 'store_unavailable', message: 'The shared store (Redis) did not answer.' },
+};
+
+export class Readiness {
+  readonly #options: ReadinessOptions;
+  #stopping = false;
+  /** The last round of checks (or the one running), and when it finished. */
+  #last: { report: Promise<Record<Dependency, DependencyState>>; doneAt: number | null } | null = null;
+  /** The last finished round's outcome. */
+  #known: Record<Dependency, DependencyState> | null = null;
+
+  constructor(options: ReadinessOptions) {
+    this.#options = options;
+  }
+
+  /** From now on the instance is going away: /readyz says so at once, without asking anything. */
+  stopping(): void {
+    this.#stopping = true;
+  }
+
+  async report(): Promise<ReadinessReport> {
+    // Stopping: answered at once, with what was last known.
+    if (this.#stopping) return { status: 'stopping', checks: this.#known ?? ({} as Record<Dependency, DependencyState>) };
+    const checks = await this.#checks();
+    return { status: Object.values(checks).every((check) => check.ok) ? 'ok' : 'degraded', checks };
+  }
+
+  /** The cached round while fresh (or running: callers share it), else a new one. */
+  #checks(): Promise<Record<Dependency, DependencyState>> {
+    const last = this.#last;
+    if (last !== null && (last.doneAt === null || Date.now() - last.doneAt < this.#options.cacheMs)) return last.report;
+    const round = { report: this.#run(this.#known), doneAt: null as number | null };
+    void round.report.then((known) => {
+      round.doneAt = Date.now();
+      this.#known = known;
+    });
+    this.#last = round;
+    return round.report;
+  }
+
+  /** Every check at once; never rejects (a failed check is an answer). */
+  async #run(before: Record<Dependency, DependencyState> | null): Promise<Record<Dependency, DependencyState>> {
+    const entries = await Promise.all(
+      (Object.keys(this.#options.checks) as Dependency[]).map(async (dependency): Promise<[Dependency, DependencyState]> => {
+        const checkedAt = new Date().toISOString();
+        try {
+          await withTimeout(this.#options.checks[dependency](), this.#options.timeoutMs ?? CHECK_TIMEOUT_MS);
+          dependencyUp.set({ dependency }, 1);
+          if (before !== null && !before[dependency].ok) this.#options.log?.info({ dependency }, 'readiness: answering again');
+          return [dependency, { ok: true, checkedAt }];
+        } catch (error) {
+          dependencyUp.set({ dependency }, 0);
+          // Said once when it starts failing, not at every probe.
+          if (before === null || before[dependency].ok) this.#options.log?.warn({ dependency, err: error }, 'readiness: not answering');
+          return [dependency, { ok: false, checkedAt, error: failures[dependency] }];
+        }
+      }),
+    );
+    return Object.fromEntries(entries) as Record<Dependency, DependencyState>;
+  }
+}
+
+export function healthRoutes(readiness: Readiness): Router {
   const router = Router();
 
   router.get('/healthz', (_req, res) => {
     res.set('Cache-Control', 'no-store').json({ status: 'ok' });
   });
 
-  router.get('/readyz', async (req, res) => {
-    res.set('Cache-Control', 'no-store');
-    try {
-      await withTimeout(checkSite(), timeoutMs);
-      res.json({ status: 'ok' });
-    } catch (error) {
-      req.log.warn({ err: error }, 'readiness: site unreachable or refusing the credentials');
-      res.status(503).json({
-        status: 'unavailable',
-        error: { code: 'site_unreachable', message: "The ShotGrid site did not answer, or refused the service's credentials." },
-      });
-    }
+  router.get('/readyz', async (_req, res) => {
+    const report = await readiness.report();
+    res
+      .set('Cache-Control', 'no-store')
+      .status(report.status === 'stopping' ? 503 : 200)
+      .json(report);
   });
 
   return router;

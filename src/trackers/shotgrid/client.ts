@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { withRetries, type RetryPolicy, defaultRetryPolicy } from '../../net/retry-policy.ts';
+import { countRetry } from '../../net/metrics.ts';
 import { RequestLimit } from '../../net/request-limit.ts';
 import { errorFromResponse, isNetworkError, ShotgridError } from './errors.ts';
 
@@ -142,8 +143,10 @@ export class ShotgridClient {
       {
         policy: this.#options.retry ?? defaultRetryPolicy,
         classify: (error) => (error instanceof TokenRefused ? { retryable: true } : classify(error, options.idempotent)),
-        onRetry: (error, attempt, delayMs) =>
-          this.#options.log?.warn({ method, path: new URL(url).pathname, attempt, delayMs, err: describe(error) }, 'retrying ShotGrid API call'),
+        onRetry: (error, attempt, delayMs) => {
+          countRetry('site_api', retryCause(error));
+          this.#options.log?.warn({ method, path: new URL(url).pathname, attempt, delayMs, err: describe(error) }, 'retrying ShotGrid API call');
+        },
       },
     );
   }
@@ -256,6 +259,13 @@ function classify(error: unknown, idempotent: boolean): { retryable: boolean; re
     return { retryable: idempotent || refused };
   }
   return { retryable: false };
+}
+
+/** Why an API call is sent again, as a metrics label: the site's status, the token, or the network. */
+function retryCause(error: unknown): string {
+  if (error instanceof TokenRefused) return 'token_refused';
+  if (error instanceof ShotgridError && error.status !== null) return `HTTP${error.status}`;
+  return isNetworkError(error) ? 'network' : 'other';
 }
 
 function describe(error: unknown): string {
