@@ -5,7 +5,7 @@
 // Versions can go to a playlist. Everything shown is built with textContent; status goes to a live region.
 
 import { acceptFiles, el, plural } from './dom.js';
-import { TEXT_SAMPLE_BYTES, looksLikeText } from './js/text-signature.js';
+import { fileIsText } from './js/text-signature.js';
 import { Md5Pool } from './md5-pool.js';
 import { proposalProblems, proposeVersions, targetLabel } from './review-plan.js';
 import { formatBytes } from './upload-plan.js';
@@ -101,20 +101,13 @@ function start(form) {
   async function addFiles(files) {
     const same = (a, b) => a.name === b.name && a.size === b.size && a.lastModified === b.lastModified;
     const fresh = files.filter((file, index) => !state.proposals.some((proposal) => same(proposal.file, file)) && files.findIndex((other) => same(other, file)) === index);
-    await Promise.all(fresh.map(async (file) => textFiles.set(file, await sniffText(file))));
+    await Promise.all(fresh.map(async (file) => textFiles.set(file, await fileIsText(file))));
     state.proposals.push(...proposeVersions(fresh, targets, { status: config.defaultStatus }));
     renderProposals();
   }
 
   // A "movie" that is plain text (notes.txt chosen by mistake): a warning the user may override, never a refusal.
   const textFiles = new WeakMap();
-  async function sniffText(file) {
-    try {
-      return looksLikeText(new Uint8Array(await file.slice(0, TEXT_SAMPLE_BYTES).arrayBuffer()));
-    } catch {
-      return false;
-    }
-  }
 
   // ---- the proposals: one new Version per movie, editable before anything is created ----
 

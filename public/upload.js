@@ -4,7 +4,7 @@
 
 import { acceptFiles, el, formatDuration, plural } from './dom.js';
 import { IMAGE_FORMATS_TEXT, IMAGE_SIGNATURE_BYTES, imageFormatOf } from './js/image-signature.js';
-import { TEXT_SAMPLE_BYTES, looksLikeText } from './js/text-signature.js';
+import { fileIsText } from './js/text-signature.js';
 import { Md5Pool } from './md5-pool.js';
 import { watchThumbnails } from './thumbnail-watch.js';
 import { formatBytes, planUploads } from './upload-plan.js';
@@ -92,7 +92,7 @@ function enhance(form) {
     const added = [];
     for (const file of files) if (![...state.chosen, ...added].some((chosen) => same(chosen, file))) added.push(file);
     if (toThumbnails) await Promise.all(added.map(async (file) => imageFormats.set(file, await sniffImage(file))));
-    if (toVersions) await Promise.all(added.map(async (file) => textFiles.set(file, await sniffText(file))));
+    if (toVersions) await Promise.all(added.map(async (file) => textFiles.set(file, await fileIsText(file))));
     state.chosen.push(...added);
     renderPlan();
   }
@@ -109,13 +109,6 @@ function enhance(form) {
   // upload-files: whether a "movie" is plain text (notes.txt chosen by mistake): a warning, never a refusal.
   const textFiles = new WeakMap();
 
-  async function sniffText(file) {
-    try {
-      return looksLikeText(new Uint8Array(await file.slice(0, TEXT_SAMPLE_BYTES).arrayBuffer()));
-    } catch {
-      return false;
-    }
-  }
 
   function contentWarning(file) {
     return textFiles.get(file) ? 'This file is plain text, not a movie: ShotGrid will keep it but cannot play it.' : null;

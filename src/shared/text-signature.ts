@@ -34,3 +34,12 @@ export function looksLikeText(head: Uint8Array): boolean {
   }
   return true;
 }
+
+/** Whether a chosen file reads as text by its first bytes; false when it can no longer be read (the upload says so). */
+export async function fileIsText(file: Blob): Promise<boolean> {
+  try {
+    return looksLikeText(new Uint8Array(await file.slice(0, TEXT_SAMPLE_BYTES).arrayBuffer()));
+  } catch {
+    return false;
+  }
+}
