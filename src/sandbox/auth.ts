@@ -43,6 +43,8 @@ export class TokenIssuer {
   readonly #options: AuthOptions;
   readonly #access = new Map<string, Grant>();
   readonly #refresh = new Map<string, Grant>();
+  /** Every token issued, kept for tests (a few per user and hour: small). */
+  readonly #issued: string[] = [];
 
   constructor(options: AuthOptions) {
     this.#options = options;
@@ -55,6 +57,7 @@ export class TokenIssuer {
     const refreshToken = randomBytes(24).toString('base64url');
     this.#access.set(accessToken, { viewer, issuedAt: now, expiresAt: now + ttl * 1000 });
     this.#refresh.set(refreshToken, { viewer, issuedAt: now, expiresAt: now + REFRESH_TOKEN_LIFETIME_MS });
+    this.#issued.push(accessToken, refreshToken);
     this.#sweep(now);
     return { token_type: 'Bearer', access_token: accessToken, expires_in: ttl, refresh_token: refreshToken };
   }
@@ -67,6 +70,11 @@ export class TokenIssuer {
     if (!grant) throw unauthorized('Invalid access token');
     if (this.#expired(grant)) throw unauthorized('Access token expired');
     return grant.viewer;
+  }
+
+  /** Every access and refresh token issued so far. */
+  issued(): readonly string[] {
+    return [...this.#issued];
   }
 
   /** Grants a new access token for a refresh token; the refresh token is used up, as OAuth rotation does. */

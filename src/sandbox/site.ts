@@ -1,6 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express, { type RequestHandler } from 'express';
@@ -56,6 +56,11 @@ export interface SandboxOptions {
   thumbnailDelayMs?: number;
   faults?: FaultSettingsInput;
   log?: Logger;
+  /**
+   * Connections from client addresses it refuses are closed at once, at the site and its storage: a site reachable
+   * only through a proxy (the tests of the outbound proxy).
+   */
+  acceptClient?: (address: string) => boolean;
 }
 
 export interface SandboxSite {
@@ -71,6 +76,8 @@ export interface SandboxSite {
   faults: FaultInjector;
   store: RecordStore;
   storage: ObjectStorage;
+  /** Every access and refresh token the site has issued, for tests that look for them where they must not be. */
+  issuedTokens(): readonly string[];
   close(): Promise<void>;
 }
 
@@ -92,6 +99,7 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
     credentials: { accessKeyId: 'AKIASANDBOXSTORAGE01', secretAccessKey: 'sandbox-storage-secret-key' },
     faults,
     ...(options.storageEncryption ? { serverSideEncryption: options.storageEncryption } : {}),
+    ...(options.acceptClient ? { acceptClient: options.acceptClient } : {}),
   });
   const storageHost = options.storageHost ?? otherNameFor(host);
   const wildcard = host === '0.0.0.0' || host === '::';
@@ -133,6 +141,8 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
   app.use(apiErrorHandler);
 
   const server = createServer(app);
+  const accept = options.acceptClient;
+  if (accept) server.on('connection', (socket: Socket) => void (accept(socket.remoteAddress ?? '') || socket.destroy()));
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
   siteUrl = `http://${host}:${(server.address() as AddressInfo).port}`;
   scans.startClock(options.malwareScanSeconds ?? 20);
@@ -148,6 +158,7 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
     faults,
     store,
     storage,
+    issuedTokens: () => tokens.issued(),
     close: async () => {
       await closeServer(server);
       await storage.close();

@@ -38,7 +38,7 @@ export async function startMetricsServer(options: { port: number; host: string }
   });
   const { address, port } = server.address() as AddressInfo;
   const url = `http://${reachableHost(address)}:${port}/metrics`;
-  log.info({ url }, 'metrics listening');
+  log.info({ metricsUrl: url }, 'serving Prometheus metrics');
   return {
     url,
     close: () =>

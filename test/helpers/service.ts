@@ -33,6 +33,8 @@ export interface Launched {
   /** The action page's URL on the service. */
   pageUrl: string;
   contextId: string;
+  /** The AMI signature the launch carried (for tests that look for it where it must not be). */
+  signature: string;
   /** The CSRF token of one of the page's forms or APIs ("uploads", "form-upload", "discard"). */
   token(purpose: string): string;
 }
@@ -98,6 +100,7 @@ export async function launch(
   return {
     pageUrl: new URL(location, service.url).toString(),
     contextId,
+    signature: fields.find(([name]) => name === 'signature')?.[1] ?? '',
     token: (purpose) => csrfToken(TEST_SESSION_SECRET, contextId, purpose),
   };
 }

@@ -3,7 +3,7 @@ import { closeSync, createReadStream, mkdirSync, openSync, type ReadStream } fro
 import { open, type FileHandle } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { lookup } from 'node:dns/promises';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { FaultInjector } from '../faults.ts';
@@ -39,6 +39,8 @@ export interface ObjectStorageOptions {
    * `x-amz-server-side-encryption: aws:kms` and ETags are 32 hex digits that are not the MD5 of the bytes.
    */
   serverSideEncryption?: ServerSideEncryption;
+  /** Connections from client addresses it refuses are closed at once (storage reachable only through a proxy). */
+  acceptClient?: (address: string) => boolean;
 }
 
 export type ServerSideEncryption = 'aws:kms';
@@ -98,6 +100,7 @@ export class ObjectStorage {
   readonly #objects = new Map<string, StoredObject>();
   readonly #uploads = new Map<string, MultipartUpload>();
   readonly #encryption: ServerSideEncryption | null;
+  readonly #acceptClient: ((address: string) => boolean) | null;
   #servers: Server[] = [];
   #origin: URL | undefined;
 
@@ -108,6 +111,7 @@ export class ObjectStorage {
     this.#bucket = options.bucket;
     this.#faults = options.faults;
     this.#encryption = options.serverSideEncryption ?? null;
+    this.#acceptClient = options.acceptClient ?? null;
     this.#signer = new QuerySigner(options.region, options.credentials);
     this.#objectsDir = path.join(options.dir, 'objects');
     this.#partsDir = path.join(options.dir, 'parts');
@@ -134,6 +138,8 @@ export class ObjectStorage {
       // Transfers of GiBs take long: no whole-request timeout (headers still must come in time).
       const server = createServer({ requestTimeout: 0 }, (req, res) => handle(req, res, false));
       server.on('checkContinue', (req, res) => handle(req, res, true));
+      const accept = this.#acceptClient;
+      if (accept) server.on('connection', (socket: Socket) => void (accept(socket.remoteAddress ?? '') || socket.destroy()));
       return server;
     };
     const addresses = isIP(host) ? [host] : [...new Set((await lookup(host, { all: true })).map((found) => found.address))];

@@ -239,7 +239,14 @@ export class ShotgridClient {
           expiresAt: Date.now() + lifetime,
         };
       },
-      { policy: this.#options.retry ?? defaultRetryPolicy, classify: (error) => classify(error, true) },
+      {
+        policy: this.#options.retry ?? defaultRetryPolicy,
+        classify: (error) => classify(error, true),
+        onRetry: (error, attempt, delayMs) => {
+          countRetry('site_api', retryCause(error));
+          this.#options.log?.warn({ path: url.pathname, attempt, delayMs, err: describe(error) }, 'retrying ShotGrid token request');
+        },
+      },
     );
   }
 }
