@@ -15,6 +15,9 @@ import { UploadEngine, UploadJob, UploadRefusal, callUploadApi } from './upload-
 const form = document.getElementById('review-form');
 if (form instanceof HTMLFormElement) start(form);
 
+/** "ShotGrid" or "ftrack", as the page names the site. */
+const siteName = document.documentElement.dataset.siteName || 'the site';
+
 function start(form) {
   const config = {
     versionsApi: form.dataset.versionsApi,
@@ -193,7 +196,7 @@ function start(form) {
         field('Status', statusSelect),
         field('Description (optional)', description, true),
       ),
-      textFiles.get(proposal.file) ? el('p', { class: 'plan-warning' }, 'This file is plain text, not a movie: ShotGrid will keep it but cannot play it.') : null,
+      textFiles.get(proposal.file) ? el('p', { class: 'plan-warning' }, `This file is plain text, not a movie: ${siteName} will keep it but cannot play it.`) : null,
       el('p', { class: 'plan-problem', hidden: true }),
       el('button', { type: 'button', class: 'link-button', 'aria-label': `Remove ${proposal.file.name}`, onclick: () => removeProposal(proposal) }, 'Remove'),
     );
@@ -431,7 +434,7 @@ function start(form) {
       case 'removed':
         return `The new Version ${code} was removed again: no empty Version is left.`;
       case 'failed':
-        return `The new Version ${code} could not be removed (${submission.removalMessage}): delete it in ShotGrid.`;
+        return `The new Version ${code} could not be removed (${submission.removalMessage}): delete it in ${siteName}.`;
       default:
         return '';
     }

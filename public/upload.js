@@ -10,6 +10,9 @@ import { watchThumbnails } from './thumbnail-watch.js';
 import { formatBytes, planUploads } from './upload-plan.js';
 import { UploadEngine, UploadJob, callUploadApi, outcomeText, rememberedLastModified } from './upload-transfer.js';
 
+/** "ShotGrid" or "ftrack", as the page names the site. */
+const siteName = document.documentElement.dataset.siteName || 'the site';
+
 const form = document.getElementById('upload-form');
 if (form instanceof HTMLFormElement) enhance(form);
 
@@ -111,7 +114,7 @@ function enhance(form) {
 
 
   function contentWarning(file) {
-    return textFiles.get(file) ? 'This file is plain text, not a movie: ShotGrid will keep it but cannot play it.' : null;
+    return textFiles.get(file) ? `This file is plain text, not a movie: ${siteName} will keep it but cannot play it.` : null;
   }
 
   function contentProblem(file) {
@@ -534,13 +537,13 @@ function enhance(form) {
   function thumbnailText(thumbnail) {
     switch (thumbnail.state) {
       case 'pending':
-        return 'ShotGrid is making the thumbnail…';
+        return `${siteName} is making the thumbnail…`;
       case 'ready':
         return 'New thumbnail';
       case 'none':
-        return 'ShotGrid made no thumbnail from this image.';
+        return `${siteName} made no thumbnail from this image.`;
       case 'timeout':
-        return 'ShotGrid is still making the thumbnail: reload the page later to see it.';
+        return `${siteName} is still making the thumbnail: reload the page later to see it.`;
       default:
         return 'The thumbnail cannot be shown: the entity is not visible to you.';
     }

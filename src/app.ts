@@ -83,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   // 3. What every page needs to build its links: the public path prefix (the proxy may strip or keep it).
-  app.use(pageLocals(config.publicPath));
+  app.use(pageLocals(config.publicPath, deps.tracker.siteName));
   // 4. The service, under its base path.
   app.use(config.basePath === '' ? '/' : config.basePath, serviceRoutes(deps, frameAncestors));
   // 5. Nothing matched: 404; then every error becomes a page or JSON.
@@ -166,9 +166,11 @@ export function useEjsViews(app: Express, cache: boolean): void {
   });
 }
 
-function pageLocals(publicPath: string): RequestHandler {
+function pageLocals(publicPath: string, siteName: string): RequestHandler {
   return (_req, res, next) => {
     res.locals['base'] = publicPath;
+    // "ShotGrid" or "ftrack" wherever a page names the site (the pages' scripts read it from <html>).
+    res.locals['siteName'] = siteName;
     // One way of writing sizes on every page, the same as the pages' scripts (src/shared/format-bytes.ts).
     res.locals['formatBytes'] = formatBytes;
     next();

@@ -159,6 +159,8 @@ export class FileHeldBySite extends Error {
 
 export interface Tracker {
   readonly kind: 'shotgrid' | 'ftrack';
+  /** The site's product as its users name it ("ShotGrid", "ftrack"), for the pages' words. */
+  readonly siteName: string;
   /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */
   readonly siteUrl: string;
   /** Throws when the site cannot be reached or refuses the service's credentials. */

@@ -62,6 +62,7 @@ function localReceipt(receipt: string | undefined): Record<string, unknown> {
 
 export class ShotgridTracker implements Tracker {
   readonly kind = 'shotgrid';
+  readonly siteName = 'ShotGrid';
   readonly siteUrl: string;
   readonly client: ShotgridClient;
 
