@@ -193,7 +193,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
 }
 
 /** Starts a compiled script (a path under dist/, see buildForBench) as a child process. */
-function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
+export function startChild(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
   const child = spawn(process.execPath, [...nodeArgs, join(root, 'dist', script)], {
     cwd: root,
     env: { ...process.env, ...env },
@@ -363,7 +363,7 @@ async function freePorts(count: number): Promise<number[]> {
 }
 
 /** Polls until `ready` answers true (or the child dies, or 60 s pass). */
-async function waitFor(child: Child, ready: () => Promise<boolean>): Promise<void> {
+export async function waitFor(child: Child, ready: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
     assertAlive();
