@@ -234,9 +234,10 @@ describe('two instances behind nginx, sharing Redis', { timeout: 170_000 }, () =
     redis.pause();
     let answers: Answer[];
     let launchDuringOutage: unknown;
+    let readiness: Answer[];
     try {
       // Started together, so round-robin spreads them over both instances.
-      [answers, launchDuringOutage] = await Promise.all([
+      [answers, launchDuringOutage, readiness] = await Promise.all([
         Promise.all([
           send(page.pageUrl, { headers: { accept: 'text/html' } }),
           send(page.pageUrl, { headers: { accept: 'text/html' } }),
@@ -247,6 +248,8 @@ describe('two instances behind nginx, sharing Redis', { timeout: 170_000 }, () =
           () => null,
           (error: unknown) => error,
         ),
+        // Each instance's readiness, as the load balancer asks it: degraded, not out of rotation (docs/decisions/0011).
+        Promise.all(instances.map((instance) => send(`${instance.url}/readyz`))),
       ]);
     } finally {
       redis.resume();
@@ -265,6 +268,13 @@ describe('two instances behind nginx, sharing Redis', { timeout: 170_000 }, () =
     }
     assert.deepEqual(new Set(answers.map((answer) => answer.by)), new Set(instances.map(addressOf)), 'both instances answered');
     assert.match(String(launchDuringOutage), /answered 503/, 'a launch during the outage is refused, not left hanging');
+    for (const ready of readiness) {
+      assert.equal(ready.status, 200, `a shared outage keeps the instance in the load balancer: ${ready.text}`);
+      const report = JSON.parse(ready.text);
+      assert.equal(report.status, 'degraded');
+      assert.equal(report.checks.store.error.code, 'store_unavailable');
+      assert.equal(report.checks.site.ok, true);
+    }
 
     // Redis answers again: each instance carries on by itself, and what was stored before is all there.
     let recovered = 0;
