@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { ConfigError, loadConfig } from '../../src/config.ts';
 import { serializeError } from '../../src/log.ts';
+import { isNetworkError } from '../../src/net/network-errors.ts';
 import { outboundDispatcher, proxyRoute, readOutboundProxy, type OutboundProxy } from '../../src/net/outbound.ts';
 import { createWebLinkAgent, resolveWebLink, WebLinkRefused } from '../../src/transfer/web-link-policy.ts';
 import { PROXY_SOURCE_ADDRESS, startTinyproxy, type Tinyproxy } from '../helpers/tinyproxy.ts';
@@ -129,6 +130,26 @@ describe('requests through a real proxy (tinyproxy)', () => {
       }
     }
     assert.equal(seen.length, before, 'nothing got through');
+  });
+
+  test('a destination the proxy cannot reach fails as a network error (retried, shown as the site unreachable); refused credentials do not', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const failure = async (proxyUrl: string, url: string): Promise<unknown> => {
+      const dispatcher = outboundDispatcher(proxyRoute(proxyFrom({ HTTP_PROXY: proxyUrl })));
+      try {
+        return await request(url, { dispatcher }).then(() => assert.fail('answered'), (error: unknown) => error);
+      } finally {
+        await dispatcher.close();
+      }
+    };
+    const unreachable = await failure(proxy.url, `http://127.0.0.1:${closedPort}/`);
+    assert.match(String(unreachable), /Proxy response \(5\d\d\)/);
+    assert.equal(isNetworkError(unreachable), true);
+    assert.equal(isNetworkError(await failure(proxy.address, `http://127.0.0.1:${port}/`)), false, '407: the settings, not the network');
   });
 
   test('web links: direct by default, so a private address is refused; through the proxy only when asked, the host list guarding', async () => {
