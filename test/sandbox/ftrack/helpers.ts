@@ -7,6 +7,22 @@ import type { FtrackSandbox } from '../../../src/sandbox/ftrack/site.ts';
 // sandbox's own code: raw /api calls, storage PUTs with plain undici (the official uploader needs browser globals),
 // and a raw socket.io 0.9 client that records every frame the hub sends.
 
+/**
+ * @ftrack/api arms a 30 s timer on every publish (and subscribe) that it never clears: a test process would wait for
+ * them before it can end. Long timers made while the tests run are unref'd, so they keep nothing alive.
+ */
+export function unrefLongTimers(): void {
+  const original = globalThis.setTimeout;
+  if ((original as { unrefLong?: boolean }).unrefLong) return;
+  const patched = ((handler: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    const timer = original(handler, ms, ...args);
+    if ((ms ?? 0) >= 10_000) timer.unref();
+    return timer;
+  }) as typeof setTimeout;
+  Object.assign(patched, original, { unrefLong: true });
+  globalThis.setTimeout = patched;
+}
+
 export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -85,6 +101,8 @@ export class RawHubClient {
   readonly frames: string[] = [];
   readonly events: any[] = [];
   readonly sourceId = randomUUID();
+  /** The subscriber that receives `sandbox.barrier` events targeted at this client (see hub.test.ts). */
+  readonly barrierId = randomUUID();
   readonly #waiters: { test: () => boolean; resolve: () => void }[] = [];
   #ws: WebSocket | undefined;
   #closed = false;
@@ -98,6 +116,7 @@ export class RawHubClient {
     const sid = handshake.body.toString().split(':')[0];
     await client.open(`${sandbox.url.replace(/^http/, 'ws')}/socket.io/1/websocket/${sid}?${query}`);
     await client.waitFor(() => client.frames.includes('1::'));
+    client.subscribe('topic=sandbox.barrier', client.barrierId);
     return client;
   }
 
@@ -139,7 +158,7 @@ export class RawHubClient {
     return id;
   }
 
-  subscribe(subscription: string, subscriberId = this.sourceId): void {
+  subscribe(subscription: string, subscriberId: string = randomUUID()): void {
     this.publish({ topic: 'ftrack.meta.subscribe', data: { subscriber: { id: subscriberId }, subscription } });
   }
 

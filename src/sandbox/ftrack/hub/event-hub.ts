@@ -47,6 +47,7 @@ export interface HubOptions {
 export class EventHub {
   readonly #endpoints = new Map<Endpoint, Map<string, Subscriber>>();
   readonly #delivery: Delivery;
+  readonly #subscribeWaiters: { topic: string; count: number; resolve: () => void }[] = [];
   /** The last events routed (not the meta events), oldest first: what tests and the menu page look at. */
   readonly history: HubEvent[] = [];
   /** Subscriptions refused because the sandbox cannot parse them. */
@@ -106,6 +107,12 @@ export class EventHub {
     return count;
   }
 
+  /** Resolves once at least `count` subscribers would receive an untargeted event of `topic` (tests, the menu). */
+  whenSubscribed(topic: string, count = 1): Promise<void> {
+    if (this.subscriberCount(topic) >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#subscribeWaiters.push({ topic, count, resolve }));
+  }
+
   #subscribe(from: Endpoint, data: unknown): void {
     const subscribers = this.#endpoints.get(from);
     if (!subscribers || data === null || typeof data !== 'object') return;
@@ -121,6 +128,11 @@ export class EventHub {
     // The JS client sends its reply subscription twice on connect (ftrack.md, strict): the same id is one subscriber.
     if (!subscribers.has(id) && subscribers.size >= maxSubscribersPerEndpoint) return;
     subscribers.set(id, { id, metadata: { ...metadata }, subscription: String(subscription), matches });
+    for (const waiter of [...this.#subscribeWaiters]) {
+      if (this.subscriberCount(waiter.topic) < waiter.count) continue;
+      this.#subscribeWaiters.splice(this.#subscribeWaiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
   }
 }
 

@@ -101,9 +101,13 @@ export class SocketIoServer {
     this.#wss.close();
   }
 
-  /** Drops every connection as a network failure would (tests of reconnection). */
-  dropAll(): void {
-    for (const ws of this.#sockets) ws.terminate();
+  /** Drops every connection as a network failure would (tests of reconnection); resolves once they are gone. */
+  async dropAll(): Promise<void> {
+    const closing = [...this.#sockets].map((ws) => new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.terminate();
+    }));
+    await Promise.all(closing);
   }
 
   #open(ws: WebSocket, sid: string, apiUser: string | null): void {
