@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { WebSocket } from 'ws';
-import { Event, EventHub } from '@ftrack/api';
+import { Event, EventHub, type EventPayload } from '@ftrack/api';
 import { defaultHeartbeatIntervalMs } from '../../../src/sandbox/ftrack/hub/socket-io.ts';
 import { startFtrackSandbox, type FtrackSandbox } from '../../../src/sandbox/ftrack/site.ts';
 import { http, named, RawHubClient, unrefLongTimers } from './helpers.ts';
@@ -79,8 +79,8 @@ describe('routing', () => {
     const selection = [{ entityId: named(sandbox, 'Shot', 'sh010'), entityType: 'task' }];
     const seen: unknown[] = [];
     const listener = eventHub('ami-transfer', sandbox.apiKey);
-    listener.subscribe('topic=ftrack.action.discover', (event: { data: { selection: unknown } }) => {
-      seen.push(event.data.selection);
+    listener.subscribe('topic=ftrack.action.discover', (event: EventPayload) => {
+      seen.push((event.data as { selection?: unknown }).selection);
       return { items: [{ label: 'Upload files', actionIdentifier: 'ami-transfer.upload' }] };
     });
     const bystander = await raw();
@@ -90,7 +90,7 @@ describe('routing', () => {
 
     const publisher = eventHub('artist', sandbox.apiKeys.artist);
     const discover = new Event('ftrack.action.discover', { selection });
-    const reply = await publisher.publishAndWaitForReply(discover, { timeout: 30 });
+    const reply = (await publisher.publishAndWaitForReply(discover, { timeout: 30 })) as { data: unknown; topic: string; inReplyToEvent: string };
     assert.deepEqual(reply.data, { items: [{ label: 'Upload files', actionIdentifier: 'ami-transfer.upload' }] });
     assert.equal(reply.topic, 'ftrack.meta.reply');
     assert.equal(reply.inReplyToEvent, discover.getData().id);
@@ -174,8 +174,8 @@ describe('heartbeats and frames', () => {
     const heardAfter = new Promise<void>((resolve) => {
       heard = resolve;
     });
-    listener.subscribe('topic=sandbox.test.reconnect', (event: { data: { n: string } }) => {
-      if (event.data.n === 'after') heard();
+    listener.subscribe('topic=sandbox.test.reconnect', (event: EventPayload) => {
+      if ((event.data as { n?: string }).n === 'after') heard();
     });
     await sandbox.hub.whenSubscribed('sandbox.test.reconnect');
     await sandbox.socketIo.dropAll();
