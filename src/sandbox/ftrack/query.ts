@@ -220,9 +220,33 @@ function compareValues(kind: ScalarKind, a: StoredValue, b: StoredValue): number
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** SQL LIKE: % any run, _ one character; case-insensitive, as the server's collation. */
+/**
+ * SQL LIKE: % any run, _ one character; case-insensitive, as the server's collation. Matched by the greedy
+ * wildcard walk (backtracking only to the last %), not a regular expression: a pattern of many % cannot make it
+ * exponential.
+ */
 function like(value: StoredValue, pattern: StoredValue): boolean {
   if (typeof value !== 'string' || typeof pattern !== 'string') return false;
-  const source = pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replaceAll('%', '.*').replaceAll('_', '.');
-  return new RegExp(`^${source}$`, 'is').test(value);
+  const text = value.toLowerCase();
+  const glob = pattern.toLowerCase();
+  let t = 0;
+  let g = 0;
+  let starAt = -1;
+  let resumeAt = 0;
+  while (t < text.length) {
+    if (g < glob.length && (glob[g] === '_' || glob[g] === text[t])) {
+      t++;
+      g++;
+    } else if (g < glob.length && glob[g] === '%') {
+      starAt = g++;
+      resumeAt = t;
+    } else if (starAt !== -1) {
+      g = starAt + 1;
+      t = ++resumeAt;
+    } else {
+      return false;
+    }
+  }
+  while (g < glob.length && glob[g] === '%') g++;
+  return g === glob.length;
 }

@@ -16,6 +16,8 @@ export class EntityStore {
   readonly #byKey = new Map<string, Entity>();
   /** Ids are UUIDs, unique across types, as on a real server: a reference to an abstract type resolves through here. */
   readonly #byId = new Map<string, Entity>();
+  /** Each concrete type's entities, in insertion order (queries and collections scan one type, not the store). */
+  readonly #byType = new Map<ConcreteTypeName, Set<Entity>>();
 
   insert(entity: Entity): Entity {
     const key = keyOf(entity);
@@ -26,11 +28,18 @@ export class EntityStore {
       this.#byId.set(id, entity);
     }
     this.#byKey.set(key, entity);
+    let ofType = this.#byType.get(entity.type);
+    if (!ofType) {
+      ofType = new Set();
+      this.#byType.set(entity.type, ofType);
+    }
+    ofType.add(entity);
     return entity;
   }
 
   remove(entity: Entity): void {
     this.#byKey.delete(keyOf(entity));
+    this.#byType.get(entity.type)?.delete(entity);
     const id = entity.attrs.id;
     if (typeof id === 'string' && this.#byId.get(id) === entity) this.#byId.delete(id);
   }
@@ -53,10 +62,9 @@ export class EntityStore {
     return undefined;
   }
 
-  /** Every entity of `type` (its concrete subtypes for an abstract one), in insertion order. */
+  /** Every entity of `type` (its concrete subtypes for an abstract one, type by type), in insertion order. */
   all(type: EntityTypeName): Entity[] {
-    const concrete = entityDef(type).concrete;
-    return [...this.#byKey.values()].filter((entity) => concrete.includes(entity.type));
+    return entityDef(type).concrete.flatMap((concrete) => [...(this.#byType.get(concrete) ?? [])]);
   }
 
   /** The entity a `ref` attribute points at, or null. */

@@ -106,6 +106,23 @@ describe('query', () => {
     }
   });
 
+  test('like / not_like, has (a relation) and any (a collection), or and not', async () => {
+    const query = async (expression: string) => (await apiCall(sandbox, [{ action: 'query', expression }]))[0].data;
+    const names = (rows: { name: string }[]) => rows.map((row) => row.name).sort();
+    assert.deepEqual(names(await query('select name from Shot where name like "SH0_0" and name not_like "%40"')), ['sh010', 'sh020', 'sh030']);
+    assert.deepEqual(names(await query('select name from Shot where not (name is "sh010" or name is "sh020")')), ['sh030', 'sh040']);
+    assert.deepEqual(names(await query('select name from Asset where parent has (name is "sh010")')), ['sh010_comp']);
+    const review = await query('select version, asset.name from AssetVersion where components any (name is "ftrackreview-mp4")');
+    assert.deepEqual(review.map((v: { version: number; asset: { name: string } }) => [v.asset.name, v.version]), [['sh010_comp', 2]]);
+    // Many wildcards against a long value: matched without a regular expression's backtracking blow-up.
+    const sq010 = named(sandbox, 'Sequence', 'sq010');
+    const long = await apiCall(sandbox, [{ action: 'create', entity_type: 'Shot', entity_data: { name: 'sh_long', parent_id: sq010, description: 'a'.repeat(5000) } }], 'coord', sandbox.apiKeys.coord);
+    assert.equal(long[0].action, 'create');
+    assert.deepEqual(await query(`select name from Shot where description like "${'%a'.repeat(500)}%b"`), []);
+    assert.deepEqual(names(await query(`select name from Shot where description like "${'%a'.repeat(500)}%"`)), ['sh_long']);
+    await apiCall(sandbox, [{ action: 'delete', entity_type: 'Shot', entity_key: [long[0].data.id] }], 'coord', sandbox.apiKeys.coord);
+  });
+
   test('limit and offset page with metadata.next.offset until null', async () => {
     const s = await session();
     const all = (await s.query('select id from Task')).data.map((task) => task.id);

@@ -33,7 +33,7 @@ interface Subscriber {
 /** Bounds per endpoint: a client cannot grow the hub's memory without limit. */
 const maxSubscribersPerEndpoint = 1000;
 const maxTopicLength = 256;
-const historySize = 1000;
+const historySize = 200;
 
 export interface HubOptions {
   /**
@@ -48,7 +48,7 @@ export class EventHub {
   readonly #endpoints = new Map<Endpoint, Map<string, Subscriber>>();
   readonly #delivery: Delivery;
   readonly #subscribeWaiters: { topic: string; count: number; resolve: () => void }[] = [];
-  /** The last events routed (not the meta events), oldest first: what tests and the menu page look at. */
+  /** The last 200 events routed (not the meta events), oldest first: what tests look at. */
   readonly history: HubEvent[] = [];
   /** Subscriptions refused because the sandbox cannot parse them. */
   readonly refusedSubscriptions: string[] = [];

@@ -21,6 +21,9 @@ const maxPendingHandshakes = 10_000;
 const maxFrameBytes = 1024 * 1024;
 /** A connection this far behind on its frames is dropped: a client that does not read cannot grow the server. */
 const maxBufferedBytes = 8 * 1024 * 1024;
+/** What `connections[].sent` keeps, over every connection: enough for tests, bounded for a long-running sandbox. */
+const maxRecordedBytes = 16 * 1024 * 1024;
+const maxRecordedFrame = 64 * 1024;
 
 export interface SocketIoOptions {
   hub: EventHub;
@@ -32,7 +35,10 @@ export interface SocketIoOptions {
 
 export interface HubConnectionInfo {
   username: string;
-  /** Every frame this server sent on the connection, in order, when recording is on (tests). */
+  /**
+   * The frames this server sent on the connection, in order, until the sandbox has recorded 16 MiB in all; a frame
+   * over 64 KiB is kept as its first 64 KiB followed by "…" (tests look at what a client was sent).
+   */
   sent: string[];
 }
 
@@ -44,6 +50,7 @@ export class SocketIoServer {
   readonly #handshakeTtlMs: number;
   readonly #pending = new Map<string, { username: string; expiresAt: number }>();
   readonly #sockets = new Set<WebSocket>();
+  #recordedBytes = 0;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: maxFrameBytes, perMessageDeflate: false });
   /** Every frame sent, per connection (bounded), so tests can check what a client was sent. */
   readonly connections: HubConnectionInfo[] = [];
@@ -122,14 +129,14 @@ export class SocketIoServer {
     }
     this.#sockets.add(ws);
     const info: HubConnectionInfo = { username: pending.username, sent: [] };
-    if (this.connections.length < 1000) this.connections.push(info);
+    if (this.connections.length < 10_000 && this.#recordedBytes < maxRecordedBytes) this.connections.push(info);
     const send = (frame: string): void => {
       if (ws.readyState !== ws.OPEN) return;
       if (ws.bufferedAmount > maxBufferedBytes) {
         ws.terminate();
         return;
       }
-      if (info.sent.length < 10_000) info.sent.push(frame);
+      this.#record(info, frame);
       ws.send(frame);
     };
     const endpoint: Endpoint = {
@@ -176,6 +183,13 @@ export class SocketIoServer {
       // A client that asked for an acknowledgement (the JS one never does) gets a type-6 frame, never a `5:<id>`.
       if (messageId) send(wantsData ? `6:::${messageId}+[]` : `6:::${messageId}`);
     }
+  }
+
+  #record(info: HubConnectionInfo, frame: string): void {
+    const kept = frame.length > maxRecordedFrame ? `${frame.slice(0, maxRecordedFrame)}…` : frame;
+    if (this.#recordedBytes + kept.length > maxRecordedBytes) return;
+    this.#recordedBytes += kept.length;
+    info.sent.push(kept);
   }
 
   #dropExpired(): void {
