@@ -13,6 +13,8 @@ import { createEntity, deleteEntity, findVisible, updateEntity, type WriteContex
 // pessimistic case for a client, see README).
 
 export const maxOperations = 1000;
+/** encode_media requests remembered (the oldest go first). */
+const maxEncodeJobs = 1000;
 
 export interface EncodeJob {
   jobId: string;
@@ -29,7 +31,7 @@ export interface ApiDeps {
   pageSize: number;
   defaultContextStatusId: string;
   serverVersion: string;
-  /** encode_media requests, in order (the sandbox does not encode). */
+  /** The last encode_media requests, in order (the sandbox does not encode). */
   encodeJobs: EncodeJob[];
 }
 
@@ -123,6 +125,7 @@ function encodeMedia(deps: ApiDeps, actor: Actor, operation: Record<string, unkn
     requestedBy: actor.username,
   };
   deps.encodeJobs.push(job);
+  if (deps.encodeJobs.length > maxEncodeJobs) deps.encodeJobs.shift();
   return { action: 'encode_media', job_id: job.jobId };
 }
 

@@ -13,6 +13,8 @@ import type { Entity } from './store.ts';
 
 const maxFileNameLength = 1024;
 const maxMultipartSize = maxPartNumber * maxPutSize;
+/** Multipart uploads open at once (there is no abort operation: a client that never completes leaves one open). */
+const maxOpenMultipart = 1000;
 
 export interface SinglePartUpload {
   url: string;
@@ -69,6 +71,7 @@ export class ServerLocation {
     const key = componentId;
 
     if (parts !== null) {
+      if (this.#multipart.size >= maxOpenMultipart) throw validationError('Too many multipart uploads in progress.');
       const uploadId = this.#storage.createMultipartUpload(key, contentType);
       this.#multipart.set(uploadId, { componentId, key });
       const urls: MultiPartUpload['urls'] = [];
