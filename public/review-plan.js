@@ -7,7 +7,7 @@ import { formatBytes } from './upload-plan.js';
 /**
  * @typedef {{ id: number, type: string, name: string, parentName: string | null, siteUrl: string }} ReviewTarget
  *   parentName: a Task's Shot or Asset (null for a Task linked to none, and for Shots and Assets)
- * @typedef {{ key: number, file: File, code: string, targetId: number | null, description: string, status: string }} Proposal
+ * @typedef {{ key: number, file: File, code: string, targetId: string | null, description: string, status: string }} Proposal
  */
 
 const MAX_CODE_LENGTH = 255;

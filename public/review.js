@@ -34,7 +34,7 @@ function start(form) {
     defaultStatus: form.dataset.defaultStatus ?? '',
   };
   const targets = Array.from(document.querySelectorAll('#review-targets .entity'), (item) => ({
-    id: Number(item.dataset.id),
+    id: item.dataset.id,
     type: config.entityType,
     name: item.dataset.name,
     parentName: item.dataset.parentName ?? null,
@@ -160,7 +160,7 @@ function start(form) {
       {
         id: id('target'),
         onchange: (event) => {
-          proposal.targetId = event.target.value === '' ? null : Number(event.target.value);
+          proposal.targetId = event.target.value === '' ? null : event.target.value;
           refreshProblems();
         },
       },
@@ -494,7 +494,7 @@ function start(form) {
   /** The playlist the user chose, read when the movies are in: null, {playlistId}, or {playlistName}. */
   function playlistChoice() {
     const mode = form.querySelector('input[name="playlist-mode"]:checked')?.value ?? 'none';
-    if (mode === 'existing') return { playlistId: Number(form.querySelector('#playlist-existing').value) };
+    if (mode === 'existing') return { playlistId: form.querySelector('#playlist-existing').value };
     if (mode !== 'new') return null;
     // A playlist this page made earlier takes later batches too, rather than a second one of the same name.
     if (state.createdPlaylist) return { playlistId: state.createdPlaylist.id };

@@ -6,8 +6,8 @@ import { formatBytes } from './js/format-bytes.js';
 import { matchFilesByName } from './js/match-files.js';
 
 /**
- * @typedef {{ id: number, name: string, siteUrl: string, fileName?: string | null, hasThumbnail?: boolean }} Target
- * @typedef {{ id: string, name: string, size: number, targets: { type: string, id: number }[], partsDone: number[], partCount: number, status: string }} UploadView
+ * @typedef {{ id: string, name: string, siteUrl: string, fileName?: string | null, hasThumbnail?: boolean }} Target
+ * @typedef {{ id: string, name: string, size: number, targets: { type: string, id: string }[], partsDone: number[], partCount: number, status: string }} UploadView
  * @typedef {{
  *   file: File,
  *   targets: Target[],
@@ -24,7 +24,7 @@ import { matchFilesByName } from './js/match-files.js';
  * @param {Target[]} input.targets the selected entities the user may upload to
  * @param {'upload-files' | 'attach-files' | 'set-thumbnail'} input.action
  * @param {'match' | 'all'} input.mode upload-files, set-thumbnail: by name, or every file to every target
- * @param {Set<number>} input.excluded attach-files: targets the user unticked
+ * @param {Set<string>} input.excluded attach-files: targets the user unticked
  * @param {number | null} input.maxBytes the service's limit per file
  * @param {UploadView[]} input.unfinished this launch's unfinished uploads, to continue instead of starting over
  * @param {(uploadId: string) => number | null} input.rememberedLastModified what this browser stored when it began one
@@ -108,11 +108,12 @@ export function planUploads({ files, targets, action, mode, excluded, maxBytes, 
  * the same modification time, so a different file that happens to share name and size is not mixed in.
  */
 function resumable(file, targets, unfinished, rememberedLastModified) {
-  const wanted = targets.map((target) => target.id).sort((a, b) => a - b).join(',');
+  // Ids are strings (a ShotGrid record's digits, an ftrack UUID): compared as text, in any order.
+  const wanted = targets.map((target) => String(target.id)).sort().join(',');
   return (
     unfinished.find((upload) => {
       if (upload.status !== 'uploading' || upload.name !== file.name || upload.size !== file.size) return false;
-      const ids = upload.targets.map((target) => target.id).sort((a, b) => a - b).join(',');
+      const ids = upload.targets.map((target) => String(target.id)).sort().join(',');
       if (ids !== wanted) return false;
       const remembered = rememberedLastModified(upload.id);
       return remembered === null || remembered === file.lastModified;

@@ -32,7 +32,7 @@ function enhance(form) {
   // One file per target, matched by name: a Version's movie, an entity's thumbnail.
   const byName = toVersions || toThumbnails;
   const targets = Array.from(document.querySelectorAll('#upload-targets .entity'), (item) => ({
-    id: Number(item.dataset.id),
+    id: item.dataset.id,
     name: item.dataset.name,
     siteUrl: item.dataset.siteUrl,
     // What an upload would replace: the Version's movie now, the entity's thumbnail.

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { KeyValueStore } from '../store/key-value-store.ts';
+import type { EntityId } from '../trackers/tracker.ts';
 
 // What a user did with an action — files uploaded, attached or queued, Versions submitted, zips downloaded — kept
 // per user and action for a while, so that a reloaded page and the user's later launches of the same action can
@@ -16,7 +17,8 @@ export type RecordState = 'queued' | 'sending' | 'done' | 'partly' | 'failed' | 
 
 export interface RecordTarget {
   type: string;
-  id: number;
+  /** The seam's id (a record written before ids were strings holds a number: shown the same). */
+  id: EntityId;
   /** Known when written (a Version's entity); otherwise looked up when shown, as the user. */
   name?: string;
   ok?: boolean;

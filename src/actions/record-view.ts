@@ -1,6 +1,6 @@
 import type { ActionContext } from '../ami/context-store.ts';
 import { formatBytes } from '../shared/format-bytes.ts';
-import type { SelectedEntity, Tracker } from '../trackers/tracker.ts';
+import type { EntityId, SelectedEntity, Tracker } from '../trackers/tracker.ts';
 import type { LaunchRecords, RecordEntry, RecordTarget } from './launch-record.ts';
 
 // The user's record of an action as the page shows it (views/partials/launch-record.ejs): what each entry became,
@@ -49,16 +49,17 @@ export async function recordLists(
 }
 
 type Known = Map<string, { name: string; siteUrl: string } | null>;
-const keyOf = (target: { type: string; id: number }) => `${target.type}:${target.id}`;
+const keyOf = (target: { type: string; id: EntityId | number }) => `${target.type}:${target.id}`;
 
 /** Every target's name and link: from what the page already looked up, otherwise one lookup per entity type. */
 async function namesOf(entries: readonly RecordEntry[], tracker: Tracker, login: string, known: readonly SelectedEntity[]): Promise<Known> {
   const names: Known = new Map(known.map((entity) => [keyOf(entity), { name: entity.name, siteUrl: entity.siteUrl }]));
-  const missing = new Map<string, Set<number>>();
+  const missing = new Map<string, Set<EntityId>>();
   for (const entry of entries) {
     for (const target of entry.targets) {
       if (names.has(keyOf(target))) continue;
-      missing.set(target.type, (missing.get(target.type) ?? new Set()).add(target.id));
+      // A record written before ids were strings holds numbers.
+      missing.set(target.type, (missing.get(target.type) ?? new Set()).add(String(target.id)));
     }
   }
   await Promise.all(

@@ -2,7 +2,8 @@ import express, { type Request, type Router } from 'express';
 import type { ActionContext, ContextStore } from '../ami/context-store.ts';
 import { actionOf, contextOf, launchPageLocals, pagePath, sharedProject } from '../ami/launch-routes.ts';
 import type { Config } from '../config.ts';
-import type { Selection, SiteRecord, Tracker } from '../trackers/tracker.ts';
+import type { EntityId, Selection, SiteRecord, Tracker } from '../trackers/tracker.ts';
+import { entityIdOf, entityIdsOf } from './entity-ids.ts';
 import { csrfToken } from '../web/csrf.ts';
 import { HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
@@ -29,6 +30,9 @@ export interface ReviewRouteDeps {
   submissions: ReviewSubmissions;
   records?: LaunchRecords;
 }
+
+/** New Versions one playlist request may name (a launch makes at most as many as it has uploads). */
+const MAX_PLAYLIST_VERSIONS = 2_000;
 
 /** The statuses the page offers; a site's list may differ, so "leave the site's default" is one of them. */
 const REVIEW_STATUSES = [
@@ -95,8 +99,8 @@ export function reviewRoutes(deps: ReviewRouteDeps): Router {
 
   router.delete(`${base}/versions/:versionId`, async (req, res) => {
     const context = await reviewContext(req, deps);
-    const id = Number(req.params['versionId']);
-    if (!Number.isSafeInteger(id) || id <= 0) throw HttpError.notFound('This launch created no Version with that id.');
+    const id = entityIdOf(String(req.params['versionId']));
+    if (id === null) throw HttpError.notFound('This launch created no Version with that id.');
     const version = await deps.submissions.remove(context, id, 'its movie did not arrive');
     req.log.info({ version: version.id }, 'empty Version removed');
     res.json({ version });
@@ -125,7 +129,7 @@ function reviewTargets(selection: Selection) {
 }
 
 /** The project's playlists for the page's choice; a page without them still submits, so a failure only hides them. */
-async function projectPlaylists(req: Request, deps: ReviewRouteDeps, context: ActionContext, projectId: number): Promise<SiteRecord[] | null> {
+async function projectPlaylists(req: Request, deps: ReviewRouteDeps, context: ActionContext, projectId: EntityId): Promise<SiteRecord[] | null> {
   try {
     return await deps.submissions.playlists(context, projectId);
   } catch (error) {
@@ -140,17 +144,18 @@ function proposalOf(body: unknown): VersionProposal {
     throw HttpError.badRequest(message, { field });
   };
   const code = typeof value.code === 'string' ? value.code : fail('code', 'code must be the new Version’s name.');
-  const targetId = Number.isSafeInteger(value.targetId) ? (value.targetId as number) : fail('targetId', 'targetId must be the id of a selected entity.');
+  const targetId = entityIdOf(value.targetId) ?? fail('targetId', 'targetId must be the id of a selected entity.');
   const optionalText = (field: string): string | null =>
     value[field] === undefined || value[field] === null ? null : typeof value[field] === 'string' ? value[field] : fail(field, `${field} must be text.`);
   return { code, targetId, description: optionalText('description'), status: optionalText('status') };
 }
 
-function playlistRequestOf(body: unknown): { versionIds: number[]; playlist: { id: number } | { name: string } } {
+function playlistRequestOf(body: unknown): { versionIds: EntityId[]; playlist: { id: EntityId } | { name: string } } {
   const value = (body ?? {}) as Record<string, unknown>;
-  const versionIds = Array.isArray(value.versionIds) && value.versionIds.every((id) => Number.isSafeInteger(id)) ? (value.versionIds as number[]) : null;
-  if (versionIds === null) throw HttpError.badRequest('versionIds must be a list of the new Versions’ ids.', { field: 'versionIds' });
-  if (Number.isSafeInteger(value.playlistId)) return { versionIds, playlist: { id: value.playlistId as number } };
+  const versionIds = entityIdsOf(value.versionIds, MAX_PLAYLIST_VERSIONS);
+  if (versionIds === null) throw HttpError.badRequest(`versionIds must be a list of at most ${MAX_PLAYLIST_VERSIONS} of the new Versions’ ids.`, { field: 'versionIds' });
+  const playlistId = value.playlistId === undefined ? null : entityIdOf(value.playlistId);
+  if (playlistId !== null) return { versionIds, playlist: { id: playlistId } };
   if (typeof value.playlistName === 'string') return { versionIds, playlist: { name: value.playlistName } };
   throw HttpError.badRequest('Name a playlist: playlistId for an existing one, or playlistName for a new one.', { field: 'playlistId' });
 }

@@ -1,6 +1,6 @@
 import type { ActionContext } from '../ami/context-store.ts';
 import type { KeyValueStore } from '../store/key-value-store.ts';
-import type { SelectedEntity, SiteRecord, Tracker } from '../trackers/tracker.ts';
+import type { EntityId, SelectedEntity, SiteRecord, Tracker } from '../trackers/tracker.ts';
 import type { UploadRecord, UploadSessions } from '../transfer/upload-session.ts';
 import { HttpError } from '../web/errors.ts';
 import type { LaunchRecords } from './launch-record.ts';
@@ -15,18 +15,18 @@ import { httpErrorFromSite, httpErrorFromSiteChange } from '../web/site-errors.t
 export interface VersionProposal {
   code: string;
   /** The selected Shot, Asset or Task it is for. */
-  targetId: number;
+  targetId: EntityId;
   description: string | null;
   status: string | null;
 }
 
 export interface CreatedVersion {
-  id: number;
+  id: EntityId;
   code: string;
   siteUrl: string;
-  projectId: number;
-  entity: { type: string; id: number; name: string };
-  task: { id: number; name: string } | null;
+  projectId: EntityId;
+  entity: { type: string; id: EntityId; name: string };
+  task: { id: EntityId; name: string } | null;
   /** Waiting for its movie; its movie landed; deleted again (and why). */
   state: 'awaiting-movie' | 'submitted' | 'removed';
   /** Who created it: it is removed as them, also after the launch has gone. */
@@ -125,12 +125,12 @@ export class ReviewSubmissions {
 
   /** The Versions this launch created, oldest first, whatever became of them. */
   async list(contextId: string): Promise<CreatedVersion[]> {
-    return [...(await this.#all(contextId)).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id - b.id);
+    return [...(await this.#all(contextId)).values()].sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id, undefined, { numeric: true }));
   }
 
   /** Ids of this launch's Versions still waiting for their movie: the only targets its uploads may have. */
-  async awaitingMovie(contextId: string): Promise<ReadonlySet<number>> {
-    const waiting = new Set<number>();
+  async awaitingMovie(contextId: string): Promise<ReadonlySet<EntityId>> {
+    const waiting = new Set<EntityId>();
     for (const version of (await this.#all(contextId)).values()) if (version.state === 'awaiting-movie') waiting.add(version.id);
     return waiting;
   }
@@ -155,7 +155,7 @@ export class ReviewSubmissions {
    * Deletes a Version of this launch whose movie never arrived (as the user), after giving up any upload still
    * under way to it. Removing one already removed answers as before; one whose movie landed is not removed.
    */
-  async remove(context: ActionContext, versionId: number, why: string): Promise<CreatedVersion> {
+  async remove(context: ActionContext, versionId: EntityId, why: string): Promise<CreatedVersion> {
     const version = (await this.#all(context.id)).get(versionId);
     if (!version) throw HttpError.notFound('This launch created no Version with that id.');
     if (version.state === 'removed') return version;
@@ -209,7 +209,7 @@ export class ReviewSubmissions {
   }
 
   /** The project's Playlists as the user sees them (for the page's choice). */
-  async playlists(context: ActionContext, projectId: number): Promise<SiteRecord[]> {
+  async playlists(context: ActionContext, projectId: EntityId): Promise<SiteRecord[]> {
     try {
       return await this.#options.tracker.listPlaylists(context.user.login, projectId);
     } catch (error) {
@@ -221,7 +221,7 @@ export class ReviewSubmissions {
    * Adds Versions this launch submitted to a Playlist of their project, as the user: an existing one (which the
    * user must see in that project) or a new one by name.
    */
-  async addToPlaylist(context: ActionContext, versionIds: readonly number[], playlist: { id: number } | { name: string }): Promise<{ playlist: SiteRecord; added: number }> {
+  async addToPlaylist(context: ActionContext, versionIds: readonly EntityId[], playlist: { id: EntityId } | { name: string }): Promise<{ playlist: SiteRecord; added: number }> {
     const own = await this.#all(context.id);
     const versions = [...new Set(versionIds)].map((id) => own.get(id));
     if (versions.length === 0) throw HttpError.badRequest('Name at least one new Version to add.', { field: 'versionIds' });
@@ -257,7 +257,7 @@ export class ReviewSubmissions {
   }
 
   /** The selected entity as the user sees it: it must be in the launch's selection and visible to them. */
-  async #selected(context: ActionContext, id: number): Promise<SelectedEntity> {
+  async #selected(context: ActionContext, id: EntityId): Promise<SelectedEntity> {
     if (!context.selectedIds.includes(id)) {
       throw new HttpError(403, 'target_outside_selection', `This ${context.entityType} is not part of this launch's selection: no Version was created.`, { field: 'targetId' });
     }
@@ -277,9 +277,9 @@ export class ReviewSubmissions {
     return target;
   }
 
-  async #all(contextId: string): Promise<Map<number, CreatedVersion>> {
+  async #all(contextId: string): Promise<Map<EntityId, CreatedVersion>> {
     const fields = await this.#options.store.hashGetAll(keyOf(contextId));
-    return new Map(Object.values(fields).map((json) => JSON.parse(json) as CreatedVersion).map((version) => [version.id, version]));
+    return new Map(Object.values(fields).map((json) => withSeamIds(JSON.parse(json) as CreatedVersion)).map((version) => [version.id, version]));
   }
 
   /** Each Version is its own hash field: the page's calls and the upload hooks never overwrite each other's. */
@@ -299,6 +299,17 @@ export class ReviewSubmissions {
       },
     );
   }
+}
+
+/** A Version remembered before ids were strings holds numbers: read as the seam's strings. */
+function withSeamIds(version: CreatedVersion): CreatedVersion {
+  return {
+    ...version,
+    id: String(version.id),
+    projectId: String(version.projectId),
+    entity: { ...version.entity, id: String(version.entity.id) },
+    task: version.task === null ? null : { ...version.task, id: String(version.task.id) },
+  };
 }
 
 function keyOf(contextId: string): string {

@@ -1,7 +1,8 @@
 import express, { type Router } from 'express';
 import type { ContextStore } from '../ami/context-store.ts';
 import { actionOf, contextOf } from '../ami/launch-routes.ts';
-import type { SelectedEntity, Tracker } from '../trackers/tracker.ts';
+import type { EntityId, SelectedEntity, Tracker } from '../trackers/tracker.ts';
+import { entityIdsOf } from './entity-ids.ts';
 import { HttpError } from '../web/errors.ts';
 import { httpErrorFromSite } from '../web/site-errors.ts';
 
@@ -21,7 +22,7 @@ export interface ThumbnailRouteDeps {
 /** A page asks for the entities it uploaded to at once; the launch's own selection bounds it anyway. */
 const MAX_IDS = 500;
 
-type ThumbnailView = { id: number; state: 'pending' | 'none' | 'hidden' } | { id: number; state: 'ready'; url: string };
+type ThumbnailView = { id: EntityId; state: 'pending' | 'none' | 'hidden' } | { id: EntityId; state: 'ready'; url: string };
 
 export function thumbnailRoutes(deps: ThumbnailRouteDeps): Router {
   const router = express.Router();
@@ -54,10 +55,10 @@ export function thumbnailRoutes(deps: ThumbnailRouteDeps): Router {
   return router;
 }
 
-function idsOf(raw: unknown): number[] {
+function idsOf(raw: unknown): EntityId[] {
   const text = typeof raw === 'string' ? raw : '';
-  const ids = text.split(',').filter((part) => part !== '').map(Number);
-  if (ids.length === 0 || ids.length > MAX_IDS || !ids.every((id) => Number.isSafeInteger(id) && id > 0)) {
+  const ids = entityIdsOf(text.split(',').filter((part) => part !== ''), MAX_IDS);
+  if (ids === null || ids.length === 0) {
     throw HttpError.badRequest(`ids must be a comma-separated list of 1 to ${MAX_IDS} entity ids.`, { field: 'ids' });
   }
   return [...new Set(ids)];

@@ -8,7 +8,8 @@ import type { ByteBudget } from '../net/byte-budget.ts';
 import type { ContextStore, ActionContext } from '../ami/context-store.ts';
 import { actionOf, contextOf, pagePath } from '../ami/launch-routes.ts';
 import { matchFilesByName } from '../shared/match-files.ts';
-import type { Tracker, UploadSlot, UploadTarget } from '../trackers/tracker.ts';
+import type { EntityId, Tracker, UploadSlot, UploadTarget } from '../trackers/tracker.ts';
+import { entityIdsOf } from './entity-ids.ts';
 import { uploadHeld, type TargetOutcome } from '../transfer/held-upload.ts';
 import { imageCheck } from '../transfer/image-check.ts';
 import { MiB } from '../transfer/part-plan.ts';
@@ -58,7 +59,7 @@ export interface UploadRouteDeps {
 /** The Versions a submit-for-review launch created: what its uploads may target, kept or removed once each ends. */
 export interface CreatedVersions {
   /** Ids of the launch's new Versions still waiting for their movie. */
-  awaitingMovie(contextId: string): Promise<ReadonlySet<number>>;
+  awaitingMovie(contextId: string): Promise<ReadonlySet<EntityId>>;
   /** After an upload completed or was cancelled: keeps the Versions whose movie landed, removes the others. */
   settle(context: ActionContext, record: UploadRecord): Promise<void>;
 }
@@ -229,7 +230,7 @@ function recordOfUpload(key: string, name: string, size: number | null, outcome:
 const RECORD_KEY = /^[A-Za-z0-9_-]{1,40}$/;
 const MAX_QUEUED = 100;
 
-function queuedFiles(body: unknown): { queued: { key: string; name: string; size: number; targetIds: number[] }[]; cancelled: string[] } {
+function queuedFiles(body: unknown): { queued: { key: string; name: string; size: number; targetIds: EntityId[] }[]; cancelled: string[] } {
   const value = (body ?? {}) as Record<string, unknown>;
   const list = (field: string): unknown[] => {
     const items = value[field] ?? [];
@@ -271,9 +272,9 @@ async function uploadOf(req: Request, deps: UploadRouteDeps): Promise<{ context:
 interface AnnouncedFile {
   name: string;
   size: number;
-  targetIds: number[];
+  targetIds: EntityId[];
   displayName?: string;
-  tagIds?: number[];
+  tagIds?: EntityId[];
   /** The key under which the page recorded this file as queued (replaced by the upload's own entry). */
   recordKey?: string;
 }
@@ -295,17 +296,16 @@ function announcedFile(body: unknown): AnnouncedFile {
   const fail = (field: string, message: string): never => {
     throw HttpError.badRequest(message, { field });
   };
-  const ids = (list: unknown, max: number): list is number[] => Array.isArray(list) && list.length <= max && list.every((id) => Number.isSafeInteger(id) && id > 0);
   const name = typeof value.name === 'string' ? value.name : fail('name', 'name must be the file name.');
   const size = typeof value.size === 'number' ? value.size : fail('size', 'size must be the file size in bytes.');
-  const targetIds = ids(value.targets, UPLOAD_LIMITS.targets) ? value.targets : fail('targets', `targets must be a list of at most ${UPLOAD_LIMITS.targets} of the selected entities’ ids.`);
+  const targetIds = entityIdsOf(value.targets, UPLOAD_LIMITS.targets) ?? fail('targets', `targets must be a list of at most ${UPLOAD_LIMITS.targets} of the selected entities’ ids.`);
   const displayName =
     value.displayName === undefined
       ? undefined
       : typeof value.displayName === 'string' && [...value.displayName].length <= UPLOAD_LIMITS.displayNameLength
         ? value.displayName
         : fail('displayName', `displayName must be text of at most ${UPLOAD_LIMITS.displayNameLength} characters.`);
-  const tagIds = value.tagIds === undefined ? undefined : ids(value.tagIds, UPLOAD_LIMITS.tags) ? value.tagIds : fail('tagIds', `tagIds must be a list of at most ${UPLOAD_LIMITS.tags} Tag ids.`);
+  const tagIds = value.tagIds === undefined ? undefined : (entityIdsOf(value.tagIds, UPLOAD_LIMITS.tags) ?? fail('tagIds', `tagIds must be a list of at most ${UPLOAD_LIMITS.tags} Tag ids.`));
   const recordKey = value.recordKey === undefined ? undefined : typeof value.recordKey === 'string' && RECORD_KEY.test(value.recordKey) ? value.recordKey : fail('recordKey', 'recordKey must be the key the file was queued under.');
   return { name, size, targetIds, ...(displayName === undefined ? {} : { displayName }), ...(tagIds === undefined ? {} : { tagIds }), ...(recordKey === undefined ? {} : { recordKey }) };
 }
@@ -314,9 +314,9 @@ function announcedFile(body: unknown): AnnouncedFile {
  * Targets must be in the launch's selection, or for submit-for-review among the Versions it created and that
  * still wait for their movie: a page cannot send files anywhere else.
  */
-async function targetsFor(context: ActionContext, ids: readonly number[], rules: UploadRules, deps: UploadRouteDeps): Promise<UploadTarget[]> {
+async function targetsFor(context: ActionContext, ids: readonly EntityId[], rules: UploadRules, deps: UploadRouteDeps): Promise<UploadTarget[]> {
   if (context.action === 'submit-for-review') {
-    const created = (await deps.createdVersions?.awaitingMovie(context.id)) ?? new Set<number>();
+    const created = (await deps.createdVersions?.awaitingMovie(context.id)) ?? new Set<EntityId>();
     const outside = ids.filter((id) => !created.has(id));
     if (outside.length > 0) {
       throw new HttpError(403, 'target_not_created_here', `${outside.length === 1 ? 'One target is' : `${outside.length} targets are`} not a new Version of this launch waiting for its movie: nothing was uploaded.`, { field: 'targets' });
@@ -366,13 +366,13 @@ interface UploadView {
   partCount: number;
   partsDone: number[];
   status: UploadRecord['status'];
-  targets: { type: string; id: number }[];
+  targets: { type: string; id: EntityId }[];
   results: ResultView[] | null;
 }
 
 type ResultView =
-  | { type: string; id: number; ok: true; name: string; attachmentId: number | null; siteUrl: string }
-  | { type: string; id: number; ok: false; message: string };
+  | { type: string; id: EntityId; ok: true; name: string; attachmentId: EntityId | null; siteUrl: string }
+  | { type: string; id: EntityId; ok: false; message: string };
 
 async function view(deps: UploadRouteDeps, record: UploadRecord): Promise<UploadView> {
   return {
@@ -498,7 +498,7 @@ function formUpload(deps: UploadRouteDeps): RequestHandler {
 function formTargets(
   mode: 'match' | 'all',
   fileName: string,
-  visible: readonly { type: string; id: number; name: string }[],
+  visible: readonly { type: string; id: EntityId; name: string }[],
   entityType: string,
   slot: UploadSlot,
 ): UploadTarget[] {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import type { EntityId } from '../trackers/tracker.ts';
 import type { KeyValueStore, WriteOptions } from '../store/key-value-store.ts';
 import { amiActions, type AmiAction } from './actions.ts';
 
@@ -14,12 +15,13 @@ export interface ActionContext {
   id: string;
   action: AmiAction;
   siteUrl: string;
-  user: { id: number; login: string };
+  /** Ids are the seam's strings (src/trackers/tracker.ts): a ShotGrid launch's numbers, written as digits. */
+  user: { id: EntityId; login: string };
   /** False only when accepted unsigned: the user is then taken on trust. */
   signed: boolean;
   entityType: string;
-  selectedIds: number[];
-  project: { id: number; name: string | null } | null;
+  selectedIds: EntityId[];
+  project: { id: EntityId; name: string | null } | null;
   title: string | null;
   /** ISO 8601. */
   createdAt: string;
@@ -36,7 +38,8 @@ export function isContextId(value: string): boolean {
   return idPattern.test(value);
 }
 
-const positiveId = z.number().int().positive();
+/** A seam id; a number in a context stored before ids were strings is read as its digits. */
+const positiveId = z.union([z.number().int().positive().transform(String), z.string().regex(/^[A-Za-z0-9-]{1,64}$/)]);
 const storedContext = z.object({
   id: z.string().regex(idPattern),
   action: z.enum(amiActions),

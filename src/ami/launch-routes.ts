@@ -119,11 +119,12 @@ function launchAction(deps: LaunchRouteDeps): RequestHandler {
     const context = await contexts.create({
       action: action.action,
       siteUrl: tracker.siteUrl,
-      user: payload.user,
+      // The AMI's numbers become the seam's strings here, once.
+      user: { id: String(payload.user.id), login: payload.user.login },
       signed: verdict.signed,
       entityType: payload.entityType,
-      selectedIds: payload.selectedIds,
-      project: payload.project,
+      selectedIds: payload.selectedIds.map(String),
+      project: payload.project === null ? null : { id: String(payload.project.id), name: payload.project.name },
       title: payload.title,
     });
     const launched = {
@@ -311,7 +312,7 @@ const maskContextIdInLog: RequestHandler = (req: Request, res: Response, next) =
 };
 
 /** The project every visible entity shares, when the launch did not name one. */
-export function sharedProject(entities: readonly SelectedEntity[]): { id: number; name: string | null } | null {
+export function sharedProject(entities: readonly SelectedEntity[]): { id: string; name: string | null } | null {
   const first = entities[0]?.project ?? null;
   if (first === null) return null;
   return entities.every((entity) => entity.project?.id === first.id) ? first : null;

@@ -5,7 +5,7 @@
 
 export interface NamedTarget {
   type: string;
-  id: number;
+  id: string | number;
   name: string;
 }
 

@@ -1,19 +1,25 @@
 // What the service needs of a tracking site, whatever site it is (ShotGrid first, ftrack second). The
 // actions and the transfer core speak only this; each adapter maps it onto its site's API.
 
+/**
+ * A record's id as the seam carries it: a string whatever the site (ftrack's are UUIDs; ShotGrid's numbers are
+ * written as their digits). Each adapter turns it back into its site's own form at its boundary.
+ */
+export type EntityId = string;
+
 /** An entity the user selected, as they may see it. */
 export interface SelectedEntity {
   type: string;
-  id: number;
+  id: EntityId;
   /** Its code or name, as the site shows it. */
   name: string;
-  project: { id: number; name: string | null } | null;
+  project: { id: EntityId; name: string | null } | null;
   /** No thumbnail, one still being processed, or a short-lived URL to it (never stored). */
   thumbnail: { state: 'none' } | { state: 'pending' } | { state: 'ready'; url: string };
   /** The entity's page on the site. */
   siteUrl: string;
   /** For a Task: the entity it belongs to (a Shot, an Asset…), or null when it has none. Absent for other types. */
-  parent?: { type: string; id: number; name: string } | null;
+  parent?: { type: string; id: EntityId; name: string } | null;
   /** A Version's review media now (`withReviewMedia`): its file's name, or null when it has none. Absent when not asked. */
   reviewMedia?: { name: string } | null;
 }
@@ -22,7 +28,7 @@ export interface Selection {
   /** The selected entities the user can see, in the order they were selected. */
   visible: SelectedEntity[];
   /** Selected ids the user cannot see (or that no longer exist): named as such, never shown. */
-  hiddenIds: number[];
+  hiddenIds: EntityId[];
 }
 
 /**
@@ -50,7 +56,7 @@ export interface NewUpload {
 /** Where an upload goes. */
 export interface UploadTarget {
   type: string;
-  id: number;
+  id: EntityId;
   slot: UploadSlot;
 }
 
@@ -81,7 +87,7 @@ export interface PartLocation {
 /** What an upload created at the site. */
 export interface UploadedFile {
   /** The Attachment that holds the file; null for a thumbnail, which has none. */
-  attachmentId: number | null;
+  attachmentId: EntityId | null;
   name: string;
   /** The record the file belongs to, on the site. */
   siteUrl: string;
@@ -90,7 +96,7 @@ export interface UploadedFile {
 /** A record the service created or changed at the site, as people see it there. */
 export interface SiteRecord {
   type: string;
-  id: number;
+  id: EntityId;
   name: string;
   /** Its page on the site. */
   siteUrl: string;
@@ -99,13 +105,13 @@ export interface SiteRecord {
 /** A new Version for review, as the launching user creates it. */
 export interface NewVersion {
   code: string;
-  projectId: number;
+  projectId: EntityId;
   /** What it is a version of: a Shot, an Asset… */
-  entity: { type: string; id: number };
+  entity: { type: string; id: EntityId };
   /** The Task it was made for, when there is one. */
-  taskId: number | null;
+  taskId: EntityId | null;
   /** The artist: the person who submits it. */
-  userId: number;
+  userId: EntityId;
   description: string | null;
   /** A status code of the site's Version status list (e.g. `rev`); null leaves the site's default. */
   status: string | null;
@@ -131,12 +137,12 @@ export type FileLink =
 
 /** One file of one selected entity, as the site describes it. Names come from the site: never trusted as paths. */
 export interface FileRef {
-  entity: { type: string; id: number; name: string };
+  entity: { type: string; id: EntityId; name: string };
   source: 'attachment' | 'field' | 'thumbnail' | 'note-attachment';
   /** The field, for `field` and `thumbnail` files. */
   field: string | null;
   /** The Attachment record holding the file, where there is one. */
-  attachmentId: number | null;
+  attachmentId: EntityId | null;
   name: string;
   /** Bytes, as the site states them; null when it does not say (thumbnails, web links). */
   size: number | null;
@@ -169,7 +175,7 @@ export interface Tracker {
    * The selected entities as `login` sees them (their permissions apply); with `withReviewMedia`, also what each
    * Version's review media is now (a page says so before an upload replaces it).
    */
-  lookupSelection(login: string, entityType: string, ids: readonly number[], options?: { withReviewMedia?: boolean }): Promise<Selection>;
+  lookupSelection(login: string, entityType: string, ids: readonly EntityId[], options?: { withReviewMedia?: boolean }): Promise<Selection>;
   /**
    * Whether the site takes an upload to this target in parts; where not, a file goes in one PUT (≤ 5 GiB). May ask
    * the site (as `login`) once what kind of storage it has.
@@ -180,9 +186,9 @@ export interface Tracker {
   /** Where to PUT part `n` (1-based; 1 for a single-part upload), freshly signed. */
   partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation>;
   /** Completes the upload with the parts' receipts (ETags, or the site's answer) in order, then reads back what it created. */
-  completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly number[] }): Promise<UploadedFile>;
+  completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly EntityId[] }): Promise<UploadedFile>;
   /** The files of the selected entities that `login` may see, by kind, in a stable order (entity, source, name). */
-  listFiles(login: string, entityType: string, ids: readonly number[], kinds: FileKinds): Promise<FileRef[]>;
+  listFiles(login: string, entityType: string, ids: readonly EntityId[], kinds: FileKinds): Promise<FileRef[]>;
   /**
    * A fresh short-lived location of an uploaded file or thumbnail's bytes (asked again when it expires); throws
    * FileHeldBySite for a file under scan or quarantined.
@@ -193,12 +199,12 @@ export interface Tracker {
   /** Creates a Version as `login` (their permissions; they are its creator). */
   createVersion(login: string, version: NewVersion): Promise<SiteRecord>;
   /** Deletes (retires) a record as `login`; one that is already gone counts as deleted. */
-  deleteEntity(login: string, type: string, id: number): Promise<void>;
+  deleteEntity(login: string, type: string, id: EntityId): Promise<void>;
   /** The Playlists of a project that `login` may see, newest first. */
-  listPlaylists(login: string, projectId: number): Promise<SiteRecord[]>;
+  listPlaylists(login: string, projectId: EntityId): Promise<SiteRecord[]>;
   /** Creates a Playlist in the project holding the Versions, as `login`. */
-  createPlaylist(login: string, playlist: { name: string; projectId: number; versionIds: readonly number[] }): Promise<SiteRecord>;
+  createPlaylist(login: string, playlist: { name: string; projectId: EntityId; versionIds: readonly EntityId[] }): Promise<SiteRecord>;
   /** Adds Versions to a Playlist as `login`, keeping those it holds. */
-  addToPlaylist(login: string, playlistId: number, versionIds: readonly number[]): Promise<SiteRecord>;
+  addToPlaylist(login: string, playlistId: EntityId, versionIds: readonly EntityId[]): Promise<SiteRecord>;
   close(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
+import type { EntityId, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import type { ByteBudget } from '../net/byte-budget.ts';
 import { cutParts } from './part-cutter.ts';
 import { MAX_PARTS, MiB, planSinglePut, type PartPlan } from './part-plan.ts';
@@ -22,7 +22,7 @@ export interface HeldUploadJob {
   /** The planned parts; `size: null` when the size is not known ahead (a form upload): then always multipart. */
   plan: PartPlan | { size: null; partSize: number };
   displayName?: string;
-  tagIds?: readonly number[];
+  tagIds?: readonly EntityId[];
 }
 
 export interface HeldUploadOptions {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { KeyValueStore, WriteOptions } from '../store/key-value-store.ts';
-import type { PartLocation, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
+import type { EntityId, PartLocation, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { fanOut } from './fan-out.ts';
 import { imageCheck, NotAnImageError } from './image-check.ts';
 import { PartLinks } from './part-links.ts';
@@ -21,7 +21,7 @@ export interface UploadFileRequest {
   size: number;
   targets: readonly UploadTarget[];
   displayName?: string;
-  tagIds?: readonly number[];
+  tagIds?: readonly EntityId[];
   /** What the bytes must be: 'image' for thumbnails, checked by content as part 1 streams through. */
   expect?: 'image';
   /** This file's own limit, when lower than the service's (thumbnails). */
@@ -42,7 +42,7 @@ export interface UploadRecord {
   partCount: number;
   uploads: TrackerUpload[];
   displayName: string | null;
-  tagIds: number[];
+  tagIds: EntityId[];
   /** 'image': part 1 must start with an image signature. Absent in records stored before it existed. */
   expect?: 'image' | null;
   status: 'uploading' | 'done' | 'aborted';

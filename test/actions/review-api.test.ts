@@ -33,7 +33,8 @@ const taskOf = (shotCode: string, content: string) =>
   store()
     .all('Task')
     .find((task) => task.fields.content === content && (task.fields.entity as EntityRef).id === idOf('Shot', shotCode))!;
-const version = (id: number): StoredRecord | undefined => store().get('Version', id);
+/** The site's record of a Version the API names (its id a string of digits). */
+const version = (id: number | string): StoredRecord | undefined => store().get('Version', Number(id));
 
 const versionsApi = (page: Launched, method: 'GET' | 'POST' | 'DELETE', path = '', body?: unknown): Promise<Json> => pageApi(page, method, path, body, {}, 'versions');
 const uploads = (page: Launched, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown, headers: Record<string, string> = {}) =>
@@ -183,10 +184,10 @@ describe('submit-for-review', () => {
     const fresh = await pageApi(page, 'POST', '', { versionIds: [first.id], playlistName: ' Review sh060 ' }, {}, 'playlist');
     assert.equal(fresh.status, 200, JSON.stringify(fresh.body));
     assert.equal(fresh.body.added, 1);
-    const playlist = store().get('Playlist', fresh.body.playlist.id)!;
+    const playlist = store().get('Playlist', Number(fresh.body.playlist.id))!;
     assert.equal(playlist.fields.code, 'Review sh060');
     assert.deepEqual(playlist.fields.project, demo());
-    assert.deepEqual(playlist.fields.versions, [{ type: 'Version', id: first.id }]);
+    assert.deepEqual(playlist.fields.versions, [{ type: 'Version', id: Number(first.id) }]);
     assert.deepEqual(playlist.fields.created_by, person('artist'));
     assert.deepEqual(version(first.id)!.fields.playlists, [{ type: 'Playlist', id: playlist.id }], 'the other end of the connection shows it');
 
@@ -196,7 +197,7 @@ describe('submit-for-review', () => {
     assert.equal(existing.status, 200, JSON.stringify(existing.body));
     const versions = store().get('Playlist', dailies)!.fields.versions as EntityRef[];
     assert.equal(versions.length, held + 2, 'added to what it held');
-    assert.ok(versions.some((ref) => ref.id === second.id));
+    assert.ok(versions.some((ref) => String(ref.id) === String(second.id)));
     assert.equal((await pageApi(page, 'POST', '', { versionIds: [first.id], playlistId: 99_999 }, {}, 'playlist')).status, 404);
   });
 });
@@ -221,7 +222,7 @@ describe('submit-for-review refusals change nothing', () => {
     try {
       const versions = store().all('Version').length;
       const error = await tracker
-        .createVersion('outsider', { code: 'sneaky', projectId: demo().id, entity: { type: 'Shot', id: idOf('Shot', 'sh010') }, taskId: null, userId: person('outsider').id, description: null, status: null })
+        .createVersion('outsider', { code: 'sneaky', projectId: String(demo().id), entity: { type: 'Shot', id: String(idOf('Shot', 'sh010')) }, taskId: null, userId: String(person('outsider').id), description: null, status: null })
         .then(() => null, (caught: unknown) => caught);
       assert.ok(error, 'refused');
       const shown = httpErrorFromSiteChange(error, 'outsider', 'create the Version “sneaky”');
@@ -233,7 +234,7 @@ describe('submit-for-review refusals change nothing', () => {
       // Nor may they delete what they cannot see: the site answers as for a record that is not there (which
       // deleteEntity takes as already deleted), and the Version stays.
       const hidden = store().all('Version')[0]!.id;
-      await tracker.deleteEntity('outsider', 'Version', hidden);
+      await tracker.deleteEntity('outsider', 'Version', String(hidden));
       assert.ok(version(hidden), 'still there');
     } finally {
       await tracker.close();

@@ -89,15 +89,15 @@ describe('set-thumbnail', () => {
     const upload = await uploadThrough(page, 'new look.png', png, ids);
     assert.equal(upload.status, 'done');
     assert.deepEqual(
-      upload.results.map((result: { id: number; ok: boolean; attachmentId: number | null }) => [result.id, result.ok, result.attachmentId]),
-      ids.map((id) => [id, true, null]),
+      upload.results.map((result: { id: string; ok: boolean; attachmentId: string | null }) => [result.id, result.ok, result.attachmentId]),
+      ids.map((id) => [String(id), true, null]),
       'a thumbnail makes no Attachment',
     );
 
     const seen = await untilMade(page, ids);
     assert.deepEqual(seen[0]!.map((thumbnail) => thumbnail.state), ['pending', 'pending'], 'first pending: the site serves its placeholder');
     const final = seen.at(-1)!;
-    assert.deepEqual(final.map((thumbnail) => [thumbnail.id, thumbnail.state]), ids.map((id) => [id, 'ready']));
+    assert.deepEqual(final.map((thumbnail) => [thumbnail.id, thumbnail.state]), ids.map((id) => [String(id), 'ready']));
     for (const thumbnail of final) {
       const image = await call(thumbnail.url!);
       assert.equal(image.status, 200);
@@ -177,7 +177,7 @@ describe('set-thumbnail', () => {
   test('the thumbnail endpoint answers only for the selection, and only for set-thumbnail', async () => {
     const page = await launch(env, 'set-thumbnail', 'Shot', [shotId('sh010')]);
     assert.equal((await thumbnails(page, [shotId('sh020')])).status, 403);
-    const bad = await request(`${page.pageUrl}/thumbnails?ids=1,x`, { headers: { accept: 'application/json' } });
+    const bad = await request(`${page.pageUrl}/thumbnails?ids=1,x.y`, { headers: { accept: 'application/json' } });
     assert.equal(bad.statusCode, 400);
     await bad.body.dump();
     const ready = await thumbnails(page, [shotId('sh010')]);

@@ -141,7 +141,7 @@ describe('upload API', () => {
     const shot = env.site.store.all('Shot').find((s) => s.fields.code === 'sh020')!;
     const page = await launch(env, 'attach-files', 'Shot', [shot.id], 'coord');
     const upload = await uploadThrough(page, 'reference.pdf', Buffer.from('%PDF-1.4 reference'), [shot.id], { displayName: 'Client reference' });
-    const attachment = env.site.store.get('Attachment', upload.results[0].attachmentId)!;
+    const attachment = env.site.store.get('Attachment', Number(upload.results[0].attachmentId))!;
     assert.deepEqual(attachment.fields.attachment_links, [{ type: 'Shot', id: shot.id }]);
     assert.equal((attachment.fields.this_file as { name: string }).name, 'Client reference');
   });
@@ -199,7 +199,7 @@ describe('attachments go to the site in one piece', () => {
     const bytes = testBytes(19 * MiB + 3, 41);
     const upload = await uploadThrough(page, 'plate_ref.mov', bytes, [shot.id]);
     assert.deepEqual([upload.partCount, upload.partSize], [1, bytes.length]);
-    const attachment = env.site.store.get('Attachment', upload.results[0].attachmentId)!;
+    const attachment = env.site.store.get('Attachment', Number(upload.results[0].attachmentId))!;
     const reply = await download(env.site, await bearer(env.site), `/api/v1/entity/attachments/${attachment.id}/this_file?alt=original`);
     assert.equal(sha256(reply.body), sha256(bytes));
     assert.equal(env.site.storage.head((attachment.fields.this_file as { key: string }).key)?.contentType, 'video/quicktime', 'typed by its name');

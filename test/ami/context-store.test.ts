@@ -13,11 +13,11 @@ import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 const launch: NewActionContext = {
   action: 'upload-files',
   siteUrl: 'https://studio.shotgrid.autodesk.com',
-  user: { id: 24, login: 'artist' },
+  user: { id: '24', login: 'artist' },
   signed: true,
   entityType: 'Version',
-  selectedIds: [9155, 9156],
-  project: { id: 116, name: 'Démo – Ödön 東京' },
+  selectedIds: ['9155', '9156'],
+  project: { id: '116', name: 'Démo – Ödön 東京' },
   title: null,
 };
 
@@ -107,7 +107,7 @@ function contextStoreTests(name: string, setUp: () => Promise<void>, tearDown: (
 
     test('a selection of thousands of ids fits', async () => {
       const contexts = new ContextStore(await fresh(), 60);
-      const selectedIds = Array.from({ length: 50_000 }, (_, index) => 1_000_000 + index);
+      const selectedIds = Array.from({ length: 50_000 }, (_, index) => String(1_000_000 + index));
       const context = await contexts.create({ ...launch, selectedIds });
       assert.deepEqual((await contexts.get(context.id))?.selectedIds, selectedIds);
     });
@@ -149,7 +149,7 @@ function contextStoreTests(name: string, setUp: () => Promise<void>, tearDown: (
       for (const broken of [
         'not json',
         JSON.stringify({ ...stored, action: 'format-disk' }),
-        JSON.stringify({ ...stored, selectedIds: ['1'] }),
+        JSON.stringify({ ...stored, selectedIds: ['../1'] }),
         JSON.stringify({ ...stored, user: { id: 24 } }),
         JSON.stringify({ ...stored, id: 'B'.repeat(43) }),
         JSON.stringify({ ...stored, expiresAt: new Date(Date.now() - 1000).toISOString() }),

@@ -85,13 +85,13 @@ describe('MemoryKeyValueStore: eviction is fair between owners', () => {
 
 // ---- the real writers ----
 
-const launchBy = (user: { id: number; login: string }): NewActionContext => ({
+const launchBy = (user: { id: string; login: string }): NewActionContext => ({
   action: 'upload-files',
   siteUrl: 'https://studio.shotgrid.autodesk.com',
   user,
   signed: true,
   entityType: 'Version',
-  selectedIds: [1],
+  selectedIds: ['1'],
   project: null,
   title: null,
 });
@@ -109,8 +109,8 @@ describe('launches and uploads are kept for their user', () => {
   });
 
   // The sandbox's people: 'artist' launches once and uploads; 'coord' launches 2,000 times (a script, say).
-  const artist = { id: 1, login: 'artist' };
-  const coord = { id: 2, login: 'coord' };
+  const artist = { id: '1', login: 'artist' };
+  const coord = { id: '2', login: 'coord' };
 
   test("a user who launches again and again pushes out their own oldest launches, never another user's launch and upload", async () => {
     // Room for about 200 launches: a flood of 2,000 must evict, and it must be alice's that go.
@@ -120,7 +120,7 @@ describe('launches and uploads are kept for their user', () => {
     const version = site.store.all('Version').find((record) => record.fields.code === 'sh010_anim_v001')!;
     const artistLaunch = await contexts.create(launchBy(artist));
     const bytes = testBytes(6 * MiB, 7);
-    const artistUpload = await uploads.begin(artistLaunch.id, 'artist', { name: 'artist.mov', size: bytes.length, targets: [{ type: 'Version', id: version.id, slot: 'review-media' as const }] });
+    const artistUpload = await uploads.begin(artistLaunch.id, 'artist', { name: 'artist.mov', size: bytes.length, targets: [{ type: 'Version', id: String(version.id), slot: 'review-media' as const }] });
     const first = bytes.subarray(0, artistUpload.partSize);
     await uploads.receivePart(artistUpload, 1, Readable.from([first]), first.length, Buffer.from(md5(first), 'hex').toString('base64'));
     // Everything the launch and its upload keep counts to artist, but for the service-wide list of open uploads.

@@ -17,11 +17,11 @@ trackerContract('ShotGrid', async () => {
   return {
     tracker,
     login: 'coord',
-    userId: one('HumanUser', (fields) => fields.login === 'coord').id,
-    version: { type: 'Version', id: version.id, name: String(version.fields.code) },
-    shot: { type: 'Shot', id: shot.id, name: String(shot.fields.code) },
-    projectId: one('Project', (fields) => fields.name === 'Demo').id,
-    missingId: 999_999,
+    userId: String(one('HumanUser', (fields) => fields.login === 'coord').id),
+    version: { type: 'Version', id: String(version.id), name: String(version.fields.code) },
+    shot: { type: 'Shot', id: String(shot.id), name: String(shot.fields.code) },
+    projectId: String(one('Project', (fields) => fields.name === 'Demo').id),
+    missingId: '999999',
     status: 'rev',
     close: async () => {
       await tracker.close();

@@ -40,7 +40,8 @@ after(async () => {
   await site.close();
 });
 
-const idOf = (type: 'Shot' | 'Version', code: string): number => site.store.all(type).find((r) => r.fields.code === code)!.id;
+/** A seeded record's id as the seam carries it. */
+const idOf = (type: 'Shot' | 'Version', code: string): string => String(site.store.all(type).find((r) => r.fields.code === code)!.id);
 const summary = (files: FileRef[]) => files.map((f) => `${f.entity.name} ${f.source} ${f.link.type} ${f.name}`);
 
 /** The bytes behind a signed location, fetched as storage sees it: plain undici, no Authorization. */
@@ -79,7 +80,7 @@ describe('listFiles', () => {
       localPath: '/mnt/projects/demo/shots/sh010/plates/sh010_bg_v001.exr',
     });
     const brief = byName.get('sh010_brief.pdf')!;
-    const stored = site.store.get('Attachment', brief.attachmentId!)!;
+    const stored = site.store.get('Attachment', Number(brief.attachmentId!))!;
     assert.equal(brief.size, (stored.fields.this_file as FileValue & { size: number }).size);
     assert.equal(brief.contentType, 'application/pdf');
     assert.deepEqual(brief.entity, { type: 'Shot', id: sh010, name: 'sh010' });
@@ -93,7 +94,7 @@ describe('listFiles', () => {
     const v003 = idOf('Version', 'sh010_comp_v003');
     const v001 = idOf('Version', 'sh010_comp_v001');
     const files = await tracker.listFiles('artist', 'Version', [v003, v001, v003], ALL);
-    const movie = site.store.get('Version', v003)!.fields.sg_uploaded_movie as Extract<FileValue, { link_type: 'upload' }>;
+    const movie = site.store.get('Version', Number(v003))!.fields.sg_uploaded_movie as Extract<FileValue, { link_type: 'upload' }>;
     assert.deepEqual(summary(files), [
       `sh010_comp_v003 field upload ${movie.name}`,
       'sh010_comp_v003 thumbnail upload thumbnail.png',
@@ -103,7 +104,7 @@ describe('listFiles', () => {
     ]);
     const [upload, , , web] = files;
     // Current sites state no size for an attachment made since 2025 (live): the zip asks storage instead.
-    assert.deepEqual([upload!.field, upload!.attachmentId, upload!.size], ['sg_uploaded_movie', movie.attachmentId, null]);
+    assert.deepEqual([upload!.field, upload!.attachmentId, upload!.size], ['sg_uploaded_movie', String(movie.attachmentId), null]);
     assert.deepEqual(web!.link, { type: 'web', url: 'https://example.com/review/sh010_comp_v001.mov' });
     assert.equal(web!.size, null);
 
@@ -120,7 +121,7 @@ describe('listFiles', () => {
     const note = site.store.all('Note').find((n) => n.fields.subject === 'Notes on sh010_comp_v003')!;
     const links = note.fields.note_links;
     const sh020 = idOf('Shot', 'sh020');
-    site.store.update(note, { note_links: [{ type: 'Version', id: v003 }, { type: 'Shot', id: sh010 }, { type: 'Shot', id: sh020 }] });
+    site.store.update(note, { note_links: [{ type: 'Version', id: Number(v003) }, { type: 'Shot', id: Number(sh010) }, { type: 'Shot', id: Number(sh020) }] });
     try {
       const files = await tracker.listFiles('artist', 'Shot', [sh020, sh010], { attachments: false, fields: false, thumbnails: false, noteAttachments: true });
       assert.deepEqual(summary(files), [
@@ -134,13 +135,13 @@ describe('listFiles', () => {
   });
 
   test('thumbnails: none and the transient placeholder give no file, nor a location', async () => {
-    const sh050 = site.store.get('Shot', idOf('Shot', 'sh050'))!;
+    const sh050 = site.store.get('Shot', Number(idOf('Shot', 'sh050')))!;
     const image = sh050.fields.image as StoredValue;
     const kinds = { attachments: false, fields: true, thumbnails: true, noteAttachments: false };
-    const [listed] = await tracker.listFiles('artist', 'Shot', [sh050.id], kinds);
+    const [listed] = await tracker.listFiles('artist', 'Shot', [String(sh050.id)], kinds);
     site.store.update(sh050, { image: { ...(image as ImageValue), readyAt: Date.now() + 60_000 } });
     try {
-      const files = await tracker.listFiles('artist', 'Shot', [sh050.id, idOf('Shot', 'sh060')], kinds);
+      const files = await tracker.listFiles('artist', 'Shot', [String(sh050.id), idOf('Shot', 'sh060')], kinds);
       assert.deepEqual(files, []);
       // Replaced since it was listed: the placeholder is never handed out as the thumbnail's bytes.
       await assert.rejects(tracker.locateFile('artist', listed!), /being processed/);
@@ -159,8 +160,8 @@ describe('listFiles', () => {
   });
 
   test('all 40 versions and all shots list in a handful of requests', async () => {
-    const versionIds = site.store.all('Version').filter((v) => (v.fields.project as EntityRef).id === 1).map((v) => v.id);
-    const shotIds = site.store.all('Shot').filter((s) => (s.fields.project as EntityRef).id === 1).map((s) => s.id);
+    const versionIds = site.store.all('Version').filter((v) => (v.fields.project as EntityRef).id === 1).map((v) => String(v.id));
+    const shotIds = site.store.all('Shot').filter((s) => (s.fields.project as EntityRef).id === 1).map((s) => String(s.id));
     assert.equal(versionIds.length, 40);
     assert.equal(shotIds.length, 6);
     await tracker.listFiles('coord', 'Shot', [shotIds[0]!], { attachments: false, fields: false, thumbnails: false, noteAttachments: false }); // token
@@ -195,8 +196,8 @@ describe('locateFile', () => {
       const bytes = await fetchBytes(url);
       const key =
         file.source === 'thumbnail'
-          ? (site.store.get(file.entity.type as 'Shot', file.entity.id)!.fields.image as ImageValue).key
-          : (site.store.get('Attachment', file.attachmentId!)!.fields.this_file as Extract<FileValue, { link_type: 'upload' }>).key;
+          ? (site.store.get(file.entity.type as 'Shot', Number(file.entity.id))!.fields.image as ImageValue).key
+          : (site.store.get('Attachment', Number(file.attachmentId!))!.fields.this_file as Extract<FileValue, { link_type: 'upload' }>).key;
       assert.equal(sha256(bytes), sha256(await storedBytes(key)), file.name);
       if (file.size !== null) assert.equal(bytes.length, file.size, file.name);
     }
@@ -244,10 +245,10 @@ describe('at scale', () => {
     const bigTracker = new ShotgridTracker({ siteUrl: big.url, scriptName: big.scriptName, scriptKey: big.scriptKey, dispatcher: counter });
     try {
       const demo: EntityRef = { type: 'Project', id: 1 };
-      const ids: number[] = [];
+      const ids: string[] = [];
       for (let i = 0; i < 2000; i++) {
         const shot = big.store.insert('Shot', { code: `big${String(i).padStart(4, '0')}`, project: demo, image: null, sg_status_list: 'ip' });
-        ids.push(shot.id);
+        ids.push(String(shot.id));
         for (let n = 0; n < 5; n++) {
           const attachment = big.store.insert('Attachment', { filename: `f${n}.exr`, file_size: 1000 + n, project: demo, attachment_links: [{ type: 'Shot', id: shot.id }] });
           const value: FileValue = { link_type: 'upload', attachmentId: attachment.id, name: `f${n}.exr`, content_type: 'image/x-exr', key: `big/${attachment.id}`, size: 1000 + n };

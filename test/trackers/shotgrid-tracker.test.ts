@@ -24,27 +24,28 @@ after(async () => {
   await site.close();
 });
 
-const versionId = (code: string) => site.store.all('Version').find((v) => v.fields.code === code)!.id;
+/** A seeded Version's id as the seam carries it. */
+const versionId = (code: string) => String(site.store.all('Version').find((v) => v.fields.code === code)!.id);
 
 test('lookupSelection keeps the order, names hidden ids, and reads thumbnails', async () => {
-  const ids = [versionId('sh020_comp_v002'), versionId('bl010_comp_v001'), versionId('sh010_comp_v003'), 99_999];
+  const ids = [versionId('sh020_comp_v002'), versionId('bl010_comp_v001'), versionId('sh010_comp_v003'), '99999'];
   const selection = await tracker.lookupSelection('artist', 'Version', ids);
   assert.deepEqual(selection.visible.map((e) => e.name), ['sh020_comp_v002', 'sh010_comp_v003']);
-  assert.deepEqual(selection.hiddenIds, [ids[1], 99_999]);
+  assert.deepEqual(selection.hiddenIds, [ids[1], '99999']);
   const [first] = selection.visible;
   assert.equal(first!.project?.name, 'Demo');
   assert.equal(first!.siteUrl, `${site.url}/detail/Version/${ids[0]}`);
   assert.equal(first!.thumbnail.state, 'ready');
-  const tasks = await tracker.lookupSelection('artist', 'Task', [site.store.all('Task')[0]!.id]);
+  const tasks = await tracker.lookupSelection('artist', 'Task', [String(site.store.all('Task')[0]!.id)]);
   assert.equal(tasks.visible[0]!.name, 'comp');
 });
 
 test('a Task comes with the entity it belongs to; other types have no parent', async () => {
   const task = site.store.all('Task').find((record) => record.fields.content === 'lookdev')!;
-  const [looked] = (await tracker.lookupSelection('artist', 'Task', [task.id])).visible;
+  const [looked] = (await tracker.lookupSelection('artist', 'Task', [String(task.id)])).visible;
   const asset = site.store.get('Asset', (task.fields.entity as { id: number }).id)!;
-  assert.deepEqual(looked!.parent, { type: 'Asset', id: asset.id, name: asset.fields.code });
-  const [shot] = (await tracker.lookupSelection('artist', 'Shot', [site.store.all('Shot')[0]!.id])).visible;
+  assert.deepEqual(looked!.parent, { type: 'Asset', id: String(asset.id), name: asset.fields.code });
+  const [shot] = (await tracker.lookupSelection('artist', 'Shot', [String(site.store.all('Shot')[0]!.id)])).visible;
   assert.equal('parent' in shot!, false);
 });
 
@@ -79,13 +80,13 @@ test('a multipart upload with parts PUT in parallel and out of order completes a
 
 test('a record-level upload is read back as the new attachment; abort leaves nothing', async () => {
   const shot = site.store.all('Shot').find((s) => s.fields.code === 'sh040')!;
-  const target = { type: 'Shot', id: shot.id, slot: 'attachment' as const };
+  const target = { type: 'Shot', id: String(shot.id), slot: 'attachment' as const };
   const bytes = Buffer.from('layout notes');
   const upload = await tracker.beginUpload('artist', target, newUpload('layout.txt', false));
   const { etag } = await putPart(await tracker.partUrl('artist', upload, 1), { bytes });
   const file = await tracker.completeUpload('artist', upload, [etag], {});
   assert.equal(file.name, 'layout.txt');
-  const attachment = site.store.get('Attachment', file.attachmentId!)!;
+  const attachment = site.store.get('Attachment', Number(file.attachmentId))!;
   assert.deepEqual(attachment.fields.attachment_links, [{ type: 'Shot', id: shot.id }]);
 
   const aborted = await tracker.beginUpload('artist', { type: 'Version', id: versionId('sh040_comp_v003'), slot: 'review-media' as const }, newUpload('x.mov', true));
@@ -95,8 +96,8 @@ test('a record-level upload is read back as the new attachment; abort leaves not
 });
 
 test('the site takes attachments and thumbnails in one piece only; file fields in parts', async () => {
-  assert.equal(await tracker.multipartAllowed('artist', { type: 'Shot', id: 1, slot: 'attachment' as const }), false);
-  assert.equal(await tracker.multipartAllowed('artist', { type: 'Shot', id: 1, slot: 'thumbnail' as const }), false);
+  assert.equal(await tracker.multipartAllowed('artist', { type: 'Shot', id: '1', slot: 'attachment' as const }), false);
+  assert.equal(await tracker.multipartAllowed('artist', { type: 'Shot', id: '1', slot: 'thumbnail' as const }), false);
   assert.equal(await tracker.multipartAllowed('artist', { type: 'Version', id: versionId('sh010_comp_v003'), slot: 'review-media' as const }), true);
 });
 
@@ -107,10 +108,10 @@ test('a user\'s token is minted again, never refreshed: writes stay the user\'s 
     const shot = short.store.all('Shot').find((s) => s.fields.code === 'sh040')!;
     for (let round = 0; round < 2; round++) {
       if (round === 1) await new Promise((resolve) => setTimeout(resolve, 1_500)); // past the 30 s margin: a new token
-      const upload = await client.beginUpload('artist', { type: 'Shot', id: shot.id, slot: 'attachment' as const }, newUpload(`round-${round}.txt`, false));
+      const upload = await client.beginUpload('artist', { type: 'Shot', id: String(shot.id), slot: 'attachment' as const }, newUpload(`round-${round}.txt`, false));
       const { etag } = await putPart(await client.partUrl('artist', upload, 1), { bytes: Buffer.from(`round ${round}`) });
       const file = await client.completeUpload('artist', upload, [etag], {});
-      const creator = short.store.get('Attachment', file.attachmentId!)!.fields.created_by as { type: string; id: number };
+      const creator = short.store.get('Attachment', Number(file.attachmentId))!.fields.created_by as { type: string; id: number };
       const artist = short.store.all('HumanUser').find((user) => user.fields.login === 'artist')!;
       assert.deepEqual(creator, { type: 'HumanUser', id: artist.id }, `round ${round}: written as the artist`);
     }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { request } from 'undici';
 import { TrackerError } from '../../src/trackers/tracker-error.ts';
-import type { FileRef, Tracker, UploadTarget } from '../../src/trackers/tracker.ts';
+import type { EntityId, FileRef, Tracker, UploadTarget } from '../../src/trackers/tracker.ts';
 import { putPart } from '../../src/transfer/storage-put.ts';
 
 // What every site adapter must do, through the Tracker interface alone, against its sandbox site: the actions and
@@ -14,15 +14,15 @@ export interface ContractSite {
   tracker: Tracker;
   /** A user who may see and change the fixtures below. */
   login: string;
-  /** A user's numeric id at the site (a Version's artist). */
-  userId: number;
+  /** The user's id at the site (a Version's artist). */
+  userId: EntityId;
   /** A Version the user may upload its review media to. */
-  version: { type: string; id: number; name: string };
+  version: { type: string; id: EntityId; name: string };
   /** A Shot (or the site's like) the user may attach files to and make Versions for. */
-  shot: { type: string; id: number; name: string };
-  projectId: number;
+  shot: { type: string; id: EntityId; name: string };
+  projectId: EntityId;
   /** An id no record of `version.type` has. */
-  missingId: number;
+  missingId: EntityId;
   /** A Version status code the site knows. */
   status: string;
   close(): Promise<void>;

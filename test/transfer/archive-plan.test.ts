@@ -58,10 +58,10 @@ let nextId = 1;
 function fileRef(overrides: Partial<FileRef> & Pick<FileRef, 'link'>): FileRef {
   const id = nextId++;
   return {
-    entity: { type: 'Shot', id: 10, name: 'sh010' },
+    entity: { type: 'Shot', id: '10', name: 'sh010' },
     source: 'attachment',
     field: null,
-    attachmentId: id,
+    attachmentId: String(id),
     name: `file-${id}.mov`,
     size: null,
     contentType: null,
@@ -300,8 +300,8 @@ test('local links resolve through the mounts', async () => {
 // ---- the plan ----
 
 function hostileSelection(): FileRef[] {
-  const version = (id: number, name: string) => ({ type: 'Version', id, name });
-  const shot = { type: 'Shot', id: 10, name: 'sh010' };
+  const version = (id: number, name: string) => ({ type: 'Version', id: String(id), name });
+  const shot = { type: 'Shot', id: '10', name: 'sh010' };
   return [
     fileRef({ entity: version(1, 'sh010_comp_v003'), source: 'field', field: 'sg_uploaded_movie', name: 'sh010_comp_v003.mov', size: 2048, link: { type: 'upload' } }),
     fileRef({ entity: version(1, 'sh010_comp_v003'), source: 'thumbnail', field: 'image', attachmentId: null, name: 'thumbnail.jpg', link: { type: 'upload' } }),
@@ -317,7 +317,7 @@ function hostileSelection(): FileRef[] {
     fileRef({ entity: shot, name: 'plate.exr', size: 3000, link: local('primary', 'demo/sh010/plate.exr') }),
     fileRef({ entity: shot, name: 'empty.txt', size: 0, link: local('primary', 'demo/sh010/empty.txt') }),
     fileRef({ entity: shot, name: '=cmd|calc', size: 1, link: local('renders', 'x') }),
-    fileRef({ entity: { type: 'Shot', id: 11, name: 'SH010' }, name: 'plate.mov', size: 18, link: { type: 'upload' } }),
+    fileRef({ entity: { type: 'Shot', id: '11', name: 'SH010' }, name: 'plate.mov', size: 18, link: { type: 'upload' } }),
   ];
 }
 
@@ -393,11 +393,11 @@ test('the same selection plans the same layout; resolution order does not matter
 });
 
 test('one attachment reached twice for the same entity is one entry; for two entities it is in both', async () => {
-  const shot = { type: 'Shot', id: 10, name: 'sh010' };
+  const shot = { type: 'Shot', id: '10', name: 'sh010' };
   const files = [
-    fileRef({ entity: shot, attachmentId: 500, name: 'notes.pdf', size: 10, link: { type: 'upload' } }),
-    fileRef({ entity: shot, source: 'note-attachment', attachmentId: 500, name: 'notes.pdf', size: 10, link: { type: 'upload' } }),
-    fileRef({ entity: { type: 'Shot', id: 11, name: 'sh020' }, attachmentId: 500, name: 'notes.pdf', size: 10, link: { type: 'upload' } }),
+    fileRef({ entity: shot, attachmentId: '500', name: 'notes.pdf', size: 10, link: { type: 'upload' } }),
+    fileRef({ entity: shot, source: 'note-attachment', attachmentId: '500', name: 'notes.pdf', size: 10, link: { type: 'upload' } }),
+    fileRef({ entity: { type: 'Shot', id: '11', name: 'sh020' }, attachmentId: '500', name: 'notes.pdf', size: 10, link: { type: 'upload' } }),
   ];
   const plan = await planDownload(files, resolverWith().resolve);
   assert.deepEqual(plan.entries.map((entry) => entry.name), ['Shot/sh010/notes.pdf', 'Shot/sh020/notes.pdf', 'manifest.csv']);
@@ -419,7 +419,7 @@ test('the planned zip passes unzip, 7z and Python zipfile, with every entry equa
       const origin = entry.origin;
       if (origin.kind === 'manifest') return origin.bytes;
       if (origin.kind === 'local') return readFile(origin.file.path);
-      return patternBytes(entry.size, entry.file!.attachmentId ?? 0);
+      return patternBytes(entry.size, Number(entry.file!.attachmentId ?? 0));
     }),
   );
   await withTempFolder(async (folder) => {

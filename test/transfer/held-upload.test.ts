@@ -24,7 +24,7 @@ after(async () => {
 });
 beforeEach(() => site.faults.reset());
 
-const version = (code: string) => ({ type: 'Version', id: site.store.all('Version').find((v) => v.fields.code === code)!.id, slot: 'review-media' as const });
+const version = (code: string) => ({ type: 'Version', id: String(site.store.all('Version').find((v) => v.fields.code === code)!.id), slot: 'review-media' as const });
 
 /** A stream of the bytes in uneven chunks, counting what was read from it. */
 function source(bytes: Buffer): { stream: Readable; read: () => number } {

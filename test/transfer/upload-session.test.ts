@@ -29,7 +29,7 @@ after(async () => {
 });
 beforeEach(() => site.faults.reset());
 
-const version = (code: string) => ({ type: 'Version', id: site.store.all('Version').find((v) => v.fields.code === code)!.id, slot: 'review-media' as const });
+const version = (code: string) => ({ type: 'Version', id: String(site.store.all('Version').find((v) => v.fields.code === code)!.id), slot: 'review-media' as const });
 
 function part(record: UploadRecord, bytes: Buffer, n: number): { body: Readable; length: number; md5: string } {
   const { start, end } = partRange({ size: record.size, partSize: record.partSize, partCount: record.partCount, multipart: record.partCount > 1 }, n);
@@ -42,7 +42,7 @@ async function send(s: UploadSessions, record: UploadRecord, bytes: Buffer, n: n
   return s.receivePart(record, n, p.body, p.length, p.md5);
 }
 
-async function stored(attachmentId: number | null): Promise<Buffer> {
+async function stored(attachmentId: string | null): Promise<Buffer> {
   return (await download(site, await bearer(site), `/file_serve/attachment/${attachmentId}`)).body;
 }
 

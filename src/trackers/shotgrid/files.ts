@@ -1,5 +1,6 @@
 import type { FileKinds, FileLink, FileRef, SelectedEntity } from '../tracker.ts';
 import type { SgRecord, ShotgridSession } from './client.ts';
+import { seamId, sgId } from './ids.ts';
 
 // The files of a selection on ShotGrid (../shared/protocol/shotgrid-rest.md, "File and link field values"):
 // attachments linked to the entities, their file/link fields, their thumbnails and their Notes' attachments.
@@ -57,7 +58,7 @@ export async function listSelectionFiles(session: ShotgridSession, selected: rea
   const storageCodes = await localStorageCodes(session, found);
   const files = found.map((file) => fileRef(file, storageCodes));
   if (kinds.thumbnails) files.push(...selected.flatMap(thumbnailFile));
-  const position = new Map(selected.map((s, index) => [s.entity.id, index]));
+  const position = new Map<string, number>(selected.map((s, index) => [s.entity.id, index]));
   return files.sort((a, b) => compareFiles(a, b, position));
 }
 
@@ -121,7 +122,7 @@ async function noteAttachmentFiles(session: ShotgridSession, selected: readonly 
   const files: FoundFile[] = [];
   for (const attachment of attachments) {
     // An attachment on two notes about the same entity is still one file of that entity.
-    const seen = new Set<number>();
+    const seen = new Set<string>();
     for (const link of linksOf(attachment.attachment_links)) {
       if (link.type !== 'Note') continue;
       for (const entity of aboutOf.get(link.id) ?? []) {
@@ -218,7 +219,7 @@ function fileRef(file: FoundFile, storageCodes: ReadonlyMap<number, string>): Fi
     entity: file.entity,
     source: file.source,
     field: file.field,
-    attachmentId: typeof file.value.id === 'number' ? file.value.id : null,
+    attachmentId: typeof file.value.id === 'number' ? seamId(file.value.id) : null,
     name: file.name,
     size: file.size,
     contentType: nonEmpty(file.value.content_type),
@@ -254,12 +255,12 @@ function asFileValue(value: unknown): SgFileValue | null {
 }
 
 /** Entity, then source (attachments, fields, thumbnail, note attachments), then name, attachment id, field. */
-function compareFiles(a: FileRef, b: FileRef, position: ReadonlyMap<number, number>): number {
+function compareFiles(a: FileRef, b: FileRef, position: ReadonlyMap<string, number>): number {
   return (
     (position.get(a.entity.id) ?? 0) - (position.get(b.entity.id) ?? 0) ||
     SOURCE_ORDER[a.source] - SOURCE_ORDER[b.source] ||
     compareText(a.name, b.name) ||
-    (a.attachmentId ?? 0) - (b.attachmentId ?? 0) ||
+    Number(a.attachmentId ?? 0) - Number(b.attachmentId ?? 0) ||
     compareText(a.field ?? '', b.field ?? '')
   );
 }
@@ -278,10 +279,11 @@ function entityName(entity: SelectedEntity): EntityName {
 }
 
 function refOf({ entity }: SelectedRecord): { type: string; id: number } {
-  return { type: entity.type, id: entity.id };
+  return { type: entity.type, id: sgId(entity.id) };
 }
 
-function refKey(ref: { type: string; id: number }): string {
+/** The same key for a record whether its id is the site's number or the seam's string of it. */
+function refKey(ref: { type: string; id: number | string }): string {
   return `${ref.type}:${ref.id}`;
 }
 

@@ -1,5 +1,6 @@
-import { FileHeldBySite, type PartLocation, type FileKinds, type FileRef, type NewUpload, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
+import { FileHeldBySite, type PartLocation, type FileKinds, type EntityId, type FileRef, type NewUpload, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
 import { ALL_FIELDS, ShotgridClient, type Fields, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
+import { sgId, sgIdOrNull, seamId } from './ids.ts';
 import { ShotgridError } from './errors.ts';
 import { listSelectionFiles, type SelectedRecord } from './files.ts';
 
@@ -79,7 +80,8 @@ export class ShotgridTracker implements Tracker {
   }
 
   #siteTarget(target: UploadTarget): { type: string; id: number; field: string | null } {
-    return { type: target.type, id: target.id, field: this.#fieldOf(target) };
+    // Upload state stored before ids were strings holds numbers (it lives a week in the store).
+    return { type: target.type, id: sgId(String(target.id)), field: this.#fieldOf(target) };
   }
 
   /** The field a slot is at this site: null for a new Attachment linked to the record. */
@@ -94,15 +96,17 @@ export class ShotgridTracker implements Tracker {
     return this.client.checkReachable();
   }
 
-  async lookupSelection(login: string, entityType: string, ids: readonly number[], options: { withReviewMedia?: boolean } = {}): Promise<Selection> {
+  async lookupSelection(login: string, entityType: string, ids: readonly EntityId[], options: { withReviewMedia?: boolean } = {}): Promise<Selection> {
     const fileField = options.withReviewMedia ? this.#reviewMediaField : undefined;
     const fields = [...this.#selectionFields(entityType), ...(fileField ? [fileField] : [])];
-    const found = await this.#readSelected(this.client.as(login), entityType, ids, fields);
+    const numbers = ids.map(sgIdOrNull);
+    const found = await this.#readSelected(this.client.as(login), entityType, numbers.filter((id): id is number => id !== null), fields);
     const nameField = nameFieldOf(entityType);
     const visible: SelectedEntity[] = [];
-    const hiddenIds: number[] = [];
-    for (const id of ids) {
-      const record = found.get(id);
+    const hiddenIds: EntityId[] = [];
+    for (const [index, id] of ids.entries()) {
+      const number = numbers[index];
+      const record = number === null || number === undefined ? undefined : found.get(number);
       if (record) visible.push({ ...this.#entity(entityType, record, nameField), ...(fileField ? { reviewMedia: fileIn(record[fileField]) } : {}) });
       else hiddenIds.push(id);
     }
@@ -174,35 +178,36 @@ export class ShotgridTracker implements Tracker {
     login: string,
     upload: TrackerUpload,
     etags: readonly string[],
-    data: { displayName?: string; tagIds?: readonly number[] },
+    data: { displayName?: string; tagIds?: readonly EntityId[] },
   ): Promise<UploadedFile> {
     const state = upload.state as unknown as ShotgridUploadState;
     const session = this.client.as(login);
     const info = upload.multipart ? { ...state.info, etags: [...etags] } : state.info.storage_service === 'sg' ? { ...state.info, ...localReceipt(etags[0]) } : state.info;
     await session.completeUpload(state.completePath, info, {
       ...(data.displayName ? { display_name: data.displayName } : {}),
-      ...(data.tagIds?.length ? { tags: data.tagIds.map((id) => ({ type: 'Tag' as const, id })) } : {}),
+      ...(data.tagIds?.length ? { tags: data.tagIds.map((id) => ({ type: 'Tag' as const, id: sgId(id) })) } : {}),
     });
     // The 201 carries no id: read back what the upload created.
     const { target } = upload;
-    const recordUrl = `${this.siteUrl}/detail/${encodeURIComponent(target.type)}/${target.id}`;
+    const { id: targetId } = this.#siteTarget(target);
+    const recordUrl = `${this.siteUrl}/detail/${encodeURIComponent(target.type)}/${targetId}`;
     const field = this.#fieldOf(target);
     if (field !== null) {
-      const record = await session.read(target.type, target.id, [field]);
+      const record = await session.read(target.type, targetId, [field]);
       const value = record?.[field] as { id?: unknown; name?: unknown } | string | null | undefined;
       if (field === 'image' || typeof value === 'string') return { attachmentId: null, name: upload.filename, siteUrl: recordUrl };
       if (typeof value?.id !== 'number') throw new ShotgridError('protocol', `The upload completed but ${target.type}.${field} holds no file`);
-      return { attachmentId: value.id, name: typeof value.name === 'string' ? value.name : upload.filename, siteUrl: recordUrl };
+      return { attachmentId: seamId(value.id), name: typeof value.name === 'string' ? value.name : upload.filename, siteUrl: recordUrl };
     }
     const [attachment] = await session.find(
       'Attachment',
-      [['attachment_links', 'is', { type: target.type, id: target.id }], ['filename', 'is', upload.filename]],
+      [['attachment_links', 'is', { type: target.type, id: targetId }], ['filename', 'is', upload.filename]],
       ['this_file'],
       { sort: '-id', limit: 1 },
     );
     if (!attachment) throw new ShotgridError('protocol', 'The upload completed but no attachment was found on the record');
     const file = attachment.this_file as { name?: unknown } | null;
-    return { attachmentId: attachment.id, name: typeof file?.name === 'string' ? file.name : upload.filename, siteUrl: recordUrl };
+    return { attachmentId: seamId(attachment.id), name: typeof file?.name === 'string' ? file.name : upload.filename, siteUrl: recordUrl };
   }
 
   async abortUpload(login: string, upload: TrackerUpload): Promise<void> {
@@ -216,10 +221,10 @@ export class ShotgridTracker implements Tracker {
       'Version',
       {
         code: version.code,
-        project: { type: 'Project', id: version.projectId },
-        entity: version.entity,
-        ...(version.taskId === null ? {} : { sg_task: { type: 'Task', id: version.taskId } }),
-        user: { type: 'HumanUser', id: version.userId },
+        project: { type: 'Project', id: sgId(version.projectId) },
+        entity: { type: version.entity.type, id: sgId(version.entity.id) },
+        ...(version.taskId === null ? {} : { sg_task: { type: 'Task', id: sgId(version.taskId) } }),
+        user: { type: 'HumanUser', id: sgId(version.userId) },
         ...(version.description === null ? {} : { description: version.description }),
         ...(version.status === null ? {} : { sg_status_list: version.status }),
       },
@@ -228,47 +233,51 @@ export class ShotgridTracker implements Tracker {
     return this.#siteRecord('Version', created.id, typeof created.code === 'string' ? created.code : version.code);
   }
 
-  async deleteEntity(login: string, type: string, id: number): Promise<void> {
+  async deleteEntity(login: string, type: string, id: EntityId): Promise<void> {
+    const number = sgIdOrNull(id);
+    // No record can have that id: there is nothing to delete.
+    if (number === null) return;
     try {
-      await this.client.as(login).delete(type, id);
+      await this.client.as(login).delete(type, number);
     } catch (error) {
       // Deleting twice (a retry after a lost answer, two rollbacks racing) is not a failure.
       if (!(error instanceof ShotgridError && error.kind === 'not_found')) throw error;
     }
   }
 
-  async listPlaylists(login: string, projectId: number): Promise<SiteRecord[]> {
-    const found = await this.client.as(login).find('Playlist', [['project', 'is', { type: 'Project', id: projectId }]], ['code'], { sort: '-created_at,-id', limit: 200 });
+  async listPlaylists(login: string, projectId: EntityId): Promise<SiteRecord[]> {
+    const found = await this.client.as(login).find('Playlist', [['project', 'is', { type: 'Project', id: sgId(projectId) }]], ['code'], { sort: '-created_at,-id', limit: 200 });
     return found.map((record) => this.#siteRecord('Playlist', record.id, typeof record.code === 'string' ? record.code : `Playlist ${record.id}`));
   }
 
-  async createPlaylist(login: string, playlist: { name: string; projectId: number; versionIds: readonly number[] }): Promise<SiteRecord> {
+  async createPlaylist(login: string, playlist: { name: string; projectId: EntityId; versionIds: readonly EntityId[] }): Promise<SiteRecord> {
     const created = await this.client.as(login).create(
       'Playlist',
       {
         code: playlist.name,
-        project: { type: 'Project', id: playlist.projectId },
-        versions: playlist.versionIds.map((id) => ({ type: 'Version', id })),
+        project: { type: 'Project', id: sgId(playlist.projectId) },
+        versions: playlist.versionIds.map((id) => ({ type: 'Version', id: sgId(id) })),
       },
       ['code'],
     );
     return this.#siteRecord('Playlist', created.id, typeof created.code === 'string' ? created.code : playlist.name);
   }
 
-  async addToPlaylist(login: string, playlistId: number, versionIds: readonly number[]): Promise<SiteRecord> {
+  async addToPlaylist(login: string, playlist: EntityId, versionIds: readonly EntityId[]): Promise<SiteRecord> {
     const session = this.client.as(login);
+    const playlistId = sgId(playlist);
     const current = await session.read('Playlist', playlistId, ['code', 'versions']);
     if (!current) throw new ShotgridError('not_found', `Playlist ${playlistId} does not exist or is not visible to ${login}`);
     // REST replaces a multi-entity field: send what it holds plus the new ones.
     const held = Array.isArray(current.versions) ? (current.versions as { id?: unknown }[]).flatMap((v) => (typeof v.id === 'number' ? [v.id] : [])) : [];
-    const ids = [...new Set([...held, ...versionIds])];
+    const ids = [...new Set([...held, ...versionIds.map(sgId)])];
     await session.update('Playlist', playlistId, { versions: ids.map((id) => ({ type: 'Version', id })) });
     return this.#siteRecord('Playlist', playlistId, typeof current.code === 'string' ? current.code : `Playlist ${playlistId}`);
   }
 
-  async listFiles(login: string, entityType: string, ids: readonly number[], kinds: FileKinds): Promise<FileRef[]> {
+  async listFiles(login: string, entityType: string, ids: readonly EntityId[], kinds: FileKinds): Promise<FileRef[]> {
     const session = this.client.as(login);
-    const unique = [...new Set(ids)];
+    const unique = [...new Set(ids.map(sgIdOrNull).filter((id): id is number => id !== null))];
     // `*` brings every file/link field without a schema call; otherwise the selection's own fields suffice.
     const fields = kinds.fields ? ALL_FIELDS : this.#selectionFields(entityType);
     const found = await this.#readSelected(session, entityType, unique, fields);
@@ -331,7 +340,7 @@ export class ShotgridTracker implements Tracker {
   }
 
   #siteRecord(type: string, id: number, name: string): SiteRecord {
-    return { type, id, name, siteUrl: `${this.siteUrl}/detail/${encodeURIComponent(type)}/${id}` };
+    return { type, id: seamId(id), name, siteUrl: `${this.siteUrl}/detail/${encodeURIComponent(type)}/${id}` };
   }
 
   #entity(type: string, record: SgRecord, nameField: string): SelectedEntity {
@@ -339,9 +348,9 @@ export class ShotgridTracker implements Tracker {
     const project = record.project as { id?: unknown; name?: unknown } | null | undefined;
     return {
       type,
-      id: record.id,
+      id: seamId(record.id),
       name: typeof name === 'string' && name !== '' ? name : `${type} ${record.id}`,
-      project: project && typeof project.id === 'number' ? { id: project.id, name: typeof project.name === 'string' ? project.name : null } : null,
+      project: project && typeof project.id === 'number' ? { id: seamId(project.id), name: typeof project.name === 'string' ? project.name : null } : null,
       thumbnail: thumbnailState(record.image),
       siteUrl: `${this.siteUrl}/detail/${encodeURIComponent(type)}/${record.id}`,
       ...(type === 'Task' ? { parent: entityLink(record.entity) } : {}),
@@ -358,10 +367,10 @@ function fileIn(value: unknown): { name: string } | null {
 }
 
 /** An entity field's value ({type, id, name}) as a link, or null. */
-function entityLink(value: unknown): { type: string; id: number; name: string } | null {
+function entityLink(value: unknown): { type: string; id: EntityId; name: string } | null {
   const link = value as { type?: unknown; id?: unknown; name?: unknown } | null | undefined;
   if (typeof link?.type !== 'string' || typeof link.id !== 'number') return null;
-  return { type: link.type, id: link.id, name: typeof link.name === 'string' && link.name !== '' ? link.name : `${link.type} ${link.id}` };
+  return { type: link.type, id: seamId(link.id), name: typeof link.name === 'string' && link.name !== '' ? link.name : `${link.type} ${link.id}` };
 }
 
 /** ShotGrid's image values: null, the transient "pending" placeholder (never cached), or a signed URL. */

@@ -160,7 +160,7 @@ class FolderNames {
 
 export interface EntryNameInput {
   entityType: string;
-  entityId: number;
+  entityId: string;
   /** The entity's code or name; the id stands in when it is empty. */
   entityName: string;
   fileName: string;

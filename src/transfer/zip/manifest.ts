@@ -10,7 +10,7 @@ export type ManifestStatus = 'included' | 'skipped';
 
 export interface ManifestRow {
   entityType: string;
-  entityId: number;
+  entityId: string;
   entityName: string;
   source: FileRef['source'];
   field: string | null;

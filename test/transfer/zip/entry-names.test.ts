@@ -31,7 +31,7 @@ function assertSafeEntryName(name: string): void {
   assert.ok(utf8Bytes(name) <= 400, `${JSON.stringify(name)} is ${utf8Bytes(name)} bytes`);
 }
 
-const shot = (fileName: string, entityName = 'sh010', entityId = 1): EntryNameInput => ({ entityType: 'Shot', entityId, entityName, fileName });
+const shot = (fileName: string, entityName = 'sh010', entityId: number = 1): EntryNameInput => ({ entityType: 'Shot', entityId: String(entityId), entityName, fileName });
 
 function nameAll(inputs: readonly EntryNameInput[]): string[] {
   const namer = new EntryNamer();
@@ -131,9 +131,9 @@ test('long names are cut to 200 UTF-8 bytes between characters, keeping the exte
 test('entry names are <type>/<entity>/<file>, the id standing in for a missing entity name', () => {
   const names = nameAll([
     shot('plate.exr'),
-    { entityType: 'Version', entityId: 42, entityName: '', fileName: 'movie.mov' },
-    { entityType: 'Version', entityId: 43, entityName: '../..', fileName: '' },
-    { entityType: '', entityId: 7, entityName: 'x', fileName: 'y' },
+    { entityType: 'Version', entityId: '42', entityName: '', fileName: 'movie.mov' },
+    { entityType: 'Version', entityId: '43', entityName: '../..', fileName: '' },
+    { entityType: '', entityId: '7', entityName: 'x', fileName: 'y' },
   ]);
   assert.deepEqual(names, ['Shot/sh010/plate.exr', 'Version/42/movie.mov', 'Version/.._/file', 'Entity/x/y']);
 });
@@ -158,8 +158,8 @@ test("the issue's hostile names, and others, all pass as entry names", () => {
   ];
   const entityNames = ['../../etc', 'C:\\', 'CON', 'x'.repeat(500), '', '\u0000'];
   const inputs = hostile.flatMap((fileName, index) => [
-    { entityType: 'Shot', entityId: index, entityName: entityNames[index % entityNames.length]!, fileName },
-    { entityType: '../Ver:sion', entityId: index, entityName: entityNames[(index + 1) % entityNames.length]!, fileName },
+    { entityType: 'Shot', entityId: String(index), entityName: entityNames[index % entityNames.length]!, fileName },
+    { entityType: '../Ver:sion', entityId: String(index), entityName: entityNames[(index + 1) % entityNames.length]!, fileName },
   ]);
   const names = nameAll(inputs);
   for (const name of names) assertSafeEntryName(name);
@@ -167,7 +167,7 @@ test("the issue's hostile names, and others, all pass as entry names", () => {
 });
 
 test('the whole name stays within 400 bytes when every part is long, duplicates included', () => {
-  const input: EntryNameInput = { entityType: 'T'.repeat(300), entityId: 1, entityName: 'E'.repeat(300), fileName: `${'F'.repeat(300)}.mov` };
+  const input: EntryNameInput = { entityType: 'T'.repeat(300), entityId: '1', entityName: 'E'.repeat(300), fileName: `${'F'.repeat(300)}.mov` };
   const [first, second] = nameAll([input, input]);
   for (const name of [first!, second!]) {
     assertSafeEntryName(name);
@@ -221,7 +221,7 @@ test('each entity has its own folder: entities with the same name are numbered, 
     shot('b.mov', 'sh010', 1),
     shot('a.mov', 'sh010', 3),
     shot('c.mov', 'SH010', 2),
-    { entityType: 'Version', entityId: 1, entityName: 'sh010', fileName: 'a.mov' },
+    { entityType: 'Version', entityId: '1', entityName: 'sh010', fileName: 'a.mov' },
   ]);
   assert.deepEqual(names, [
     'Shot/sh010/a.mov',

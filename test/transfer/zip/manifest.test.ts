@@ -36,7 +36,7 @@ const header = ['entity_type', 'entity_id', 'entity_name', 'source', 'field', 'l
 function row(overrides: Partial<ManifestRow> = {}): ManifestRow {
   return {
     entityType: 'Version',
-    entityId: 1201,
+    entityId: '1201',
     entityName: 'sh010_comp_v003',
     source: 'field',
     field: 'sg_uploaded_movie',
@@ -82,7 +82,7 @@ test("Python's csv module reads back commas, quotes, line breaks and Unicode as 
     ' padded ',
     'שלום.txt',
   ];
-  const rows = awkward.map((fileName, index) => row({ entityId: index, entityName: `ent, "${index}"`, fileName, link: 'https://media.example.com/a?b=1,2' }));
+  const rows = awkward.map((fileName, index) => row({ entityId: String(index), entityName: `ent, "${index}"`, fileName, link: 'https://media.example.com/a?b=1,2' }));
   const parsed = await readWithPythonCsv(manifestCsv(rows));
   assert.deepEqual(parsed[0], header);
   assert.equal(parsed.length, rows.length + 1);
