@@ -155,21 +155,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const service = startChild(
     'service',
     'server.js',
-    {
-      PORT: String(servicePort),
-      HOST: '127.0.0.1',
-      PUBLIC_URL: serviceUrl,
-      NODE_ENV: 'development',
-      SHOTGRID_URL: siteUrl,
-      SHOTGRID_SCRIPT_NAME: BENCH_SCRIPT.name,
-      SHOTGRID_SCRIPT_KEY: BENCH_SCRIPT.key,
-      AMI_SECRET_TOKEN: BENCH_AMI_SECRET,
-      SESSION_SECRET: BENCH_SESSION_SECRET,
-      LOG_LEVEL: 'warn',
-      SHUTDOWN_GRACE_SECONDS: '2',
-      REDIS_URL: '',
-      ...options.serviceEnv,
-    },
+    { ...benchServiceEnv(servicePort!, serviceUrl, siteUrl), ...options.serviceEnv },
     [...serviceNodeFlags(), ...relayArgs('service')],
   );
   const passThrough = startChild('pass-through', options.passThrough.script, { PASS_THROUGH_PORT: String(passThroughPort), ...options.passThrough.env }, relayArgs('pass-through'));
@@ -515,4 +501,22 @@ export function cpuSplitText(runs: readonly MeasuredRun[]): string {
  */
 export function chainCpuPerGiB(runs: readonly MeasuredRun[]): number {
   return median(runs.map((run) => perGiB((run.serverCpuSeconds ?? 0) + run.sandboxCpuSeconds + run.clientCpuSeconds, run)));
+}
+
+/** The service's settings in every bench: on `port`, reached at `publicUrl`, against the bench's sandbox site. */
+export function benchServiceEnv(port: number, publicUrl: string, siteUrl: string): Record<string, string> {
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: publicUrl,
+    NODE_ENV: 'development',
+    SHOTGRID_URL: siteUrl,
+    SHOTGRID_SCRIPT_NAME: BENCH_SCRIPT.name,
+    SHOTGRID_SCRIPT_KEY: BENCH_SCRIPT.key,
+    AMI_SECRET_TOKEN: BENCH_AMI_SECRET,
+    SESSION_SECRET: BENCH_SESSION_SECRET,
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_GRACE_SECONDS: '2',
+    REDIS_URL: '',
+  };
 }

@@ -7,7 +7,7 @@ import { csrfToken } from '../src/web/csrf.ts';
 import { PUBLIC_PATH, startNginx, steadyPort, type NginxProxy } from '../test/helpers/nginx.ts';
 import { startRedisServer, type RedisServer } from '../test/helpers/redis-server.ts';
 import {
-  BENCH_AMI_SECRET,
+  benchServiceEnv,
   BENCH_SCRIPT,
   BENCH_SESSION_SECRET,
   benchStorageFolder,
@@ -97,22 +97,7 @@ async function main(): Promise<void> {
       startChild(
         name,
         'server.js',
-        {
-          PORT: String(servicePort),
-          HOST: '127.0.0.1',
-          PUBLIC_URL: publicUrl,
-          TRUST_PROXY: '1',
-          NODE_ENV: 'development',
-          SHOTGRID_URL: siteUrl,
-          SHOTGRID_SCRIPT_NAME: BENCH_SCRIPT.name,
-          SHOTGRID_SCRIPT_KEY: BENCH_SCRIPT.key,
-          AMI_SECRET_TOKEN: BENCH_AMI_SECRET,
-          SESSION_SECRET: BENCH_SESSION_SECRET,
-          LOG_LEVEL: 'warn',
-          SHUTDOWN_GRACE_SECONDS: '2',
-          REDIS_URL: '',
-          ...extra,
-        },
+        { ...benchServiceEnv(servicePort, publicUrl, siteUrl), TRUST_PROXY: '1', ...extra },
         serviceNodeFlags(),
       );
     const one = service('service', onePort, publicOne);

@@ -1,17 +1,10 @@
 import { pino } from 'pino';
 import { faultsFromEnv } from './faults.ts';
 import { startSandboxSite } from './site.ts';
+import { portFromEnv } from './server-kit.ts';
 
 // `npm run sandbox`: the sandbox ShotGrid site on its own, for trying the service against it from another
 // process or machine. The service starts the same site in-process when no real site is configured.
-
-function port(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(raw)}`);
-  return value;
-}
 
 /** SANDBOX_STORAGE_ENCRYPTION=aws:kms plays a studio's SSE-KMS bucket (ETags that are not MD5s). */
 function storageEncryption(): { storageEncryption?: 'aws:kms' } {
@@ -41,8 +34,8 @@ function malwareScanSeconds(): { malwareScanSeconds?: number } {
 const log = pino({ name: 'sandbox' });
 try {
   const site = await startSandboxSite({
-    port: port('SANDBOX_PORT', 3001),
-    storagePort: port('SANDBOX_STORAGE_PORT', 3002),
+    port: portFromEnv('SANDBOX_PORT', 3001),
+    storagePort: portFromEnv('SANDBOX_STORAGE_PORT', 3002),
     ...(process.env.SANDBOX_HOST ? { host: process.env.SANDBOX_HOST } : {}),
     ...(process.env.SANDBOX_STORAGE_HOST ? { storageHost: process.env.SANDBOX_STORAGE_HOST } : {}),
     ...storageEncryption(),

@@ -1,11 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express, { type RequestHandler } from 'express';
 import type { Logger } from 'pino';
-import { ZodError, z } from 'zod';
 import { ApiError, API_CODE, apiErrorHandler, notFound, sendApiError } from './api-errors.ts';
 import { accessTokenRouter, requireViewer, TokenIssuer } from './auth.ts';
 import { entityRouter } from './entity-routes.ts';
@@ -20,6 +19,7 @@ import { seedSite } from './seed.ts';
 import type { SiteContext } from './site-context.ts';
 import { ObjectStorage, type ServerSideEncryption } from './storage/object-storage.ts';
 import { uploadRouter } from './upload-routes.ts';
+import { closeServer, faultsAdminRouter } from './server-kit.ts';
 
 // The sandbox ShotGrid site: REST API + OAuth on one port, S3-style signed storage on another (a different
 // origin, as on a real site), seeded the same on every start. Used by tests, benches and `npm start` when no
@@ -132,7 +132,7 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
   app.use(uploadRouter(site));
   app.use(fileRouter(site));
   app.use(entityRouter(site));
-  app.use('/sandbox/admin', adminRouter(faults));
+  app.use('/sandbox/admin', faultsAdminRouter(faults));
   app.use(menuRouter(site));
   app.use(detailRouter(site));
   app.use('/api', () => {
@@ -195,31 +195,4 @@ function injectApiFaults(faults: FaultInjector): RequestHandler {
       next();
     }
   };
-}
-
-/** GET the fault settings, PUT to replace them, PATCH to change some, DELETE to turn every fault off. */
-function adminRouter(faults: FaultInjector): express.Router {
-  const router = express.Router();
-  router.use(express.json({ limit: '16kb' }));
-  const answer = (res: express.Response, apply: () => unknown): void => {
-    try {
-      apply();
-      res.json(faults.settings);
-    } catch (error) {
-      if (!(error instanceof ZodError)) throw error;
-      res.status(400).json({ error: { code: 'invalid_faults', message: z.prettifyError(error) } });
-    }
-  };
-  router.get('/faults', (_req, res) => void res.json(faults.settings));
-  router.put('/faults', (req, res) => answer(res, () => faults.set(req.body)));
-  router.patch('/faults', (req, res) => answer(res, () => faults.update(req.body)));
-  router.delete('/faults', (_req, res) => answer(res, () => faults.reset()));
-  return router;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.close((error) => (error ? reject(error) : resolve()));
-    server.closeAllConnections();
-  });
 }

@@ -1,11 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import type { Logger } from 'pino';
-import { ZodError, z } from 'zod';
 import { FaultInjector, type FaultSettingsInput } from '../faults.ts';
 import { ObjectStorage } from '../storage/object-storage.ts';
 import { QuerySigner } from '../storage/sigv4.ts';
@@ -19,6 +18,7 @@ import type { EncodeJob } from './operations.ts';
 import { seedFtrack, seedId, type SeededUser } from './seed.ts';
 import { ServerLocation } from './server-location.ts';
 import { EntityStore } from './store.ts';
+import { closeServer, faultsAdminRouter } from '../server-kit.ts';
 
 // The sandbox ftrack server: /api, the event hub (socket.io 0.9 over a WebSocket), /component downloads and the
 // action menu page on one origin; the server location's S3-style storage on another host name. Seeded the same on
@@ -136,7 +136,7 @@ export async function startFtrackSandbox(options: FtrackSandboxOptions = {}): Pr
       launchWaitMs: options.launchWaitMs ?? 10_000,
     }),
   );
-  app.use('/sandbox/admin', adminRouter(faults));
+  app.use('/sandbox/admin', faultsAdminRouter(faults));
   app.use((_req, res) => void res.status(404).type('text/plain').send('Not found'));
 
   const server = createServer(app);
@@ -173,31 +173,4 @@ function otherNameFor(siteHost: string): string {
   if (siteHost === 'localhost') return '127.0.0.1';
   if (['127.0.0.1', '::1', '0.0.0.0', '::'].includes(siteHost)) return 'localhost';
   return siteHost;
-}
-
-/** GET the fault settings, PUT to replace them, PATCH to change some, DELETE to turn every fault off. */
-function adminRouter(faults: FaultInjector): express.Router {
-  const router = express.Router();
-  router.use(express.json({ limit: '16kb' }));
-  const answer = (res: express.Response, apply: () => unknown): void => {
-    try {
-      apply();
-      res.json(faults.settings);
-    } catch (error) {
-      if (!(error instanceof ZodError)) throw error;
-      res.status(400).json({ error: { code: 'invalid_faults', message: z.prettifyError(error) } });
-    }
-  };
-  router.get('/faults', (_req, res) => void res.json(faults.settings));
-  router.put('/faults', (req, res) => answer(res, () => faults.set(req.body)));
-  router.patch('/faults', (req, res) => answer(res, () => faults.update(req.body)));
-  router.delete('/faults', (_req, res) => answer(res, () => faults.reset()));
-  return router;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.close((error) => (error ? reject(error) : resolve()));
-    server.closeAllConnections();
-  });
 }
