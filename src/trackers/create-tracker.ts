@@ -1,10 +1,11 @@
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../log.ts';
+import { FtrackTracker } from './ftrack/tracker.ts';
 import { ShotgridTracker } from './shotgrid/tracker.ts';
 import type { Tracker } from './tracker.ts';
 
 // The one place that turns a site's settings into its adapter: the rest of the service holds a Tracker and never
-// names a site kind (test/architecture.test.ts). ftrack joins here.
+// names a site kind (test/architecture.test.ts).
 
 export interface ShotgridSettings {
   kind: 'shotgrid';
@@ -17,7 +18,16 @@ export interface ShotgridSettings {
   maxConcurrentRequests: number;
 }
 
-export type TrackerSettings = ShotgridSettings;
+export interface FtrackSettings {
+  kind: 'ftrack';
+  /** https://studio.ftrackapp.com */
+  serverUrl: string;
+  /** The service's API user, and the site's API key (System settings → API keys): it acts as the user it names. */
+  apiUser: string;
+  apiKey: string;
+}
+
+export type TrackerSettings = ShotgridSettings | FtrackSettings;
 
 export function createTracker(settings: TrackerSettings, options: { log: Logger; dispatcher?: Dispatcher }): Tracker {
   switch (settings.kind) {
@@ -29,6 +39,14 @@ export function createTracker(settings: TrackerSettings, options: { log: Logger;
         reviewMediaField: settings.reviewMediaField,
         maxConcurrentRequests: settings.maxConcurrentRequests,
         log: options.log.child({ component: 'shotgrid' }),
+        ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+      });
+    case 'ftrack':
+      return new FtrackTracker({
+        serverUrl: settings.serverUrl,
+        apiUser: settings.apiUser,
+        apiKey: settings.apiKey,
+        log: options.log.child({ component: 'ftrack' }),
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       });
   }

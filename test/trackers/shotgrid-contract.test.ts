@@ -23,6 +23,7 @@ trackerContract('ShotGrid', async () => {
     projectId: String(one('Project', (fields) => fields.name === 'Demo').id),
     missingId: '999999',
     status: 'rev',
+    attachmentsInParts: false,
     close: async () => {
       await tracker.close();
       await site.close();

@@ -20,7 +20,7 @@ export interface Account {
 }
 
 /** Set up by administrators only. */
-const siteTypes: ReadonlySet<ConcreteTypeName> = new Set(['Project', 'User', 'Status', 'Type', 'AssetType', 'Location']);
+const siteTypes: ReadonlySet<ConcreteTypeName> = new Set(['Project', 'User', 'Status', 'Type', 'AssetType', 'Location', 'ListCategory']);
 /** The project structure: project managers and administrators. */
 const structureTypes: ReadonlySet<ConcreteTypeName> = new Set(['Sequence', 'Shot', 'Task']);
 

@@ -54,6 +54,10 @@ export async function seedFtrack(store: EntityStore, accounts: Accounts, storage
     geometry: add('AssetType', 'Geometry', { name: 'Geometry', short: 'geo' }),
   };
 
+  // List categories, as a new site has them: every list (a playlist) names one.
+  add('ListCategory', 'Default', { name: 'Default' });
+  add('ListCategory', 'Dailies', { name: 'Dailies' });
+
   // Users: the service's own (an administrator, for the site's key) and the people of the menu page.
   const apiKeys = {} as Record<SeededUser, string>;
   const user = (username: SeededUser | 'former', first: string, last: string, active = true): string => {

@@ -99,8 +99,18 @@ export class EntityStore {
         return parent(entity.attrs.context_id);
       case 'AssetVersion':
         return parent(entity.attrs.asset_id);
-      case 'FileComponent':
-        return parent(entity.attrs.version_id);
+      case 'FileComponent': {
+        if (typeof entity.attrs.version_id === 'string') return parent(entity.attrs.version_id);
+        // A note's attachment belongs where its note does.
+        const attached = this.all('NoteComponent').find((link) => link.attrs.component_id === entity.attrs.id);
+        return attached ? parent(attached.attrs.note_id) : null;
+      }
+      case 'NoteComponent':
+        return parent(entity.attrs.note_id);
+      case 'AssetVersionList':
+        return typeof entity.attrs.project_id === 'string' ? entity.attrs.project_id : null;
+      case 'ListObject':
+        return parent(entity.attrs.list_id);
       case 'ComponentLocation':
         return parent(entity.attrs.component_id);
       case 'Metadata':

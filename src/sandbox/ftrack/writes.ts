@@ -205,6 +205,11 @@ function applyDefaults(context: WriteContext, def: EntityDef, attrs: Record<stri
       attrs.user_id ??= context.actor.userId;
       attrs.date ??= now;
       break;
+    case 'AssetVersionList':
+      attrs.owner_id ??= context.actor.userId;
+      attrs.is_open ??= true;
+      attrs.date ??= now;
+      break;
     default:
       break;
   }
@@ -265,8 +270,16 @@ async function removeWithOwned(context: WriteContext, entity: Entity, depth: num
       break;
     case 'AssetVersion':
       for (const component of store.all('FileComponent').filter((c) => c.attrs.version_id === id)) await removeWithOwned(context, component, depth + 1);
+      for (const item of store.all('ListObject').filter((listed) => listed.attrs.entity_id === id)) store.remove(item);
+      break;
+    case 'AssetVersionList':
+      for (const item of store.all('ListObject').filter((listed) => listed.attrs.list_id === id)) store.remove(item);
+      break;
+    case 'Note':
+      for (const link of store.all('NoteComponent').filter((c) => c.attrs.note_id === id)) store.remove(link);
       break;
     case 'FileComponent':
+      for (const link of store.all('NoteComponent').filter((c) => c.attrs.component_id === id)) store.remove(link);
       for (const placed of store.all('ComponentLocation').filter((c) => c.attrs.component_id === id)) {
         if (placed.attrs.location_id === SERVER_LOCATION_ID && typeof placed.attrs.resource_identifier === 'string') {
           await context.removeData(placed.attrs.resource_identifier);
@@ -277,7 +290,8 @@ async function removeWithOwned(context: WriteContext, entity: Entity, depth: num
     default:
       break;
   }
-  for (const item of [...owned('Metadata', 'parent_id'), ...owned('Note', 'parent_id')]) store.remove(item);
+  for (const item of owned('Metadata', 'parent_id')) store.remove(item);
+  for (const note of owned('Note', 'parent_id')) await removeWithOwned(context, note, depth + 1);
   store.remove(entity);
 }
 
