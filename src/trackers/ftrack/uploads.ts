@@ -150,8 +150,10 @@ export class FtrackUploads {
         parts: etags.map((etag, index) => ({ part_number: index + 1, e_tag: etag.replace(/^"|"$/g, '') })),
       });
     }
-    operations.push({ action: 'create', entity_type: 'ComponentLocation', entity_data: { id: randomUUID(), component_id: componentId, resource_identifier: componentId, location_id: SERVER_LOCATION_ID } });
+    const placedId = randomUUID();
+    operations.push({ action: 'create', entity_type: 'ComponentLocation', entity_data: { id: placedId, component_id: componentId, resource_identifier: componentId, location_id: SERVER_LOCATION_ID } });
     await this.#api.call(login, operations);
+    if (state.uploadId === null) await this.#mustHoldData(login, componentId, placedId);
 
     const record = this.#siteUrlOf(target.type, target.id);
     switch (target.slot) {
@@ -182,6 +184,24 @@ export class FtrackUploads {
           ]);
         }
         return { attachmentId: componentId, name: upload.filename, siteUrl: record };
+    }
+  }
+
+  /**
+   * A ComponentLocation is accepted before any data is stored (sandbox README: UNCONFIRMED on a real server), and a
+   * refused PUT (400 BadDigest for a checksum that is not the file's, an expired link) stores nothing: a one-piece
+   * upload is complete only once `/component/get` finds its data. Otherwise the location goes again (the upload can
+   * be PUT again and completed) and the refusal is the caller's to see.
+   */
+  async #mustHoldData(login: string, componentId: string, placedId: string): Promise<void> {
+    try {
+      await this.#api.componentUrl(login, componentId);
+    } catch (error) {
+      if (!(error instanceof FtrackError && error.kind === 'not_found')) throw error;
+      await this.#api.call(login, [{ action: 'delete', entity_type: 'ComponentLocation', entity_key: [placedId] }]).catch((cleanup: unknown) => {
+        this.#log?.warn({ err: cleanup, componentId }, 'could not remove the location of an upload that stored nothing');
+      });
+      throw new FtrackError('bad_request', 'ftrack\'s storage holds none of the file: its PUT was refused or never made (storage refuses a body whose checksum is not the one signed, BadDigest)');
     }
   }
 
