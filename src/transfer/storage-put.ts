@@ -107,7 +107,10 @@ async function sendPart(to: string | PartLocation, body: PartBody, options: PutO
       ownDigest = () => null;
     }
   }
-  const headers: Record<string, string> = { ...location.headers, 'content-length': String(size), 'content-type': options.contentType ?? 'application/octet-stream' };
+  // Headers the site signed into the link (ftrack signs Content-Type) win over ours: sending another type would be
+  // refused by storage. Header names are matched without regard to case.
+  const signed = Object.fromEntries(Object.entries(location.headers ?? {}).map(([name, value]) => [name.toLowerCase(), value]));
+  const headers: Record<string, string> = { 'content-type': options.contentType ?? 'application/octet-stream', ...signed, 'content-length': String(size) };
 
   let statusCode: number;
   let responseHeaders: Record<string, string | string[] | undefined>;

@@ -57,6 +57,13 @@ test('held bytes go with Content-Length and Content-Type only, and the ETag is c
   assert.equal(storage.head('a')?.contentType, 'video/quicktime');
 });
 
+test('a type the site gave with the link (ftrack signs it) is the one sent, whatever the caller would send', async () => {
+  const bytes = testBytes(10_000, 4);
+  const location = { url: await storage.presign('PUT', 'typed', { expiresIn: 60 }), headers: { 'Content-Type': 'video/mp4' }, receipt: 'etag' as const };
+  await putPart(location, { bytes }, { contentType: 'application/octet-stream' });
+  assert.equal(storage.head('typed')?.contentType, 'video/mp4');
+});
+
 test('streamed bytes pass through unhashed; the ETag proves them against the sender digest', async () => {
   const bytes = testBytes(2_000_000, 2);
   const stream = Readable.from([bytes.subarray(0, 700_000), bytes.subarray(700_000)]);
