@@ -183,8 +183,12 @@ export interface Tracker {
   multipartAllowed(login: string, target: UploadTarget): Promise<boolean>;
   /** Begins an upload of `file` to `target` as `login`. */
   beginUpload(login: string, target: UploadTarget, file: NewUpload): Promise<TrackerUpload>;
-  /** Where to PUT part `n` (1-based; 1 for a single-part upload), freshly signed. */
-  partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation>;
+  /**
+   * Where to PUT part `n` (1-based; 1 for a single-part upload), freshly signed. `part.md5` is the part's MD5
+   * (base64) when known: a site that signs a one-piece upload's checksum (ftrack) may ask for its link only then,
+   * when the page has hashed the file.
+   */
+  partUrl(login: string, upload: TrackerUpload, n: number, part?: { md5?: string }): Promise<PartLocation>;
   /** Completes the upload with the parts' receipts (ETags, or the site's answer) in order, then reads back what it created. */
   completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly EntityId[] }): Promise<UploadedFile>;
   /** The files of the selected entities that `login` may see, by kind, in a stable order (entity, source, name). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { EntityId, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
@@ -170,7 +171,7 @@ async function sendPartToAll(job: HeldUploadJob, runs: TargetRun[], n: number, b
       const upload = run.upload;
       try {
         const { etag } = await withRetries(
-          async () => putPart(await job.tracker.partUrl(job.login, upload, n), { bytes }, {
+          async () => putPart(await job.tracker.partUrl(job.login, upload, n, { md5: createHash('md5').update(bytes).digest('base64') }), { bytes }, {
             contentType: contentTypeFor(job.filename),
             ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
             ...(options.signal ? { signal: options.signal } : {}),

@@ -209,7 +209,9 @@ export class UploadSessions {
     // asked for now, so that they are at hand when those parts arrive.
     const { tracker, dispatcher } = this.#options;
     const linkKey = (index: number, part: number) => `${record.id}:${index}:${part}`;
-    const urls = await Promise.all(lacking.map(({ upload, index }) => this.#partLinks.take(linkKey(index, n), () => tracker.partUrl(record.login, upload, n))));
+    const urls = await Promise.all(
+      lacking.map(({ upload, index }) => this.#partLinks.take(linkKey(index, n), () => tracker.partUrl(record.login, upload, n, contentMd5 ? { md5: contentMd5 } : {}))),
+    );
     const next = Array.from({ length: Math.min(this.#options.partLinksAhead ?? 4, record.partCount - n) }, (_, i) => n + 1 + i);
     this.#partLinks.askAhead(
       lacking.flatMap(({ upload, index }) =>

@@ -97,14 +97,19 @@ describe('the ftrack adapter', () => {
     assert.equal((await tracker.lookupSelection('coord', 'Shot', [shot])).visible[0]?.thumbnail.state, 'ready');
   });
 
-  test('a one-piece upload without its checksum is refused before anything is made: ftrack signs it', async () => {
-    const before = site.store.all('FileComponent').length;
-    const refused = await tracker
-      .beginUpload('coord', { type: 'Shot', id: named(site, 'Shot', 'sh020'), slot: 'attachment' }, { name: 'a.txt', size: 3, contentType: 'text/plain', multipart: false, partCount: 1 })
-      .then(() => null, (error: unknown) => error);
+  test('a one-piece upload begun without its checksum gets its link with the part\'s MD5 (the page hashes as it sends), never without', async () => {
+    const shot = named(site, 'Shot', 'sh020');
+    const bytes = testBytes(4000, 9);
+    const begun = await tracker.beginUpload('coord', { type: 'Shot', id: shot, slot: 'attachment' }, { name: 'a.txt', size: bytes.length, contentType: 'text/plain', multipart: false, partCount: 1 });
+    const refused = await tracker.partUrl('coord', begun, 1).then(() => null, (error: unknown) => error);
     assert.ok(refused instanceof TrackerError && refused.kind === 'bad_request', String(refused));
-    assert.match(refused.message, /checksum/);
-    assert.equal(site.store.all('FileComponent').length, before);
+    assert.match(refused.message, /checksum|Content-MD5/);
+    const part = await tracker.partUrl('coord', begun, 1, { md5: md5Base64(bytes) });
+    assert.equal(part.headers?.['content-md5'], md5Base64(bytes), 'the part\'s MD5 is signed into the link');
+    const { etag } = await putPart(part, { bytes }, { contentType: 'text/plain' });
+    const made = await tracker.completeUpload('coord', begun, [etag], {});
+    const listed = (await tracker.listFiles('coord', 'Shot', [shot], { attachments: true, fields: false, thumbnails: false, noteAttachments: false })).find((file) => file.attachmentId === made.attachmentId);
+    assert.equal(sha256(await bytesAt(listed!)), sha256(bytes));
   });
 
   test('bytes that are not the checksummed ones are refused by storage (BadDigest) and completing says so as a TrackerError', async () => {

@@ -77,8 +77,8 @@ export class FtrackTracker implements Tracker {
     return this.#uploads.begin(login, target, file);
   }
 
-  partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation> {
-    return this.#uploads.partUrl(login, upload, n);
+  partUrl(login: string, upload: TrackerUpload, n: number, part?: { md5?: string }): Promise<PartLocation> {
+    return this.#uploads.partUrl(login, upload, n, part?.md5);
   }
 
   completeUpload(login: string, upload: TrackerUpload, etags: readonly string[], data: { displayName?: string; tagIds?: readonly EntityId[] }): Promise<UploadedFile> {

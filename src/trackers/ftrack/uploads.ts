@@ -59,10 +59,6 @@ export class FtrackUploads {
     if (target.slot === 'review-media' && target.type !== 'AssetVersion') throw new FtrackError('bad_request', `Review media goes on an AssetVersion, not a ${target.type}`);
     if (file.size === null) throw new FtrackError('bad_request', 'ftrack signs the file\'s size into its upload links: the size must be known before the upload begins');
     if (file.multipart && (file.partCount === null || file.partCount < 1)) throw new FtrackError('bad_request', 'ftrack gives every part\'s link up front: the number of parts must be known before the upload begins');
-    if (!file.multipart && !file.checksum) {
-      // The page must send the file's MD5 (base64) with a one-piece upload: ftrack signs it as Content-MD5.
-      throw new FtrackError('bad_request', 'ftrack signs a one-piece upload with the file\'s checksum: a checksum (base64 MD5) is required before the upload begins');
-    }
     const versionId = target.type === 'AssetVersion' ? target.id : null;
     if (versionId === null) await this.#mustExist(login, target);
     const componentId = randomUUID();
@@ -75,18 +71,21 @@ export class FtrackUploads {
       parts: file.multipart ? file.partCount : null,
       ...(file.checksum && !file.multipart ? { checksum: file.checksum } : {}),
     };
+    // A one-piece upload whose checksum is not known yet (the page hashes the file as it sends it) asks for its
+    // link when its part arrives with its MD5 (partUrl): ftrack signs the checksum into that link.
+    const linkNow = file.multipart || Boolean(file.checksum);
     let reply: unknown[];
     try {
       reply = await this.#api.call(login, [
         { action: 'create', entity_type: 'FileComponent', entity_data: { id: componentId, name, file_type: fileType, size: file.size, ...(versionId ? { version_id: versionId } : {}) } },
-        metadataOperation,
+        ...(linkNow ? [metadataOperation] : []),
       ]);
     } catch (error) {
       // A failing batch is not rolled back (sandbox README): the component may exist without an upload.
       await this.#deleteComponent(login, componentId);
       throw error;
     }
-    const metadata = reply[1] as { url?: unknown; headers?: unknown; upload_id?: unknown; urls?: unknown };
+    const metadata = (reply[1] ?? {}) as { url?: unknown; headers?: unknown; upload_id?: unknown; urls?: unknown };
     const state: FtrackUploadState = {
       componentId,
       versionId,
@@ -111,13 +110,13 @@ export class FtrackUploads {
       }
       state.uploadId = metadata.upload_id;
       state.partUrls = partUrls;
-    } else {
+    } else if (linkNow) {
       Object.assign(state, singleLink(metadata));
     }
     return { target, filename: file.name, multipart: file.multipart, state: { ...state } };
   }
 
-  async partUrl(login: string, upload: TrackerUpload, n: number): Promise<PartLocation> {
+  async partUrl(login: string, upload: TrackerUpload, n: number, md5?: string): Promise<PartLocation> {
     const state = upload.state as unknown as FtrackUploadState;
     if (state.partUrls) {
       const url = state.partUrls[n - 1];
@@ -126,9 +125,14 @@ export class FtrackUploads {
       return { url, receipt: 'etag' };
     }
     if (n !== 1) throw new FtrackError('bad_request', 'A one-piece upload has only part 1');
-    if (state.url === null || state.headers === null || Date.now() - state.linkAt >= LINK_REUSE_MS) {
+    // The checksum given at the start, or the part's own (the part is the whole file).
+    const checksum = state.checksum ?? md5 ?? null;
+    if (checksum === null) {
+      throw new FtrackError('bad_request', 'ftrack signs a one-piece upload with the file\'s checksum: send the part with its Content-MD5 (base64 MD5)');
+    }
+    if (state.url === null || state.headers === null || state.checksum !== checksum || Date.now() - state.linkAt >= LINK_REUSE_MS) {
       const [metadata] = await this.#api.call(login, [
-        { action: 'get_upload_metadata', component_id: state.componentId, file_name: state.fileName, file_size: state.size, parts: null, ...(state.checksum ? { checksum: state.checksum } : {}) },
+        { action: 'get_upload_metadata', component_id: state.componentId, file_name: state.fileName, file_size: state.size, parts: null, checksum },
       ]);
       const fresh = singleLink(metadata as { url?: unknown; headers?: unknown });
       return { url: fresh.url, headers: fresh.headers, receipt: 'etag' };
