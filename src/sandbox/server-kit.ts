@@ -42,3 +42,14 @@ export function portFromEnv(name: string, fallback: number): number {
   if (!Number.isInteger(value) || value < 0 || value > 65535) throw new Error(`${name} must be a port number (0-65535), got ${JSON.stringify(raw)}`);
   return value;
 }
+
+/**
+ * Storage's default host name: another name for the site's machine. Autodesk's Node client takes an upload link
+ * on the site's own host for a local install's and rewrites its port (shotgrid-rest.md, "Upload (direct to
+ * storage)"): S3 always has another host name, so the sandboxes' storage gets one too, where the machine has one.
+ */
+export function otherNameFor(siteHost: string): string {
+  if (siteHost === 'localhost') return '127.0.0.1';
+  if (['127.0.0.1', '::1', '0.0.0.0', '::'].includes(siteHost)) return 'localhost';
+  return siteHost;
+}

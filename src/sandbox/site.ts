@@ -19,7 +19,7 @@ import { seedSite } from './seed.ts';
 import type { SiteContext } from './site-context.ts';
 import { ObjectStorage, type ServerSideEncryption } from './storage/object-storage.ts';
 import { uploadRouter } from './upload-routes.ts';
-import { closeServer, faultsAdminRouter } from './server-kit.ts';
+import { closeServer, faultsAdminRouter, otherNameFor } from './server-kit.ts';
 
 // The sandbox ShotGrid site: REST API + OAuth on one port, S3-style signed storage on another (a different
 // origin, as on a real site), seeded the same on every start. Used by tests, benches and `npm start` when no
@@ -167,16 +167,6 @@ export async function startSandboxSite(options: SandboxOptions = {}): Promise<Sa
   };
 }
 
-/**
- * Storage's default host name. Autodesk's Node client takes an upload link on the site's own host for a local
- * install's and rewrites its port (shotgrid-rest.md, "Upload (direct to storage)"): S3 always has another host
- * name, so the sandbox's storage gets one too, where the machine has one to give.
- */
-function otherNameFor(siteHost: string): string {
-  if (siteHost === 'localhost') return '127.0.0.1';
-  if (['127.0.0.1', '::1', '0.0.0.0', '::'].includes(siteHost)) return 'localhost';
-  return siteHost;
-}
 
 /** Latency and injected API errors (429 with Retry-After, 502 from a proxy, 503) before any API handler. */
 function injectApiFaults(faults: FaultInjector): RequestHandler {

@@ -1,16 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { request } from 'undici';
 import { isFileValue } from '../../src/sandbox/records.ts';
 import { csrfToken } from '../../src/web/csrf.ts';
 import { launch, startServiceWithSandbox, TEST_SESSION_SECRET, type ServiceWithSandbox } from '../helpers/service.ts';
-import { prepareZip, zipStatus } from '../helpers/zip-client.ts';
+import { fetchToFile, prepareZip, zipStatus } from '../helpers/zip-client.ts';
 import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
 
 // The download-zip action through the real service and sandbox: the page lists the files, the zip streams
@@ -55,27 +53,8 @@ async function seededHashes(): Promise<Map<string, string>> {
   return hashes;
 }
 
-async function fetchZip(url: string): Promise<{ status: number; headers: Record<string, unknown>; path: string; bytes: number; error: unknown }> {
-  const response = await request(url);
-  const path = join(folder, `${Math.random().toString(36).slice(2)}.zip`);
-  let bytes = 0;
-  let error: unknown = null;
-  try {
-    await pipeline(
-      response.body,
-      async function* (source) {
-        for await (const chunk of source) {
-          bytes += (chunk as Buffer).length;
-          yield chunk;
-        }
-      },
-      createWriteStream(path),
-    );
-  } catch (caught) {
-    error = caught;
-  }
-  return { status: response.statusCode, headers: response.headers, path, bytes, error };
-}
+/** The zip at url, fetched into this test's folder. */
+const fetchZip = (url: string) => fetchToFile(url, folder);
 
 describe('download-zip', { timeout: 180_000 }, () => {
   test('the page lists each entity’s files with sizes, and which stay in the manifest only', async () => {

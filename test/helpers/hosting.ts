@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { request } from 'undici';
 import type { SandboxSite } from '../../src/sandbox/site.ts';
 import { readWithPython, type PythonEntry } from '../transfer/zip/archive-checks.ts';
 import { bearer, download } from './sandbox-api.ts';
@@ -37,37 +34,8 @@ export async function withZipFolder<T>(use: (folder: string) => Promise<T>): Pro
   }
 }
 
-export interface FetchedFile {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  path: string;
-  bytes: number;
-  /** How the body ended when it did not end well (a cut connection); null when it arrived whole. */
-  error: unknown;
-}
-
-/** GETs url into a new file in folder, counting the bytes; a body cut short is reported, not thrown. */
-export async function fetchToFile(url: string, folder: string, headers: Record<string, string> = {}): Promise<FetchedFile> {
-  const response = await request(url, { headers });
-  const path = join(folder, `${Math.random().toString(36).slice(2)}.zip`);
-  let bytes = 0;
-  let error: unknown = null;
-  try {
-    await pipeline(
-      response.body,
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          bytes += chunk.length;
-          yield chunk;
-        }
-      },
-      createWriteStream(path),
-    );
-  } catch (caught) {
-    error = caught;
-  }
-  return { status: response.statusCode, headers: response.headers, path, bytes, error };
-}
+// Fetching a zip to a file is the zip client's (zip-client.ts); the hosting tests import it from here too.
+export { fetchToFile, type FetchedFile } from './zip-client.ts';
 
 /** Every entry of the zip with its SHA-256, as Python's zipfile reads it (rejecting a broken archive). */
 export function zipEntries(path: string): Promise<PythonEntry[]> {

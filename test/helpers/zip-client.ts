@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import type { Launched } from './service.ts';
@@ -36,4 +39,36 @@ export async function prepareZip(page: Launched, kinds = 'attachments,fields,thu
 
 export async function zipStatus(zip: PreparedZip): Promise<PreparedZip['status']> {
   return (await (await request(zip.statusUrl, { headers: { accept: 'application/json' } })).body.json()) as PreparedZip['status'];
+}
+
+export interface FetchedFile {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  path: string;
+  bytes: number;
+  /** How the body ended when it did not end well (a cut connection); null when it arrived whole. */
+  error: unknown;
+}
+
+/** GETs url into a new file in folder, counting the bytes; a body cut short is reported, not thrown. */
+export async function fetchToFile(url: string, folder: string, headers: Record<string, string> = {}): Promise<FetchedFile> {
+  const response = await request(url, { headers });
+  const path = join(folder, `${Math.random().toString(36).slice(2)}.zip`);
+  let bytes = 0;
+  let error: unknown = null;
+  try {
+    await pipeline(
+      response.body,
+      async function* (source: AsyncIterable<Buffer>) {
+        for await (const chunk of source) {
+          bytes += chunk.length;
+          yield chunk;
+        }
+      },
+      createWriteStream(path),
+    );
+  } catch (caught) {
+    error = caught;
+  }
+  return { status: response.statusCode, headers: response.headers, path, bytes, error };
 }

@@ -18,7 +18,7 @@ import type { EncodeJob } from './operations.ts';
 import { seedFtrack, seedId, type SeededUser } from './seed.ts';
 import { ServerLocation } from './server-location.ts';
 import { EntityStore } from './store.ts';
-import { closeServer, faultsAdminRouter } from '../server-kit.ts';
+import { closeServer, faultsAdminRouter, otherNameFor } from '../server-kit.ts';
 
 // The sandbox ftrack server: /api, the event hub (socket.io 0.9 over a WebSocket), /component downloads and the
 // action menu page on one origin; the server location's S3-style storage on another host name. Seeded the same on
@@ -166,11 +166,4 @@ export async function startFtrackSandbox(options: FtrackSandboxOptions = {}): Pr
       if (ownsDataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** Storage's default host name: another name for the API's machine (see the ShotGrid sandbox's site.ts). */
-function otherNameFor(siteHost: string): string {
-  if (siteHost === 'localhost') return '127.0.0.1';
-  if (['127.0.0.1', '::1', '0.0.0.0', '::'].includes(siteHost)) return 'localhost';
-  return siteHost;
 }
