@@ -26,6 +26,7 @@ import { countTransfers } from './web/transfer-metrics.ts';
 import { homePage } from './web/home.ts';
 import { sharedScript } from './web/shared-scripts.ts';
 import { resolveFrameAncestors, securityHeaders } from './web/security-headers.ts';
+import { hubLaunchRoutes, type HubLaunches } from './ami/hub-launches.ts';
 
 // The Express app, assembled top-down so the order of middleware reads as what happens to a request.
 // No I/O here: everything the app talks to arrives in `deps`, so tests build the real app around fakes.
@@ -55,6 +56,8 @@ export interface AppDeps {
   readiness: Readiness;
   /** How storage and web links are reached (the outbound proxy); direct when absent. */
   outbound?: Outbound;
+  /** With ftrack: launches from its event hub, redeemed once at /ftrack/launch/<token>. */
+  hubLaunches?: HubLaunches;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -122,6 +125,10 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
       ...(deps.records ? { records: deps.records } : {}),
     }),
   );
+  // ftrack's Actions menu opens a one-time link that becomes a launch like the one above (ami/hub-launches.ts).
+  if (deps.hubLaunches) {
+    router.use(hubLaunchRoutes({ launches: deps.hubLaunches, contexts: deps.contexts, publicPath: deps.config.publicPath, siteName: deps.tracker.siteName }));
+  }
   // The download page and its zip (download-zip).
   router.use(
     downloadRoutes({

@@ -61,6 +61,17 @@ export interface ShotgridSiteConfig {
   scriptKey: Secret;
 }
 
+export interface FtrackSiteConfig {
+  /** The server's origin, e.g. https://studio.ftrackapp.com (no trailing slash). */
+  url: string;
+  /** The user the service's API key acts as (an administrator), and the key (System settings → API keys). */
+  apiUser: string;
+  apiKey: Secret;
+}
+
+export const sandboxSites = ['shotgrid', 'ftrack'] as const;
+export type SandboxSite = (typeof sandboxSites)[number];
+
 export interface Config {
   nodeEnv: NodeEnv;
   production: boolean;
@@ -77,8 +88,10 @@ export interface Config {
   /** Number of reverse-proxy hops whose X-Forwarded-* headers are believed. */
   trustProxy: number;
   logLevel: LevelWithSilent;
-  /** The ShotGrid site, or null in sandbox mode (the server then starts the sandbox site in-process). */
+  /** The ShotGrid site, or null (ftrack, or sandbox mode: the server then starts a sandbox site in-process). */
   site: ShotgridSiteConfig | null;
+  /** The ftrack server, or null. At most one of `site` and `ftrack` is set; neither is sandbox mode. */
+  ftrack: FtrackSiteConfig | null;
   ami: {
     /** AMI_SECRET_TOKEN, the token for every action without its own (in sandbox mode: the sandbox's default). */
     sharedSecret: Secret | null;
@@ -137,6 +150,8 @@ export interface Config {
   metrics: { port: number; host: string } | null;
   /** How long /readyz answers from its last check of the site and the store. */
   readyzCacheSeconds: number;
+  /** Which sandbox site sandbox mode starts (SANDBOX_SITE). */
+  sandboxSite: SandboxSite;
   sandbox: {
     port: number;
     storagePort: number;
@@ -324,18 +339,30 @@ export function loadConfig(env: Env = process.env): Config {
   const logLevel = reader.read('LOG_LEVEL', z.enum(logLevels), `one of ${logLevels.join(', ')}`) ?? 'info';
 
   const site = readSite(reader);
+  const ftrack = readFtrack(reader);
   // Sandbox mode only when no site variable is set at all: a half-configured site is an error, not a sandbox.
-  const sandboxMode = siteVariables.every((name) => reader.raw(name) === undefined);
+  const shotgridGiven = siteVariables.some((name) => reader.raw(name) !== undefined);
+  const ftrackGiven = ftrackVariables.some((name) => reader.raw(name) !== undefined);
+  const sandboxMode = !shotgridGiven && !ftrackGiven;
+  if (shotgridGiven && ftrackGiven) {
+    reader.problem(
+      'FTRACK_SERVER_URL',
+      'Both a ShotGrid site (SHOTGRID_*) and an ftrack server (FTRACK_*) are configured: the service works with one site. Unset the variables of the other.',
+    );
+  }
   if (sandboxMode && production) {
     reader.problem(
       'SHOTGRID_URL',
-      'SHOTGRID_URL, SHOTGRID_SCRIPT_NAME and SHOTGRID_SCRIPT_KEY are required when NODE_ENV=production: ' +
+      'SHOTGRID_URL, SHOTGRID_SCRIPT_NAME and SHOTGRID_SCRIPT_KEY (or FTRACK_SERVER_URL, FTRACK_API_USER and FTRACK_API_KEY) are required when NODE_ENV=production: ' +
         'without them the service runs the sandbox site, whose credentials are public. Unset NODE_ENV to try the sandbox.',
     );
   }
+  const sandboxSite = reader.read('SANDBOX_SITE', z.enum(sandboxSites), `one of ${sandboxSites.join(', ')}`) ?? 'shotgrid';
+  if (!sandboxMode && reader.raw('SANDBOX_SITE') !== undefined) warnings.push('SANDBOX_SITE is set but not used: a site is configured, so no sandbox runs.');
 
   const ami = readAmi(reader, sandboxMode, warnings);
-  if (production && !ami.acceptUnsigned) {
+  // ftrack launches come over its event hub, not as signed Action Menu Item posts: no AMI token is needed.
+  if (production && !ami.acceptUnsigned && !ftrackGiven) {
     const unsigned = amiActions.filter((action) => ami.secrets[action] === null);
     if (unsigned.length > 0) {
       reader.problem(
@@ -375,6 +402,7 @@ export function loadConfig(env: Env = process.env): Config {
     trustProxy,
     logLevel,
     site,
+    ftrack,
     ami,
     session,
     redisUrl: redisUrl === null ? null : new Secret(redisUrl),
@@ -426,6 +454,7 @@ export function loadConfig(env: Env = process.env): Config {
         ? null
         : { port: metricsPort, host: reader.read('METRICS_HOST', nonEmpty, 'a host name or IP address to serve metrics on') ?? '127.0.0.1' },
     readyzCacheSeconds: reader.read('READYZ_CACHE_SECONDS', integerIn(1, 300), 'a number of seconds from 1 to 300') ?? 10,
+    sandboxSite,
     sandbox: readSandbox(reader),
     warnings,
   };
@@ -455,6 +484,25 @@ function readSite(reader: EnvReader): ShotgridSiteConfig | null {
   }
   if (url === undefined || scriptName === undefined || scriptKey === undefined) return null;
   return { url, scriptName, scriptKey: new Secret(scriptKey) };
+}
+
+const ftrackVariables = ['FTRACK_SERVER_URL', 'FTRACK_API_USER', 'FTRACK_API_KEY'] as const;
+
+function readFtrack(reader: EnvReader): FtrackSiteConfig | null {
+  const url = reader.read('FTRACK_SERVER_URL', siteUrlSchema, "the ftrack server's address with no path, e.g. https://studio.ftrackapp.com");
+  const apiUser = reader.read('FTRACK_API_USER', z.string().max(256), 'the username the API key acts as (an administrator)');
+  const apiKey = reader.read('FTRACK_API_KEY', z.string().max(1024), "the server's API key (System settings → API keys)", { secret: true });
+
+  const given = ftrackVariables.filter((name) => reader.raw(name) !== undefined);
+  if (given.length === 0) return null;
+  if (given.length < ftrackVariables.length) {
+    for (const missing of ftrackVariables.filter((name) => !given.includes(name))) {
+      reader.problem(missing, `${missing} is required when ${given.join(' and ')} ${given.length > 1 ? 'are' : 'is'} set: set all three, or none.`);
+    }
+    return null;
+  }
+  if (url === undefined || apiUser === undefined || apiKey === undefined) return null;
+  return { url, apiUser, apiKey: new Secret(apiKey) };
 }
 
 function readAmi(reader: EnvReader, sandboxMode: boolean, warnings: string[]): Config['ami'] {

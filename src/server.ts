@@ -16,7 +16,10 @@ import { sandboxDefaults } from './sandbox/defaults.ts';
 import type { SandboxOptions, SandboxSite } from './sandbox/site.ts';
 import { createKeyValueStore } from './store/create-store.ts';
 import type { KeyValueStore } from './store/key-value-store.ts';
-import { createTracker } from './trackers/create-tracker.ts';
+import { FtrackActionListener } from './ami/ftrack-listener.ts';
+import { HubLaunches } from './ami/hub-launches.ts';
+import type { FtrackSandbox, FtrackSandboxOptions } from './sandbox/ftrack/site.ts';
+import { createTracker, siteUsersOf, type TrackerSettings } from './trackers/create-tracker.ts';
 import type { Tracker } from './trackers/tracker.ts';
 import { UploadSessions } from './transfer/upload-session.ts';
 
@@ -42,11 +45,16 @@ export const serverTimeouts = {
 /** What the server needs of the sandbox site (src/sandbox/site.ts gives more). */
 export type SandboxHandle = Pick<SandboxSite, 'url' | 'menuUrl' | 'storageUrl' | 'close'>;
 export type StartSandbox = (options: SandboxOptions) => Promise<SandboxHandle>;
+/** What the server needs of the ftrack sandbox (src/sandbox/ftrack/site.ts gives more). */
+export type FtrackSandboxHandle = Pick<FtrackSandbox, 'url' | 'menuUrl' | 'storageUrl' | 'apiUser' | 'apiKey' | 'close'>;
+export type StartFtrackSandbox = (options: FtrackSandboxOptions) => Promise<FtrackSandboxHandle>;
 
 export interface ServerDeps {
   log?: Logger;
   /** How sandbox mode starts its site; `false` makes sandbox mode an error (for tests that configure a site). */
   startSandbox?: StartSandbox | false;
+  /** How sandbox mode starts the ftrack sandbox (SANDBOX_SITE=ftrack); `false` makes that an error. */
+  startFtrackSandbox?: StartFtrackSandbox | false;
 }
 
 export interface RunningServer {
@@ -56,6 +64,8 @@ export interface RunningServer {
   publicUrl: string;
   /** The tracking site in use. */
   siteUrl: string;
+  /** Its product's name ("ShotGrid", "ftrack"). */
+  siteName: string;
   /** In sandbox mode: the sandbox's right-click menu page. */
   sandboxMenuUrl: string | undefined;
   /** Where Prometheus metrics are served (METRICS_PORT), if anywhere. */
@@ -73,6 +83,11 @@ const loadSandbox: StartSandbox = async (options) => {
   // Loaded only in sandbox mode, so a production process never loads the sandbox.
   const { startSandboxSite } = await import('./sandbox/site.ts');
   return startSandboxSite(options);
+};
+
+const loadFtrackSandbox: StartFtrackSandbox = async (options) => {
+  const { startFtrackSandbox } = await import('./sandbox/ftrack/site.ts');
+  return startFtrackSandbox(options);
 };
 
 export async function startServer(config: Config, deps: ServerDeps = {}): Promise<RunningServer> {
@@ -100,32 +115,63 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const publicUrl = config.publicUrlIsDefault ? `http://localhost:${port}${config.basePath}` : config.publicUrl;
 
   // Every request out goes through the outbound proxy when one is set; the sandbox is on this machine.
-  const outbound = createOutbound(config.site === null ? null : config.outboundProxy, { webLinksViaProxy: config.webLinksViaProxy });
-  if (config.site === null && config.outboundProxy !== null) log.warn('HTTPS_PROXY/HTTP_PROXY are set but not used: the sandbox site runs on this machine.');
+  const sandboxMode = config.site === null && config.ftrack === null;
+  const outbound = createOutbound(sandboxMode ? null : config.outboundProxy, { webLinksViaProxy: config.webLinksViaProxy });
+  if (sandboxMode && config.outboundProxy !== null) log.warn('HTTPS_PROXY/HTTP_PROXY are set but not used: the sandbox site runs on this machine.');
   let sandbox: SandboxHandle | undefined;
   let tracker: Tracker | undefined;
+  let listener: FtrackActionListener | undefined;
+  let hubLaunches: HubLaunches | undefined;
   let metrics: MetricsServer | undefined;
   let store: KeyValueStore | undefined;
   try {
-    let credentials: { siteUrl: string; scriptName: string; scriptKey: string };
+    const shotgrid = (credentials: { siteUrl: string; scriptName: string; scriptKey: string }): TrackerSettings => ({
+      kind: 'shotgrid',
+      ...credentials,
+      reviewMediaField: config.uploadVersionField,
+      maxConcurrentRequests: config.siteMaxConcurrentRequests,
+    });
+    let settings: TrackerSettings;
     if (config.site !== null) {
-      credentials = { siteUrl: config.site.url, scriptName: config.site.scriptName, scriptKey: config.site.scriptKey.reveal() };
+      settings = shotgrid({ siteUrl: config.site.url, scriptName: config.site.scriptName, scriptKey: config.site.scriptKey.reveal() });
+    } else if (config.ftrack !== null) {
+      settings = { kind: 'ftrack', serverUrl: config.ftrack.url, apiUser: config.ftrack.apiUser, apiKey: config.ftrack.apiKey.reveal() };
+    } else if (config.sandboxSite === 'ftrack') {
+      const ftrack = await startFtrackSandboxFor(config, deps.startFtrackSandbox, log);
+      sandbox = ftrack;
+      // The sandbox's own site key, public by design (production refuses sandbox mode).
+      settings = { kind: 'ftrack', serverUrl: ftrack.url, apiUser: ftrack.apiUser, apiKey: ftrack.apiKey };
     } else {
       sandbox = await startSandboxFor(config, publicUrl, deps.startSandbox, log);
       // The sandbox's script, whose credentials are public by design (production refuses sandbox mode).
-      credentials = { siteUrl: sandbox.url, scriptName: sandboxDefaults.scriptName, scriptKey: sandboxDefaults.scriptKey };
+      settings = shotgrid({ siteUrl: sandbox.url, scriptName: sandboxDefaults.scriptName, scriptKey: sandboxDefaults.scriptKey });
     }
-    tracker = createTracker(
-      { kind: 'shotgrid', ...credentials, reviewMediaField: config.uploadVersionField, maxConcurrentRequests: config.siteMaxConcurrentRequests },
-      { log, dispatcher: outbound.site },
-    );
+    tracker = createTracker(settings, { log, dispatcher: outbound.site });
     store = await createKeyValueStore(config.redisUrl?.reveal() ?? null, {
       onRedisError: (error) => log.error({ err: error }, 'redis connection error'),
       onWarning: (message) => log.warn(message),
     });
     if (config.metrics !== null) metrics = await startMetricsServer(config.metrics, log);
+    if (settings.kind === 'ftrack') {
+      // ftrack's right-click menu reaches the service through its event hub.
+      const users = siteUsersOf(tracker);
+      if (users === null) throw new Error('the ftrack adapter gives no user lookup');
+      listener = new FtrackActionListener({
+        serverUrl: settings.serverUrl,
+        apiUser: settings.apiUser,
+        apiKey: settings.apiKey,
+        tracker,
+        users,
+        launches: (hubLaunches = new HubLaunches(store)),
+        store,
+        publicUrl,
+        log: log.child({ component: 'ftrack-hub' }),
+      });
+      listener.start();
+    }
   } catch (error) {
     await new Promise((resolve) => server.close(resolve));
+    listener?.close();
     await tracker?.close();
     await outbound.close();
     await store?.close();
@@ -137,7 +183,11 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
   const contexts = new ContextStore(store, config.contextTtlSeconds);
   const uploads = new UploadSessions({ store, tracker, ttlSeconds: UPLOAD_STATE_TTL_SECONDS, maxBytes: config.maxUploadBytes, partLinksAhead: config.uploadParallelParts, dispatcher: outbound.storage });
   const readiness = new Readiness({
-    checks: { site: () => tracker.checkReachable(), store: async () => void (await store.get('readiness-probe')) },
+    checks: {
+      site: () => tracker.checkReachable(),
+      store: async () => void (await store.get('readiness-probe')),
+      ...(listener === undefined ? {} : { hub: () => listener.check() }),
+    },
     cacheMs: config.readyzCacheSeconds * 1000,
     log,
   });
@@ -158,6 +208,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     outbound,
     // Thumbnails come as signed storage URLs: https anywhere, and the sandbox's plain-http storage.
     imageOrigins: sandbox === undefined ? [] : [sandbox.storageUrl],
+    ...(hubLaunches === undefined ? {} : { hubLaunches }),
   });
   handleRequest = app;
 
@@ -190,6 +241,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
       shutdown = drain.done.then(async (outcome) => {
         // Only once no request is left to use them. A call to the site may still be running for a request that
         // was cut (or a readiness probe that gave up), and closing waits for it: bounded, so it cannot hold the exit.
+        listener?.close();
         await settleWithin(tracker.close(), 1000);
         await settleWithin(outbound.close(), 1000);
         await store.close();
@@ -203,7 +255,7 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     return shutdown;
   };
 
-  return { url, publicUrl, siteUrl, sandboxMenuUrl: sandbox?.menuUrl, metricsUrl: metrics?.url, server, close };
+  return { url, publicUrl, siteUrl, siteName: tracker.siteName, sandboxMenuUrl: sandbox?.menuUrl, metricsUrl: metrics?.url, server, close };
 }
 
 async function startSandboxFor(
@@ -224,6 +276,17 @@ async function startSandboxFor(
     ...(sharedSecret === undefined ? {} : { amiSecret: sharedSecret }),
     faults: config.sandbox.faults,
     log: log.child({ component: 'sandbox' }),
+  });
+}
+
+async function startFtrackSandboxFor(config: Config, startSandbox: StartFtrackSandbox | false | undefined, log: Logger): Promise<FtrackSandboxHandle> {
+  if (startSandbox === false) throw new Error('No ftrack server is configured and the ftrack sandbox is disabled.');
+  return (startSandbox ?? loadFtrackSandbox)({
+    port: config.sandbox.port,
+    storagePort: config.sandbox.storagePort,
+    ...(config.sandbox.dataDir === null ? {} : { dataDir: config.sandbox.dataDir }),
+    faults: config.sandbox.faults,
+    log: log.child({ component: 'ftrack-sandbox' }),
   });
 }
 
@@ -352,7 +415,7 @@ async function main(): Promise<void> {
 
   if (running.sandboxMenuUrl !== undefined) {
     process.stdout.write(
-      `\nNo ShotGrid site is configured: running the sandbox site at ${running.siteUrl}\n` +
+      `\nNo site is configured: running the ${running.siteName} sandbox at ${running.siteUrl}\n` +
         `Open its right-click menu in a browser:  ${running.sandboxMenuUrl}\n` +
         `The service:                             ${running.publicUrl}\n\n`,
     );

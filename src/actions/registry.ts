@@ -1,7 +1,9 @@
 import { amiActions, type AmiAction } from '../ami/actions.ts';
+import type { EntityRole } from '../trackers/tracker.ts';
 
-// What each action is for people (title, one line) and which entity types it applies to. The launch routes
-// refuse a selection of another type with a clear page, so an Action Menu Item set up on the wrong type says so
+// What each action is for people (title, one line) and which roles of entity it applies to: the site's adapter
+// says what role each of its types plays (Tracker.roleOf), so one registry serves ShotGrid and ftrack. The launch
+// routes refuse a selection of another type with a clear page, so an Action Menu Item set up on the wrong type says so
 // instead of failing later. Each action's own page comes with its own module; until then the launch page shows
 // the verified selection.
 
@@ -9,8 +11,8 @@ export interface ActionDefinition {
   action: AmiAction;
   title: string;
   description: string;
-  /** The entity types the action works on; `any` for every type. */
-  entityTypes: readonly string[] | 'any';
+  /** The roles of entity the action works on; `any` for every type. */
+  roles: readonly EntityRole[] | 'any';
   /** The action's own page, where it has one; otherwise the launch page shows the verified selection. */
   page?: 'upload' | 'download' | 'review';
 }
@@ -20,28 +22,28 @@ const definitions: readonly ActionDefinition[] = [
     action: 'upload-files',
     title: 'Upload files',
     description: "Upload a movie or file to each selected Version's uploaded-movie field.",
-    entityTypes: ['Version'],
+    roles: ['version'],
     page: 'upload',
   },
   {
     action: 'attach-files',
     title: 'Attach files',
     description: 'Attach files to the selected entities, as ShotGrid attachments.',
-    entityTypes: 'any',
+    roles: 'any',
     page: 'upload',
   },
   {
     action: 'download-zip',
     title: 'Download as zip',
     description: "Download the selected entities' files, attachments and thumbnails as one zip.",
-    entityTypes: 'any',
+    roles: 'any',
     page: 'download',
   },
   {
     action: 'set-thumbnail',
     title: 'Set thumbnail',
     description: 'Set the thumbnail of the selected entities from an image: one for all, or one each by name.',
-    entityTypes: 'any',
+    roles: 'any',
     // The upload page in its thumbnail mode: images only, to the `image` field.
     page: 'upload',
   },
@@ -49,7 +51,7 @@ const definitions: readonly ActionDefinition[] = [
     action: 'submit-for-review',
     title: 'Submit for review',
     description: 'Create a new Version for review on each selected Shot, Asset or Task from a movie.',
-    entityTypes: ['Shot', 'Asset', 'Task'],
+    roles: ['shot-like', 'task'],
     page: 'review',
   },
 ];
@@ -70,14 +72,22 @@ export function allActions(): readonly ActionDefinition[] {
   return definitions;
 }
 
-export function appliesTo(definition: ActionDefinition, entityType: string): boolean {
-  return definition.entityTypes === 'any' || definition.entityTypes.includes(entityType);
+export function appliesTo(definition: ActionDefinition, role: EntityRole): boolean {
+  return definition.roles === 'any' || definition.roles.includes(role);
 }
+
+/** Each role in the words people use for it on either site. */
+const roleWords: Readonly<Record<EntityRole, readonly string[]>> = {
+  version: ['Version'],
+  'shot-like': ['Shot', 'Asset'],
+  task: ['Task'],
+  other: [],
+};
 
 /** "Version", "Shot, Asset or Task": for messages that say where an action can be used. */
 export function entityTypesText(definition: ActionDefinition): string {
-  if (definition.entityTypes === 'any') return 'any entity type';
-  const types = [...definition.entityTypes];
+  if (definition.roles === 'any') return 'any entity type';
+  const types = definition.roles.flatMap((role) => roleWords[role]);
   const last = types.pop();
   return types.length === 0 ? String(last) : `${types.join(', ')} or ${String(last)}`;
 }

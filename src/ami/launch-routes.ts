@@ -104,7 +104,7 @@ function launchAction(deps: LaunchRouteDeps): RequestHandler {
     }
 
     const payload = parsePayload(fields);
-    if (!appliesTo(action, payload.entityType)) {
+    if (!appliesTo(action, tracker.roleOf(payload.entityType))) {
       throw new HttpError(
         400,
         ERROR_CODES.amiEntityTypeUnsupported,

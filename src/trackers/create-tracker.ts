@@ -1,6 +1,8 @@
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../log.ts';
 import { FtrackTracker } from './ftrack/tracker.ts';
+import { FtrackUsers } from './ftrack/users.ts';
+import type { SiteUsers } from './site-users.ts';
 import { ShotgridTracker } from './shotgrid/tracker.ts';
 import type { Tracker } from './tracker.ts';
 
@@ -50,4 +52,9 @@ export function createTracker(settings: TrackerSettings, options: { log: Logger;
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       });
   }
+}
+
+/** The site's users by login, for an entry that learns only a name (ftrack's event hub); null where not needed. */
+export function siteUsersOf(tracker: Tracker): SiteUsers | null {
+  return tracker instanceof FtrackTracker ? new FtrackUsers(tracker.api) : null;
 }

@@ -163,8 +163,16 @@ export class FileHeldBySite extends Error {
   }
 }
 
+/**
+ * What an entity type is for the actions, whatever the site calls it: a version (review media), a shot-like thing a
+ * version can be made of (ShotGrid's Shot and Asset, ftrack's Shot, Sequence and AssetBuild), a task, or other.
+ */
+export type EntityRole = 'version' | 'shot-like' | 'task' | 'other';
+
 export interface Tracker {
   readonly kind: 'shotgrid' | 'ftrack';
+  /** The role of one of the site's entity types (as the adapter names them: `Version`, `AssetVersion`…). */
+  roleOf(entityType: string): EntityRole;
   /** The site's product as its users name it ("ShotGrid", "ftrack"), for the pages' words. */
   readonly siteName: string;
   /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { EntityId, FileKinds, FileRef, NewUpload, NewVersion, PartLocation, SelectedEntity, Selection, SiteRecord, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../tracker.ts';
+import type { EntityRole } from '../tracker.ts';
 import { FtrackApi, type FtrackApiOptions, type FtrackEntity } from './api.ts';
 import { chunks, idList, isFtrackId, nameOf, parentOf, projectOf, quoted, schemaType, selectionProjection, webUrl } from './entities.ts';
 import { FtrackError } from './errors.ts';
 import { listEntityFiles, reviewComponentOf } from './files.ts';
 import { FtrackUploads, REVIEW_MARK } from './uploads.ts';
+import { ftrackRoleOf } from './roles.ts';
 
 // The Tracker interface on ftrack's API (../shared/protocol/ftrack.md). Every call acts as the launching user
 // (their rights): the service's key with `ftrack-user` naming them (api.ts).
@@ -29,6 +31,10 @@ export class FtrackTracker implements Tracker {
     this.api = new FtrackApi(options);
     this.siteUrl = this.api.serverUrl;
     this.#uploads = new FtrackUploads(this.api, { ...(options.log ? { log: options.log } : {}), siteUrlOf: (type, id) => webUrl(this.siteUrl, type, id, null) });
+  }
+
+  roleOf(entityType: string): EntityRole {
+    return ftrackRoleOf(entityType);
   }
 
   checkReachable(): Promise<void> {

@@ -1,8 +1,10 @@
 import { FileHeldBySite, type PartLocation, type FileKinds, type EntityId, type FileRef, type NewUpload, type NewVersion, type Selection, type SelectedEntity, type SiteRecord, type Tracker, type TrackerUpload, type UploadedFile, type UploadTarget } from '../tracker.ts';
+import type { EntityRole } from '../tracker.ts';
 import { ALL_FIELDS, ShotgridClient, type Fields, type SgRecord, type ShotgridClientOptions, type ShotgridSession } from './client.ts';
 import { sgId, sgIdOrNull, seamId } from './ids.ts';
 import { ShotgridError } from './errors.ts';
 import { listSelectionFiles, type SelectedRecord } from './files.ts';
+import { shotgridRoleOf } from './roles.ts';
 
 // The Tracker interface on ShotGrid's REST API.
 
@@ -90,6 +92,10 @@ export class ShotgridTracker implements Tracker {
     const stored = (target as { field?: string | null }).field;
     if (target.slot === undefined && stored !== undefined) return stored;
     return target.slot === 'review-media' ? this.#reviewMediaField : target.slot === 'thumbnail' ? 'image' : null;
+  }
+
+  roleOf(entityType: string): EntityRole {
+    return shotgridRoleOf(entityType);
   }
 
   checkReachable(): Promise<void> {
