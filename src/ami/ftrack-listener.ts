@@ -58,6 +58,21 @@ type Reply = Record<string, unknown> | null;
 class GuardedEventHub extends EventHub {
   onPublishFailure: (error: unknown) => void = () => {};
 
+  override connect(): void {
+    super.connect();
+    quietSocket((this as unknown as { _socketIo: unknown })._socketIo);
+  }
+
+  /**
+   * The package removes the WebSocket's error handler before closing it; a socket still connecting then emits an
+   * error nothing listens to, which ws throws: one listener more keeps that from ending the process.
+   */
+  override disconnect(): void {
+    const socket = (this as unknown as { _socketIo?: { webSocket?: { on?: unknown } } | null })._socketIo?.webSocket;
+    if (socket && typeof socket.on === 'function') (socket.on as (event: string, listener: () => void) => void).call(socket, 'error', () => {});
+    super.disconnect();
+  }
+
   override publish(event: Event, options?: Parameters<EventHub['publish']>[1]): Promise<string> {
     const published = super.publish(event, options);
     published.catch((error: unknown) => this.onPublishFailure(error));
@@ -189,6 +204,25 @@ export class FtrackActionListener {
   #claim(eventId: string): Promise<boolean> {
     return this.#options.store.setIfAbsent(`hub-event:${eventId}`, '1', ANSWERED_TTL_SECONDS);
   }
+}
+
+/**
+ * The package's socket prints the WebSocket's error and "7" events with console.error/log, and those print the
+ * socket, whose URL carries the API key in its query. Its handlers are replaced by the same steps without the
+ * printing (1.11.2's handleError and handleMessage; left alone if the package no longer has them).
+ */
+function quietSocket(client: unknown): void {
+  const socket = client as { handleError?: unknown; handleMessage?: unknown; handleClose?: unknown } | null;
+  if (socket === null || typeof socket.handleError !== 'function' || typeof socket.handleMessage !== 'function' || typeof socket.handleClose !== 'function') return;
+  const handleMessage = socket.handleMessage as (event: { data?: unknown }) => void;
+  const handleClose = socket.handleClose as () => void;
+  socket.handleError = function (this: unknown): void {
+    handleClose.call(this);
+  };
+  socket.handleMessage = function (this: unknown, event: { data?: unknown }): void {
+    if (typeof event?.data === 'string' && event.data.startsWith('7')) handleClose.call(this);
+    else handleMessage.call(this, event);
+  };
 }
 
 /** The selection's one menu type, or null for a mix (a menu offers actions for one kind of entity). */

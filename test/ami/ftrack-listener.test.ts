@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { inspect } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { Event, EventHub } from '@ftrack/api';
@@ -191,5 +194,56 @@ describe('launch links', () => {
     now += LAUNCH_TOKEN_SECONDS * 1000;
     assert.deepEqual(await launches.redeem(late), { ok: false, reason: 'expired' });
     await store.close();
+  });
+});
+
+describe('a hub out of reach', () => {
+  test('is degraded in /readyz (200), keeps being retried, and its failures print no API key', async () => {
+    const apiKey = `key-${randomUUID()}`;
+    let handshakes = 0;
+    let retried: () => void = () => {};
+    const twice = new Promise<void>((resolve) => (retried = resolve));
+    // Answers the handshake, then refuses every WebSocket: the client's error path, then its reconnection.
+    const server = createServer((req, res) => {
+      if (req.url?.startsWith('/socket.io/1/?')) {
+        if (++handshakes >= 2) retried();
+        res.end(`${randomUUID().replace(/-/g, '')}:60:60:websocket`);
+        return;
+      }
+      res.writeHead(503).end();
+    });
+    server.on('upgrade', (_req, socket: Socket) => socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const printed: string[] = [];
+    const original = { error: console.error, log: console.log, warn: console.warn };
+    for (const name of ['error', 'log', 'warn'] as const) console[name] = (...args: unknown[]) => void printed.push(inspect(args, { depth: 6 }));
+    let down: RunningServer | undefined;
+    try {
+      down = await startServer(
+        loadConfig({
+          PORT: '0',
+          HOST: '127.0.0.1',
+          LOG_LEVEL: 'silent',
+          READYZ_CACHE_SECONDS: '1',
+          FTRACK_SERVER_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          FTRACK_API_USER: 'ami-transfer',
+          FTRACK_API_KEY: apiKey,
+        }),
+        { log: createLogger({ level: 'silent' }) },
+      );
+      await twice;
+      const ready = await get(`${down.url}/readyz`);
+      assert.equal(ready.status, 200);
+      const report = JSON.parse(ready.text);
+      assert.equal(report.status, 'degraded');
+      assert.equal(report.checks.hub.ok, false);
+      assert.equal(report.checks.hub.error.code, 'hub_disconnected');
+    } finally {
+      Object.assign(console, original);
+      await down?.close(0);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    for (const line of printed) assert.ok(!line.includes(apiKey), `printed the key: ${line.slice(0, 200)}`);
   });
 });
