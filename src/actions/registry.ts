@@ -21,14 +21,14 @@ const definitions: readonly ActionDefinition[] = [
   {
     action: 'upload-files',
     title: 'Upload files',
-    description: "Upload a movie or file to each selected Version's uploaded-movie field.",
+    description: 'Upload a movie or file to each selected Version, as the movie people review.',
     roles: ['version'],
     page: 'upload',
   },
   {
     action: 'attach-files',
     title: 'Attach files',
-    description: 'Attach files to the selected entities, as ShotGrid attachments.',
+    description: 'Attach files to the selected entities, as attachments at the site.',
     roles: 'any',
     page: 'upload',
   },
