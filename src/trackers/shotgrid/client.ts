@@ -61,6 +61,9 @@ interface Token {
   expiresAt: number;
 }
 
+/** Pages of a long _search asked at once, after the first (within the site's request cap). */
+const PAGES_AHEAD = 3;
+
 export class ShotgridClient {
   readonly siteUrl: string;
   readonly #options: ShotgridClientOptions;
@@ -313,8 +316,7 @@ export class ShotgridSession {
   async find(type: string, filters: SgFilters, fields: Fields, options: FindOptions = {}): Promise<SgRecord[]> {
     const pageSize = Math.min(options.pageSize ?? 500, 500);
     const contentType = Array.isArray(filters) ? 'application/vnd+shotgun.api3_array+json' : 'application/vnd+shotgun.api3_hash+json';
-    const records: SgRecord[] = [];
-    for (let page = 1; ; page++) {
+    const ask = async (page: number): Promise<unknown[]> => {
       const reply = await this.#client.send(this.login, 'POST', `/api/v1/entity/${encodeURIComponent(type)}/_search`, {
         body: { filters, fields, ...(options.sort ? { sort: options.sort } : {}), page: { size: pageSize, number: page } },
         contentType,
@@ -322,9 +324,18 @@ export class ShotgridSession {
       });
       const data = (reply.json as { data?: unknown }).data;
       if (!Array.isArray(data)) throw new ShotgridError('protocol', 'A _search answer had no data list');
-      records.push(...data.map(flatten));
-      if (options.limit !== undefined && records.length >= options.limit) return records.slice(0, options.limit);
-      if (data.length < pageSize) return records;
+      return data;
+    };
+    const records: SgRecord[] = [];
+    // Page 1 alone; after a full page, the next PAGES_AHEAD at once: a distant site answers each after a round
+    // trip, and 2,000 attachments are four pages. The first short page ends the list (those after it are empty).
+    for (let next = 1, window = 1; ; next += window, window = PAGES_AHEAD) {
+      const pages = await Promise.all(Array.from({ length: window }, (_, i) => ask(next + i)));
+      for (const data of pages) {
+        records.push(...data.map(flatten));
+        if (options.limit !== undefined && records.length >= options.limit) return records.slice(0, options.limit);
+        if (data.length < pageSize) return records;
+      }
     }
   }
 
