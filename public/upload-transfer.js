@@ -3,6 +3,8 @@
 // Transient trouble (the connection drops, the service restarts, storage says 503) is retried with backoff and
 // jitter; a refusal (4xx) stops that file with the service's message. No DOM here: the page listens to changes.
 
+import { abortableSleep } from './js/abortable-sleep.js';
+
 /** Attempts for a part or call that keeps failing with an error that is not an outage (500, 422, 429). */
 const MAX_ATTEMPTS = 8;
 /** How long one part keeps trying through an outage (connection refused, 502/503/504): a restart fits in it. */
@@ -108,23 +110,6 @@ function putPart(url, blob, md5, token, signal, onProgress) {
   });
 }
 
-function sleep(ms, signal) {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /** Exponential backoff with "equal jitter": half the step fixed, half random, so retries do not bunch up. */
 function backoffMs(attempt) {
@@ -148,7 +133,7 @@ async function withRetries(attempt, { signal, onRetry } = {}) {
       if (error.code === 'rate_limited') {
         const delay = error.retryAfterMs ?? backoffMs(1);
         onRetry?.(error, delay);
-        await sleep(delay, signal);
+        await abortableSleep(delay, signal);
         continue;
       }
       const withinBudget = n < MAX_ATTEMPTS || (error.outage && Date.now() - started < OUTAGE_BUDGET_MS);
@@ -159,7 +144,7 @@ async function withRetries(attempt, { signal, onRetry } = {}) {
       const delay = error.retryAfterMs ?? backoffMs(n);
       n += 1;
       onRetry?.(error, delay);
-      await sleep(delay, signal);
+      await abortableSleep(delay, signal);
     }
   }
 }

@@ -105,6 +105,7 @@ function serviceRoutes(deps: AppDeps, frameAncestors: readonly string[]): expres
   router.get('/public/js/image-signature.js', sharedScript('image-signature'));
   router.get('/public/js/format-bytes.js', sharedScript('format-bytes'));
   router.get('/public/js/text-signature.js', sharedScript('text-signature'));
+  router.get('/public/js/abortable-sleep.js', sharedScript('abortable-sleep'));
   router.use('/public', express.static(publicDir, { index: false, redirect: false }));
   router.get('/', homePage({ sandboxMenuUrl: deps.sandboxMenuUrl }));
   router.use(healthRoutes(deps.readiness));

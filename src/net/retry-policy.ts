@@ -2,6 +2,11 @@
 // clients that failed together do not retry together), a server's Retry-After honoured within a cap, and a
 // bounded number of attempts.
 
+import { abortableSleep } from '../shared/abortable-sleep.ts';
+
+// Also for callers that wait between attempts of their own (downloads).
+export { abortableSleep };
+
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
   attempts: number;
@@ -58,22 +63,4 @@ export async function withRetries<T>(attempt: (n: number) => Promise<T>, options
       await sleep(delay, options.signal);
     }
   }
-}
-
-export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

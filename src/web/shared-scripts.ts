@@ -8,7 +8,7 @@ import type { RequestHandler } from 'express';
 // service, so the two cannot drift apart. Built (dist/) the compiled .js sits beside this module's folder;
 // from source, the .ts has its types stripped by Node (erasable syntax only).
 
-export function sharedScript(name: 'match-files' | 'image-signature' | 'format-bytes' | 'text-signature'): RequestHandler {
+export function sharedScript(name: 'match-files' | 'image-signature' | 'format-bytes' | 'text-signature' | 'abortable-sleep'): RequestHandler {
   const shared = join(dirname(fileURLToPath(import.meta.url)), '..', 'shared');
   const compiled = join(shared, `${name}.js`);
   const script = existsSync(compiled) ? readFileSync(compiled, 'utf8') : stripTypeScriptTypes(readFileSync(join(shared, `${name}.ts`), 'utf8'));
