@@ -17,12 +17,15 @@ export class TrackerError extends Error {
   /** The HTTP status the site answered, when it answered. */
   readonly status: number | null;
   readonly retryAfterMs: number | undefined;
+  /** The site's product as its users name it ("ShotGrid", "ftrack"), for the words of the error page. */
+  readonly siteName: string;
 
-  constructor(kind: TrackerErrorKind, message: string, details: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
+  constructor(kind: TrackerErrorKind, message: string, details: { status?: number; retryAfterMs?: number; cause?: unknown; siteName?: string } = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
     this.name = 'TrackerError';
     this.kind = kind;
     this.status = details.status ?? null;
     this.retryAfterMs = details.retryAfterMs;
+    this.siteName = details.siteName ?? 'tracking';
   }
 }

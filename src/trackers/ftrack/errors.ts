@@ -9,7 +9,7 @@ export class FtrackError extends TrackerError {
   readonly exception: string | null;
 
   constructor(kind: TrackerErrorKind, message: string, details: { status?: number; retryAfterMs?: number; exception?: string } = {}) {
-    super(kind, message, details);
+    super(kind, message, { ...details, siteName: 'ftrack' });
     this.name = 'FtrackError';
     this.exception = details.exception ?? null;
   }

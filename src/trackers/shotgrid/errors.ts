@@ -13,7 +13,7 @@ export class ShotgridError extends TrackerError {
   readonly code: number | null;
 
   constructor(kind: ShotgridErrorKind, message: string, details: { status?: number; code?: number | null; retryAfterMs?: number; cause?: unknown } = {}) {
-    super(kind, message, details);
+    super(kind, message, { ...details, siteName: 'ShotGrid' });
     this.name = 'ShotgridError';
     this.code = details.code ?? null;
   }
