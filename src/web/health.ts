@@ -42,7 +42,7 @@ export interface ReadinessOptions {
 }
 
 const failures: Record<Dependency, { code: string; message: string }> = {
-  site: { code: 'site_unreachable', message: "The ShotGrid site did not answer, or refused the service's credentials." },
+  site: { code: 'site_unreachable', message: "The tracking site did not answer, or refused the service's credentials." },
   store: { code: 'store_unavailable', message: 'The shared store (Redis) did not answer.' },
   hub: { code: 'hub_disconnected', message: "Not connected to ftrack's event hub: its Actions menu does not offer the service's actions until it reconnects (by itself)." },
 };

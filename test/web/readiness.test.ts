@@ -44,7 +44,7 @@ describe('readiness', () => {
       const degraded = await readyz(server.url);
       assert.equal(degraded.status, 200);
       assert.equal(degraded.body.status, 'degraded');
-      assert.deepEqual(degraded.body.checks.site.error, { code: 'site_unreachable', message: "The ShotGrid site did not answer, or refused the service's credentials." });
+      assert.deepEqual(degraded.body.checks.site.error, { code: 'site_unreachable', message: "The tracking site did not answer, or refused the service's credentials." });
       assert.equal(degraded.body.checks.store.ok, true);
       assert.equal(await dependencyUp('site'), 0);
       assert.equal(await dependencyUp('store'), 1);
