@@ -34,12 +34,8 @@ export interface ReviewRouteDeps {
 /** New Versions one playlist request may name (a launch makes at most as many as it has uploads). */
 const MAX_PLAYLIST_VERSIONS = 2_000;
 
-/** The statuses the page offers; a site's list may differ, so "leave the site's default" is one of them. */
-const REVIEW_STATUSES = [
-  { code: 'rev', name: 'Pending Review' },
-  { code: 'ip', name: 'In Progress' },
-  { code: '', name: 'The site’s default' },
-] as const;
+/** Beside the site's statuses, the page offers to leave the choice to the site. */
+const SITE_DEFAULT_STATUS = { code: '', name: 'The site’s default' } as const;
 
 export function reviewRoutes(deps: ReviewRouteDeps): Router {
   const router = express.Router();
@@ -63,7 +59,7 @@ export function reviewRoutes(deps: ReviewRouteDeps): Router {
       ...launchPageLocals(deps.config.publicPath, csrfSecret, action, context, selection),
       targets: reviewTargets(selection),
       playlists,
-      statuses: REVIEW_STATUSES,
+      statuses: [...(await versionStatuses(req, deps, context)), SITE_DEFAULT_STATUS],
       versionsApi: `${page}/versions`,
       versionsToken: csrfToken(csrfSecret, context.id, 'versions'),
       // Six beats within the silence the sweep allows: a few lost ones do not cost the user a Version.
@@ -126,6 +122,16 @@ async function reviewContext(req: Request, deps: ReviewRouteDeps): Promise<Actio
 /** The selected entities a Version can be for, as the page needs them (a Task's entity alongside). */
 function reviewTargets(selection: Selection) {
   return selection.visible.map((entity) => ({ id: entity.id, type: entity.type, name: entity.name, parent: entity.parent ?? null, siteUrl: entity.siteUrl }));
+}
+
+/** The statuses a new version may start with, as the site lists them; a failure leaves only the site's default. */
+async function versionStatuses(req: Request, deps: ReviewRouteDeps, context: ActionContext): Promise<{ code: string; name: string }[]> {
+  try {
+    return await deps.tracker.versionStatuses(context.user.login);
+  } catch (error) {
+    req.log.warn({ err: error }, 'the site’s version statuses could not be listed');
+    return [];
+  }
 }
 
 /** The project's playlists for the page's choice; a page without them still submits, so a failure only hides them. */

@@ -47,8 +47,8 @@ export interface ReviewSubmissionsOptions {
 
 const MAX_CODE_LENGTH = 255;
 const MAX_DESCRIPTION_LENGTH = 10_000;
-/** A Version status code as sites configure them: `rev`, `ip`, `na`, `apr`… */
-const STATUS_CODE = /^[a-z][a-z0-9_]{0,15}$/;
+/** A status as the site names it for createVersion: ShotGrid's codes (`rev`, `ip`, `apr`…), ftrack's status ids. */
+const STATUS_CODE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 // Control characters (but tab and newline, which a description may hold).
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 
@@ -73,7 +73,7 @@ export class ReviewSubmissions {
       throw HttpError.badRequest(`A description must be at most ${MAX_DESCRIPTION_LENGTH} characters, without control characters.`, { field: 'description' });
     }
     const status = proposal.status?.trim() || null;
-    if (status !== null && !STATUS_CODE.test(status)) throw HttpError.badRequest('The status must be a status code such as rev.', { field: 'status' });
+    if (status !== null && !STATUS_CODE.test(status)) throw HttpError.badRequest('The status must be one of the site’s statuses, as the page offers them.', { field: 'status' });
 
     const target = await this.#selected(context, proposal.targetId);
     if (target.project === null) {
@@ -81,7 +81,7 @@ export class ReviewSubmissions {
     }
     let entity: CreatedVersion['entity'];
     let task: CreatedVersion['task'] = null;
-    if (target.type === 'Task') {
+    if (this.#options.tracker.roleOf(target.type) === 'task') {
       if (!target.parent) throw HttpError.badRequest(`The Task ${target.name} is linked to no Shot or Asset: a Version needs one.`, { field: 'targetId' });
       entity = target.parent;
       task = { id: target.id, name: target.name };
@@ -139,9 +139,9 @@ export class ReviewSubmissions {
   async settle(context: ActionContext, record: UploadRecord): Promise<void> {
     const own = await this.#all(context.id);
     for (const { target } of record.uploads) {
-      const version = target.type === 'Version' ? own.get(target.id) : undefined;
+      const version = target.type === this.#options.tracker.versionType ? own.get(target.id) : undefined;
       if (!version || version.state !== 'awaiting-movie') continue;
-      const result = record.results?.find((candidate) => candidate.target.type === 'Version' && candidate.target.id === target.id);
+      const result = record.results?.find((candidate) => candidate.target.type === target.type && candidate.target.id === target.id);
       if (record.status === 'done' && result?.ok) {
         await this.#save(context.id, { ...version, state: 'submitted', note: null });
       } else {
@@ -168,10 +168,10 @@ export class ReviewSubmissions {
   async #removeAs(contextId: string, login: string, version: CreatedVersion, why: string): Promise<CreatedVersion> {
     const { uploads, tracker } = this.#options;
     for (const record of await uploads.list(contextId)) {
-      if (record.status === 'uploading' && record.uploads.some(({ target }) => target.type === 'Version' && target.id === version.id)) await uploads.abort(record);
+      if (record.status === 'uploading' && record.uploads.some(({ target }) => target.type === tracker.versionType && target.id === version.id)) await uploads.abort(record);
     }
     try {
-      await tracker.deleteEntity(login, 'Version', version.id);
+      await tracker.deleteEntity(login, tracker.versionType, version.id);
     } catch (error) {
       throw httpErrorFromSiteChange(error, login, `delete the empty Version “${version.code}”`);
     }

@@ -321,7 +321,7 @@ async function targetsFor(context: ActionContext, ids: readonly EntityId[], rule
     if (outside.length > 0) {
       throw new HttpError(403, 'target_not_created_here', `${outside.length === 1 ? 'One target is' : `${outside.length} targets are`} not a new Version of this launch waiting for its movie: nothing was uploaded.`, { field: 'targets' });
     }
-    return [...new Set(ids)].map((id) => ({ type: 'Version', id, slot: rules.slot }));
+    return [...new Set(ids)].map((id) => ({ type: deps.tracker.versionType, id, slot: rules.slot }));
   }
   const selected = new Set(context.selectedIds);
   const outside = ids.filter((id) => !selected.has(id));

@@ -173,6 +173,10 @@ export interface Tracker {
   readonly kind: 'shotgrid' | 'ftrack';
   /** The role of one of the site's entity types (as the adapter names them: `Version`, `AssetVersion`…). */
   roleOf(entityType: string): EntityRole;
+  /** The site's entity type for a version people review ("Version", "AssetVersion"): what createVersion makes. */
+  readonly versionType: string;
+  /** The statuses a new version may be given, as `login` may see them (`code` is what createVersion takes). */
+  versionStatuses(login: string): Promise<{ code: string; name: string }[]>;
   /** The site's product as its users name it ("ShotGrid", "ftrack"), for the pages' words. */
   readonly siteName: string;
   /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */

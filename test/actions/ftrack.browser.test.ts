@@ -115,6 +115,28 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     await zipPage.close();
   });
 
+  test('Submit for review on a Shot: an AssetVersion is made as the user, with the movie as its review media, byte-identical', async () => {
+    const page = await openAction('Shot', 1, 'Submit for review');
+    const frame = page.frameLocator('#widget-frame');
+    const shot = (await frame.locator('#review-targets .entity').first().getAttribute('data-name'))!;
+    const movie = testBytes(6 * MiB + 5, 44);
+    const path = join(files, `${shot}_comp_v007.mov`);
+    await writeFile(path, movie);
+    const versions = sandbox.store.all('AssetVersion').length;
+    await frame.locator('#review-file-input').setInputFiles(path);
+    const create = frame.getByRole('button', { name: 'Create 1 Version and upload' });
+    await create.waitFor();
+    await create.click();
+    await frame.locator('#review-progress .job[data-state="done"]').waitFor({ timeout: 60_000 });
+    assert.equal(sandbox.store.all('AssetVersion').length, versions + 1, 'one new AssetVersion');
+    const component = sandbox.store.all('FileComponent').find((candidate) => candidate.attrs.size === movie.length && typeof candidate.attrs.version_id === 'string');
+    assert.ok(component, 'the movie is a component of a version');
+    assert.ok(sandbox.store.all('AssetVersion').some((version) => version.attrs.id === component.attrs.version_id), 'of an AssetVersion');
+    assert.equal(sha256(await componentBytes(String(component.attrs.id))), sha256(movie));
+    if (screenshotDir) await page.screenshot({ path: join(screenshotDir, 'ftrack-review-1280.png'), fullPage: true });
+    await page.close();
+  });
+
   test('Attach files on a Shot: the page names ftrack, and the file lands as an attachment of the Shot', async () => {
     const page = await openAction('Shot', 1, 'Attach files');
     const frame = page.frameLocator('#widget-frame');

@@ -23,6 +23,13 @@ const THUMBNAIL_CONCURRENCY = 4;
 export class FtrackTracker implements Tracker {
   readonly kind = 'ftrack';
   readonly siteName = 'ftrack';
+  readonly versionType = 'AssetVersion';
+
+  /** ftrack's statuses, in their order; a version takes a status by id. */
+  async versionStatuses(login: string): Promise<{ code: string; name: string }[]> {
+    const statuses = await this.api.query(login, 'select id, name, sort from Status order by sort');
+    return statuses.flatMap((status) => (typeof status.id === 'string' && typeof status.name === 'string' ? [{ code: status.id, name: status.name }] : []));
+  }
   readonly siteUrl: string;
   readonly api: FtrackApi;
   readonly #uploads: FtrackUploads;

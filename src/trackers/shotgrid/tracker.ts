@@ -66,6 +66,15 @@ function localReceipt(receipt: string | undefined): Record<string, unknown> {
 export class ShotgridTracker implements Tracker {
   readonly kind = 'shotgrid';
   readonly siteName = 'ShotGrid';
+  readonly versionType = 'Version';
+
+  /** A Version's status list is site configuration; these two codes are ShotGrid's defaults. */
+  async versionStatuses(): Promise<{ code: string; name: string }[]> {
+    return [
+      { code: 'rev', name: 'Pending Review' },
+      { code: 'ip', name: 'In Progress' },
+    ];
+  }
   readonly siteUrl: string;
   readonly client: ShotgridClient;
 
