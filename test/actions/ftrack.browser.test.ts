@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { startFtrackSandbox, type FtrackSandbox } from '../../src/sandbox/ftrack/site.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
+import { thumbnailPng } from '../../src/sandbox/media.ts';
 import { testBytes } from '../helpers/sandbox-api.ts';
 import { unrefLongTimers } from '../sandbox/ftrack/helpers.ts';
 import { readWithPython } from '../transfer/zip/archive-checks.ts';
@@ -48,10 +49,10 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     if (files) await rm(files, { recursive: true, force: true });
   });
 
-  /** The sandbox's menu as `artist`: tick the first rows of a type, Actions, click the item; the page opens in the frame. */
-  async function openAction(type: string, rows: number, label: string): Promise<Page> {
+  /** The sandbox's menu as `login`: tick the first rows of a type, Actions, click the item; the page opens in the frame. */
+  async function openAction(type: string, rows: number, label: string, login = 'artist'): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 1100 }, acceptDownloads: true });
-    await page.goto(`${sandbox.menuUrl}?type=${type}`);
+    await page.goto(`${sandbox.menuUrl}?type=${type}&login=${login}`);
     for (let i = 0; i < rows; i++) await page.locator('tr.row input.row-select').nth(i).check();
     await page.click('#actions-button');
     await page.locator('button.action-item', { hasText: label }).click();
@@ -134,6 +135,27 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     assert.ok(sandbox.store.all('AssetVersion').some((version) => version.attrs.id === component.attrs.version_id), 'of an AssetVersion');
     assert.equal(sha256(await componentBytes(String(component.attrs.id))), sha256(movie));
     if (screenshotDir) await page.screenshot({ path: join(screenshotDir, 'ftrack-review-1280.png'), fullPage: true });
+    await page.close();
+  });
+
+  test('Set thumbnail on a Shot (as a project manager: the sandbox lets only them change a Shot): the image becomes its thumbnail in ftrack, byte-identical, and the page shows it', async () => {
+    const page = await openAction('Shot', 1, 'Set thumbnail', 'coord');
+    const frame = page.frameLocator('#widget-frame');
+    const shot = (await frame.locator('#upload-targets .entity').first().getAttribute('data-id'))!;
+    const image = thumbnailPng(77, 'ftrack thumbnail');
+    const path = join(files, 'new thumbnail.png');
+    await writeFile(path, image);
+    await frame.locator('#upload-file-input').setInputFiles(path);
+    const confirm = frame.locator('.plan-confirm', { hasText: 'Upload 1 file' });
+    await confirm.waitFor();
+    const accept = frame.locator('.plan-acknowledge input');
+    if ((await accept.count()) > 0) await accept.check();
+    await confirm.click();
+    await frame.locator(`#upload-progress [data-thumbnail-for="${shot}"][data-state="ready"] img`).waitFor({ timeout: 60_000 });
+    const entity = sandbox.store.all('Shot').find((candidate) => candidate.attrs.id === shot)!;
+    assert.equal(typeof entity.attrs.thumbnail_id, 'string', 'the Shot has a thumbnail component');
+    assert.equal(sha256(await componentBytes(String(entity.attrs.thumbnail_id))), sha256(image));
+    if (screenshotDir) await page.screenshot({ path: join(screenshotDir, 'ftrack-thumbnail-1280.png'), fullPage: true });
     await page.close();
   });
 
