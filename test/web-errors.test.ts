@@ -31,6 +31,8 @@ before(async () => {
   app.use(requestLogging(log));
   app.use((_req, res, next) => {
     res.locals['base'] = '/ami-transfer';
+    // As the app's page locals: the site's name, for the pages' words (here ftrack's, to tell it from the default).
+    res.locals['siteName'] = 'ftrack';
     next();
   });
   const routes = express.Router();
@@ -130,6 +132,12 @@ describe('error middleware', () => {
     const malformed = await get('/ami-transfer/json', 'application/json', 'POST', '{');
     assert.equal(malformed.status, 400);
     assert.equal(JSON.parse(malformed.text).error.code, 'bad_request');
+  });
+
+  test('the default hints name the site the service works with', async () => {
+    const page = await get('/ami-transfer/nothing', 'text/html');
+    assert.equal(page.status, 404);
+    assert.match(page.text, /start again from ftrack&#39;s right-click menu|start again from ftrack's right-click menu/);
   });
 
   test('unknown paths are 404, inside or outside the base path', async () => {

@@ -104,12 +104,13 @@ const codeForStatus: Readonly<Record<number, string>> = {
   504: 'gateway_timeout',
 };
 
+/** `{site}` is the site's name as the page gives it (res.locals.siteName: "ShotGrid", "ftrack"). */
 const defaultHints: Readonly<Record<number, string>> = {
   400: 'Check what was sent and try again.',
-  401: "Start the action again from ShotGrid's right-click menu.",
-  403: 'Ask your ShotGrid administrator for access.',
-  404: "Check the address, or start again from ShotGrid's right-click menu.",
-  410: "Run the action again from ShotGrid's right-click menu.",
+  401: "Start the action again from {site}'s right-click menu.",
+  403: 'Ask your {site} administrator for access.',
+  404: "Check the address, or start again from {site}'s right-click menu.",
+  410: "Run the action again from {site}'s right-click menu.",
   413: 'Send less at once, or ask your administrator about the size limit.',
   415: 'Send the form as application/x-www-form-urlencoded or multipart/form-data.',
   429: 'Wait a moment, then try again.',
@@ -206,7 +207,9 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
       code: httpError.code,
       message: httpError.message,
       field: httpError.field,
-      hint: httpError.hint ?? defaultHints[httpError.status] ?? defaultHints[httpError.status < 500 ? 400 : 500],
+      hint:
+        httpError.hint ??
+        (defaultHints[httpError.status] ?? defaultHints[httpError.status < 500 ? 400 : 500])?.replaceAll('{site}', typeof res.locals['siteName'] === 'string' ? res.locals['siteName'] : 'the site'),
       requestId: req.id,
       retryHref: retryable ? options.publicPath + pathInside : undefined,
     };
