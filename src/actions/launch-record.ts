@@ -75,9 +75,22 @@ export class LaunchRecords {
 
   /** Records an entry, or updates the one of the same key (keeping when it began). Never throws: a record is not worth a failed transfer. */
   async note(context: RecordOwner, entry: NewRecordEntry): Promise<void> {
+    await this.#change(context, entry.key, () => entry);
+  }
+
+  /** Updates an entry only if it is recorded (a late answer must not bring back one that was pruned). */
+  async update(context: RecordOwner, key: string, change: (entry: RecordEntry) => NewRecordEntry): Promise<void> {
+    await this.#change(context, key, (previous) => (previous ? change(previous) : null));
+  }
+
+  /** One read of the record, then the entry `change` gives (none: nothing is written). */
+  async #change(context: RecordOwner, field: string, change: (previous: RecordEntry | null) => NewRecordEntry | null): Promise<void> {
     try {
       const key = recordKey(context);
-      const previous = await this.#read(key, entry.key);
+      const entries = await this.#all(key);
+      const previous = entries.find((candidate) => candidate.key === field) ?? null;
+      const entry = change(previous);
+      if (entry === null) return;
       const now = new Date().toISOString();
       const stored: RecordEntry = {
         ...bounded(entry),
@@ -87,16 +100,11 @@ export class LaunchRecords {
         launch: previous?.launch ?? launchMark(context.id),
       };
       await this.#options.store.hashSet(key, entry.key, JSON.stringify(stored), this.#options.ttlSeconds, { owner: context.user.login });
-      if (!previous) await this.#prune(key);
+      // A new entry may take the record past its bound: read again (other writers add too) and drop the oldest.
+      if (!previous && entries.length + 1 >= this.#options.maxEntries) await this.#prune(key);
     } catch {
       // The store is down or full: the transfer itself reports what matters.
     }
-  }
-
-  /** Updates an entry only if it is recorded (a late answer must not bring back one that was pruned). */
-  async update(context: RecordOwner, key: string, change: (entry: RecordEntry) => NewRecordEntry): Promise<void> {
-    const previous = await this.#read(recordKey(context), key).catch(() => null);
-    if (previous) await this.note(context, change(previous));
   }
 
   async drop(context: Omit<RecordOwner, 'id'>, key: string): Promise<void> {
@@ -108,10 +116,6 @@ export class LaunchRecords {
     const entries = (await this.#all(recordKey(context))).sort((a, b) => b.at.localeCompare(a.at));
     const mark = launchMark(context.id);
     return { thisLaunch: entries.filter((entry) => entry.launch === mark), earlier: entries.filter((entry) => entry.launch !== mark) };
-  }
-
-  async #read(key: string, field: string): Promise<RecordEntry | null> {
-    return (await this.#all(key)).find((entry) => entry.key === field) ?? null;
   }
 
   async #all(key: string): Promise<RecordEntry[]> {
