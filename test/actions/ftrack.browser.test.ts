@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
@@ -60,6 +60,16 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     return page;
   }
 
+  /** Chooses one file on the upload page and confirms the mapping, accepting what it says first (a replaced movie). */
+  async function chooseAndConfirm(frame: FrameLocator, path: string): Promise<void> {
+    await frame.locator('#upload-file-input').setInputFiles(path);
+    const confirm = frame.locator('.plan-confirm', { hasText: 'Upload 1 file' });
+    await confirm.waitFor();
+    const accept = frame.locator('.plan-acknowledge input');
+    if ((await accept.count()) > 0) await accept.check();
+    await confirm.click();
+  }
+
   /** What ftrack's storage serves for a component, fetched as a script would: /component/get, then its redirect. */
   async function componentBytes(componentId: string): Promise<Buffer> {
     const located = await request(`${sandbox.url}/component/get?id=${componentId}&username=artist&apiKey=${sandbox.apiKeys.artist}`);
@@ -83,12 +93,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     ] as const) {
       const path = join(files, file);
       await writeFile(path, bytes);
-      await frame.locator('#upload-file-input').setInputFiles(path);
-      const confirm = frame.locator('.plan-confirm', { hasText: 'Upload 1 file' });
-      await confirm.waitFor();
-      const accept = frame.locator('.plan-acknowledge input');
-      if ((await accept.count()) > 0) await accept.check();
-      await confirm.click();
+      await chooseAndConfirm(frame, path);
       await frame.locator('#upload-progress .job[data-state="done"]').nth(uploads.length).waitFor({ timeout: 60_000 });
       uploads.push(bytes);
     }
@@ -145,12 +150,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     const image = thumbnailPng(77, 'ftrack thumbnail');
     const path = join(files, 'new thumbnail.png');
     await writeFile(path, image);
-    await frame.locator('#upload-file-input').setInputFiles(path);
-    const confirm = frame.locator('.plan-confirm', { hasText: 'Upload 1 file' });
-    await confirm.waitFor();
-    const accept = frame.locator('.plan-acknowledge input');
-    if ((await accept.count()) > 0) await accept.check();
-    await confirm.click();
+    await chooseAndConfirm(frame, path);
     await frame.locator(`#upload-progress [data-thumbnail-for="${shot}"][data-state="ready"] img`).waitFor({ timeout: 60_000 });
     const entity = sandbox.store.all('Shot').find((candidate) => candidate.attrs.id === shot)!;
     assert.equal(typeof entity.attrs.thumbnail_id, 'string', 'the Shot has a thumbnail component');
@@ -166,8 +166,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     const bytes = testBytes(200_000, 43);
     const path = join(files, 'layout notes.pdf');
     await writeFile(path, bytes);
-    await frame.locator('#upload-file-input').setInputFiles(path);
-    await frame.locator('.plan-confirm', { hasText: 'Upload 1 file' }).click();
+    await chooseAndConfirm(frame, path);
     await frame.locator('#upload-progress .job[data-state="done"]').waitFor({ timeout: 60_000 });
     const link = frame.locator('#upload-progress .result-done a').first();
     assert.match((await link.getAttribute('href'))!, new RegExp(`^${sandbox.url.replace(/[.]/g, '\\.')}/#`), 'the result links back to the entity in ftrack');
