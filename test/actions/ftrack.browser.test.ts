@@ -56,7 +56,10 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     for (let i = 0; i < rows; i++) await page.locator('tr.row input.row-select').nth(i).check();
     await page.click('#actions-button');
     await page.locator('button.action-item', { hasText: label }).click();
-    await page.frameLocator('#widget-frame').locator('h1', { hasText: label }).waitFor({ timeout: 30_000 });
+    const frame = page.frameLocator('#widget-frame');
+    await frame.locator('h1', { hasText: label }).waitFor({ timeout: 30_000 });
+    // The heading is there before the page's script runs: a file chosen earlier would go unseen.
+    await frame.locator('body').evaluate(() => document.readyState === 'complete' || new Promise((loaded) => addEventListener('load', loaded, { once: true })));
     return page;
   }
 
