@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createWriteStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -244,6 +244,7 @@ export function benchSettings(prefix: 'UPLOAD' | 'DOWNLOAD'): { rounds: number; 
   const rounds = Number(env('ROUNDS') || 5);
   if (!Number.isInteger(rounds) || rounds < 2) throw new Error(`BENCH_${prefix}_ROUNDS must be a whole number, at least 2`);
   logDir = env('LOG_DIR') || null;
+  if (logDir) mkdirSync(logDir, { recursive: true });
   return { rounds, profileDir: env('PROFILE_DIR') || null, relayNodeArgs: (env('RELAY_NODE_ARGS') ?? '').split(/\s+/).filter((arg) => arg !== '') };
 }
 

@@ -42,12 +42,12 @@ import {
 //   (1) service       the download page's zip on the real service (`node dist/server.js` with the node flags of
 //                     `npm start`; every process here runs from the build), launched on the Shots from the
 //                     sandbox's menu, asked for as the page's script asks: POST <page>/zip {"kinds":["attachments"]}
-//                     with the page's CSRF token → 202, its status polled every 50 ms (the page: every 0.7-1 s)
-//                     until it is no longer preparing (the service lists the files, asks the site for each file's
-//                     signed URL and sizes it at storage, 32 files at once, its requests to the site's API capped
-//                     by SITE_MAX_CONCURRENT_REQUESTS), then GET its file: the zip, streamed, sources opened ahead
-//                     (up to 32, fewer past 64 MiB). Timed from the click (the POST) to the zip's first byte and to
-//                     its last, preparation included;
+//                     with the page's CSRF token → 202, its status asked as the page asks it (?wait=1: held while
+//                     preparing, up to 1 s) until it is no longer preparing (the service lists the files, asks the
+//                     site for each file's signed URL and sizes it at storage, 32 files at once, its requests to
+//                     the site's API capped by SITE_MAX_CONCURRENT_REQUESTS), then GET its file: the zip, streamed,
+//                     sources opened ahead (up to 32, fewer past 64 MiB). Timed from the click (the POST) to the
+//                     zip's first byte and to its last, preparation included;
 //   (2) pass-through  the same files, in the same order, through a minimal pass-through
 //                     (bench/download-pass-through.ts, plain `node` with V8's defaults): given each file's path at
 //                     the site and a token, it opens each source as the protocol requires, the site's 302
@@ -104,8 +104,6 @@ const AHEAD = 4;
 const SERVICE_AHEAD = 32;
 const SERVICE_AHEAD_BYTES = 64 * MiB;
 const SERVICE_SIZING = 32;
-/** How often this client asks the zip's status while it is being prepared. */
-const POLL_MS = 50;
 const TARGET_RATIO = 0.9;
 const TARGET_RSS_MIB = 150;
 const LATENCY_MS = 50;
@@ -348,8 +346,8 @@ async function serviceJson<T>(url: string, init: Omit<Dispatcher.RequestOptions,
 }
 
 /**
- * The page's zip, as its script asks for it: POST …/zip, its status polled until it is no longer preparing; the
- * file's absolute URL once ready.
+ * The page's zip, as its script asks for it: POST …/zip, its status asked with ?wait=1 (held by the service until
+ * the zip is ready, up to a second) until it is no longer preparing; the file's absolute URL once ready.
  */
 async function prepareServiceZip(setup: Setup, pageUrl: string): Promise<string> {
   const { download } = await serviceJson<{ download: { statusUrl: string; fileUrl: string } }>(`${pageUrl}/zip`, {
@@ -359,13 +357,12 @@ async function prepareServiceZip(setup: Setup, pageUrl: string): Promise<string>
   });
   const statusUrl = new URL(download.statusUrl, setup.serviceUrl).toString();
   for (;;) {
-    const status = await serviceJson<{ state: string; message: string | null; skipped: number }>(statusUrl);
+    const status = await serviceJson<{ state: string; message: string | null; skipped: number }>(`${statusUrl}?wait=1`);
     if (status.state === 'failed') throw new Error(`service: the zip could not be prepared: ${status.message}`);
     if (status.state !== 'preparing') {
       if (status.skipped > 0) throw new Error(`service: ${status.skipped} files left out of the zip`);
       return new URL(download.fileUrl, setup.serviceUrl).toString();
     }
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
 
@@ -630,7 +627,7 @@ async function main(): Promise<void> {
       console.log(
         `\n${rounds} interleaved rounds, medians; the service and the pass-through open up to ${SERVICE_AHEAD} sources ahead (fewer past ` +
           `${SERVICE_AHEAD_BYTES / MiB} MiB) and size ${SERVICE_SIZING} files at once, at most ${siteRequestCap()} requests to the site's API in flight ` +
-          `(SITE_MAX_CONCURRENT_REQUESTS); direct: ${AHEAD} in flight; the service's status polled every ${POLL_MS} ms. CPU from /proc ` +
+          `(SITE_MAX_CONCURRENT_REQUESTS); direct: ${AHEAD} in flight; the service's status asked as the page does (held until ready). CPU from /proc ` +
           `(${clockTicks} ticks/s), RSS polled every ${RSS_POLL_MS} ms; every transfer's byte count checked.`,
       );
     }

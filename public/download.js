@@ -131,11 +131,15 @@ async function prepare(kinds) {
 async function follow(download) {
   let started = null;
   let failures = 0;
+  let asked = -Infinity;
   for (;;) {
-    await new Promise((resolve) => setTimeout(resolve, started === null ? 700 : 1000));
+    // While preparing, the service holds the ask until the zip is ready (or a second passed): ask again at once
+    // after a held answer, never more than once every 0.7 s.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, asked + (started === null ? 700 : 1000) - performance.now())));
+    asked = performance.now();
     let status;
     try {
-      const response = await fetch(download.statusUrl, { headers: { accept: 'application/json' } });
+      const response = await fetch(started === null ? `${download.statusUrl}?wait=1` : download.statusUrl, { headers: { accept: 'application/json' } });
       if (response.status === 429) {
         // Asked to slow down: wait as long as the service says, then poll again.
         await new Promise((resolve) => setTimeout(resolve, Math.min(60, Number(response.headers.get('retry-after')) || 5) * 1000));

@@ -30,7 +30,9 @@ import { recordLists } from './record-view.ts';
 //                                       the waiting page for the plain form); the files are located and sized
 //                                       in the background, which on a real site may take minutes
 //   GET  …/zip/<id>                     the plain form's waiting page (it reloads itself, then starts the file)
-//   GET  …/zip/<id>/status              how far preparing or sending got, and which file failed if one did
+//   GET  …/zip/<id>/status              how far preparing or sending got, and which file failed if one did;
+//                                       with ?wait=1, held while this instance prepares it, up to STATUS_HOLD_MS,
+//                                       so the page hears "ready" when it happens rather than at its next poll
 //   GET  …/zip/<id>/file                the archive, streamed: exact Content-Length, entries stored, manifest last
 //
 // `…` is /ami/download-zip/<context id>. Preparing first keeps the file's GET from waiting minutes before its first
@@ -59,6 +61,8 @@ export interface DownloadRouteDeps {
 export const ALL_KINDS: FileKinds = { attachments: true, fields: true, thumbnails: true, noteAttachments: true };
 const KIND_NAMES = { attachments: 'attachments', fields: 'fields', thumbnails: 'thumbnails', noteAttachments: 'notes' } as const;
 const STATUS_TTL_SECONDS = 24 * 3600;
+/** How long a status ask is held while its zip is being prepared (the page asks again at once after). */
+const STATUS_HOLD_MS = 1000;
 /** The CSRF purpose of the zip's POST (the path segment after the context id). */
 const ZIP_PURPOSE = 'zip';
 /** A location found while preparing is used this long: storage's signed GETs live 847–900 s (live). */
@@ -121,6 +125,14 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
   const readStatus = async (context: ActionContext, id: string): Promise<DownloadStatus | null> => {
     const json = await deps.store.get(statusKey(context, id));
     return json === null ? null : (JSON.parse(json) as DownloadStatus);
+  };
+  /** Preparations running on this instance, by download id (another instance's are not waited on). */
+  const preparing = new Map<string, Promise<void>>();
+  /** The status, once preparing ended or STATUS_HOLD_MS passed, whichever comes first. */
+  const settledStatus = async (context: ActionContext, id: string): Promise<DownloadStatus | null> => {
+    const running = preparing.get(id);
+    if (running) await settledOrAfter(running, STATUS_HOLD_MS);
+    return readStatus(context, id);
   };
   const saveStatus = (context: ActionContext, id: string, status: DownloadStatus) => deps.store.set(statusKey(context, id), JSON.stringify(status), STATUS_TTL_SECONDS, ownedBy(context));
   /** The user's record: a zip prepared, downloaded, or failed on a source (a cut connection may still resume). */
@@ -217,7 +229,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     // Not tied to this request: the page polls the status. Every failure ends in the status, none escapes.
     const log = req.log.child({ download: id });
     const slide = slidingLifetime(deps.contexts, context);
-    void prepareZip(context, kinds, deps, policy, webAgent, log, {
+    const running = prepareZip(context, kinds, deps, policy, webAgent, log, {
       progress: async () => {
         await saveStatus(context, id, status);
         await slide();
@@ -226,6 +238,8 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       keep: (plan) => deps.store.set(planKey(context, id), planToJson(plan), STATUS_TTL_SECONDS, ownedBy(context)),
       record: () => recordZip(context, id, status),
     });
+    preparing.set(id, running);
+    void running.finally(() => preparing.delete(id));
     const zipPath = `${pagePath(deps.config.publicPath, context)}/${ZIP_PURPOSE}/${id}`;
     if (req.accepts(['html', 'json']) === 'json') {
       res.status(202).json({ download: { id, statusUrl: `${zipPath}/status`, fileUrl: `${zipPath}/file` } });
@@ -236,7 +250,8 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
 
   router.get(`${base}/${ZIP_PURPOSE}/:downloadId`, async (req, res) => {
     const { context, id } = await downloadOf(req, deps);
-    const status = await readStatus(context, id);
+    // The plain form's page reloads every 2 s: held, a zip ready sooner starts sooner.
+    const status = await settledStatus(context, id);
     if (status === null) throw HttpError.notFound('No download by that id for this launch.');
     res.set('Cache-Control', 'no-store');
     res.render('actions/zip-progress', {
@@ -249,7 +264,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
 
   router.get(`${base}/${ZIP_PURPOSE}/:downloadId/status`, async (req, res) => {
     const { context, id } = await downloadOf(req, deps);
-    const status = await readStatus(context, id);
+    const status = req.query.wait === '1' ? await settledStatus(context, id) : await readStatus(context, id);
     if (status === null) throw HttpError.notFound('No download by that id for this launch.');
     res.set('Cache-Control', 'no-store').json(status);
   });
@@ -576,6 +591,21 @@ async function contentLength(location: { url: string; headers?: Record<string, s
   return response.statusCode === 200 && Number.isSafeInteger(length) ? length : null;
 }
 
+
+/** Resolves when `work` settles or after `ms`, whichever is first (the timer cleared either way). */
+async function settledOrAfter(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const elapsed = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([work.then(noop, noop), elapsed]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function noop(): void {}
 
 /** `Demo_Versions_2026-11-23.zip`: project, what was selected, the day. */
 export function archiveName(context: ActionContext, date: Date): string {

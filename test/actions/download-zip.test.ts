@@ -126,6 +126,34 @@ describe('download-zip', { timeout: 180_000 }, () => {
     assert.equal(response.statusCode, 403);
   });
 
+  test('a status asked with ?wait=1 is held while the zip is prepared: answered "ready" when it is, or "preparing" only after a second', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
+    // Every site and storage request 400 ms away: preparing takes several of them in turn, well over a second.
+    env.site.faults.update({ latencyMs: 400 });
+    const posted = await request(`${page.pageUrl}/zip`, {
+      method: 'POST',
+      headers: { accept: 'application/json', 'content-type': 'application/json', 'x-csrf-token': page.token('zip') },
+      body: '{"kinds":["attachments"]}',
+    });
+    const { download } = (await posted.body.json()) as { download: { statusUrl: string } };
+    const statusUrl = new URL(download.statusUrl, page.pageUrl).toString();
+    const ask = async (query: string): Promise<{ state: string; heldMs: number }> => {
+      const started = performance.now();
+      const status = (await (await request(`${statusUrl}${query}`, { headers: { accept: 'application/json' } })).body.json()) as { state: string };
+      return { state: status.state, heldMs: performance.now() - started };
+    };
+    assert.equal((await ask('')).state, 'preparing', 'without ?wait=1 the status answers at once');
+    const answers: { state: string; heldMs: number }[] = [];
+    for (let answer = await ask('?wait=1'); ; answer = await ask('?wait=1')) {
+      answers.push(answer);
+      if (answer.state !== 'preparing') break;
+      assert.ok(answers.length < 60, 'the zip was prepared within a minute');
+    }
+    assert.equal(answers.at(-1)!.state, 'ready');
+    assert.ok(answers.length > 1, 'preparing outlasted one hold');
+    for (const held of answers.slice(0, -1)) assert.ok(held.heldMs >= 990, `a "preparing" answer came after ${held.heldMs.toFixed(0)} ms, not after the hold`);
+  });
+
   test('the zip has an exact Content-Length, passes three readers, and every file is byte-identical', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010', 'sh020', 'sh030'));
     const zip = await fetchZip((await prepareZip(page)).fileUrl);

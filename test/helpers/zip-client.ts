@@ -30,7 +30,7 @@ export async function prepareZip(page: Launched, kinds = 'attachments,fields,thu
   const statusUrl = new URL(answer.download.statusUrl, origin).toString();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const status = (await (await request(statusUrl, { headers: { accept: 'application/json' } })).body.json()) as PreparedZip['status'];
+    const status = (await (await request(`${statusUrl}?wait=1`, { headers: { accept: 'application/json' } })).body.json()) as PreparedZip['status'];
     if (status.state !== 'preparing') return { id: answer.download.id, statusUrl, fileUrl: new URL(answer.download.fileUrl, origin).toString(), status };
     assert.ok(Date.now() < deadline, `the zip was still being prepared after ${timeoutMs} ms`);
     await sleep(50);
