@@ -401,9 +401,12 @@ async function prepareZip(
   const { status } = preparation;
   const login = context.user.login;
   const ticker = setInterval(() => void preparation.progress().catch(() => undefined), 1000);
+  const started = performance.now();
+  let listedAfter: number | null = null;
   try {
     const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, kinds));
     status.listed = files.length;
+    listedAfter = performance.now() - started;
     const resolve = createFileResolver({
       webLinks: policy,
       localMounts: deps.config.localStorageMounts,
@@ -420,7 +423,9 @@ async function prepareZip(
     });
     await preparation.keep(plan);
     Object.assign(status, { state: 'ready', files: plan.includedFiles, skipped: plan.skippedFiles, total: plan.archive.totalSize });
-    log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize }, 'zip prepared');
+    // How long listing and locating took: a slow site shows here before users say so.
+    const ms = { listedMs: Math.round(listedAfter), preparedMs: Math.round(performance.now() - started) };
+    log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize, ...ms }, 'zip prepared');
   } catch (error) {
     // The page follows the status: it must hear that preparing failed, not wait on "preparing" for ever.
     Object.assign(status, { state: 'failed', failedBy: 'source', message: error instanceof Error ? error.message : String(error) });
