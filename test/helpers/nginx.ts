@@ -42,6 +42,8 @@ export interface NginxOptions {
   port: number;
   /** The instances, as host:port, round-robin in this order. */
   upstreams: readonly string[];
+  /** false: plain HTTP on the port (the README's TLS left out), for the hosting bench's analysis only. */
+  tls?: boolean;
 }
 
 /**
@@ -86,7 +88,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxProxy> {
     // Run as root (as CI does), nginx's workers drop to `nobody`: they must reach their temp folders in here.
     await chmod(dir, 0o711);
     const cert = await makeCertificate(dir);
-    const site = adapt(await readmeNginxExample(), { port: options.port, upstreams: options.upstreams, cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') });
+    const site = adapt(await readmeNginxExample(), { port: options.port, upstreams: options.upstreams, cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem'), tls: options.tls ?? true });
     const conf = join(dir, 'nginx.conf');
     await writeFile(conf, mainConfig(dir, site));
     const errorLogPath = join(dir, 'error.log');
@@ -110,7 +112,7 @@ export async function startNginx(options: NginxOptions): Promise<NginxProxy> {
       await sleep(25);
     }
     return {
-      url: `https://127.0.0.1:${options.port}${PUBLIC_PATH}`,
+      url: `${options.tls === false ? 'http' : 'https'}://127.0.0.1:${options.port}${PUBLIC_PATH}`,
       port: options.port,
       ca: cert,
       dispatcher: new Agent({ connect: { ca: cert } }),
@@ -158,14 +160,14 @@ async function makeCertificate(dir: string): Promise<string> {
  * The README's block with this run's listen address, certificate and instances. Each change must find what it
  * replaces exactly where the README has it, so an edit to the example that the tests no longer follow fails here.
  */
-function adapt(block: string, run: { port: number; upstreams: readonly string[]; cert: string; key: string }): string {
+function adapt(block: string, run: { port: number; upstreams: readonly string[]; cert: string; key: string; tls: boolean }): string {
   let text = block;
   const replace = (pattern: RegExp, by: string, what: string): void => {
     const found = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`))?.length ?? 0;
     if (found !== 1) throw new Error(`The README's nginx example should have one ${what}; found ${found}`);
     text = text.replace(pattern, by);
   };
-  replace(/^(\s*)listen 443 ssl;$/m, `$1listen 127.0.0.1:${run.port} ssl;`, '"listen 443 ssl;"');
+  replace(/^(\s*)listen 443 ssl;$/m, `$1listen 127.0.0.1:${run.port}${run.tls ? ' ssl' : ''};`, '"listen 443 ssl;"');
   replace(/^(\s*)ssl_certificate\s+\S+;$/m, `$1ssl_certificate ${run.cert};`, 'ssl_certificate');
   replace(/^(\s*)ssl_certificate_key\s+\S+;$/m, `$1ssl_certificate_key ${run.key};`, 'ssl_certificate_key');
   // The instances: the README's server lines, each with its own address, keeping their parameters.
