@@ -119,7 +119,7 @@ async function prepare(kinds) {
     return;
   }
   if (response.status !== 202) {
-    // 410: the page's launch expired; the message says to run the action again from ShotGrid.
+    // 410: the page's launch expired; the message says to run the action again from the site.
     show(await refusal(response), { error: true });
     return;
   }

@@ -42,8 +42,8 @@ function watchExpiry(line) {
 }
 
 function expired(line) {
-  const siteName = document.documentElement.dataset.siteName || 'the site';
-  const text = `This page has expired: nothing more can be sent or downloaded from it. Run the action again from ${siteName}’s right-click menu.`;
+  const actionMenu = document.documentElement.dataset.actionMenu || "the site's menu of actions";
+  const text = `This page has expired: nothing more can be sent or downloaded from it. Run the action again from ${actionMenu}.`;
   line.textContent = text;
   const notice = document.createElement('p');
   notice.className = 'notice notice-warning page-expired';

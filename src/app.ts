@@ -86,7 +86,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   // 3. What every page needs to build its links: the public path prefix (the proxy may strip or keep it).
-  app.use(pageLocals(config.publicPath, deps.tracker.siteName));
+  app.use(pageLocals(config.publicPath, deps.tracker));
   // 4. The service, under its base path.
   app.use(config.basePath === '' ? '/' : config.basePath, serviceRoutes(deps, frameAncestors));
   // 5. Nothing matched: 404; then every error becomes a page or JSON.
@@ -174,11 +174,13 @@ export function useEjsViews(app: Express, cache: boolean): void {
   });
 }
 
-function pageLocals(publicPath: string, siteName: string): RequestHandler {
+function pageLocals(publicPath: string, site: Pick<Tracker, 'siteName' | 'actionMenu'>): RequestHandler {
   return (_req, res, next) => {
     res.locals['base'] = publicPath;
-    // "ShotGrid" or "ftrack" wherever a page names the site (the pages' scripts read it from <html>).
-    res.locals['siteName'] = siteName;
+    // "ShotGrid" or "ftrack" wherever a page names the site, and where its users pick an action (the pages'
+    // scripts read both from <html>; error texts fill {site} and {menu} with them).
+    res.locals['siteName'] = site.siteName;
+    res.locals['actionMenu'] = site.actionMenu;
     // One way of writing sizes on every page, the same as the pages' scripts (src/shared/format-bytes.ts).
     res.locals['formatBytes'] = formatBytes;
     next();

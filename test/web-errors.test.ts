@@ -33,9 +33,13 @@ before(async () => {
     res.locals['base'] = '/ami-transfer';
     // As the app's page locals: the site's name, for the pages' words (here ftrack's, to tell it from the default).
     res.locals['siteName'] = 'ftrack';
+    res.locals['actionMenu'] = "ftrack's Actions menu";
     next();
   });
   const routes = express.Router();
+  routes.get('/gone', () => {
+    throw new HttpError(410, 'context_expired', 'Run it again from {site}.', { hint: 'Pick it again from {menu}.' });
+  });
   routes.get('/boom', () => {
     throw new Error(`GET ${signedUrl} failed with token abc`);
   });
@@ -120,7 +124,7 @@ describe('error middleware', () => {
     const page = await get('/ami-transfer/site');
     assert.equal(page.status, 502);
     assert.equal(page.headers['retry-after'], '30');
-    assert.match(page.text, /The ShotGrid site did not answer\./);
+    assert.match(page.text, /The ftrack site did not answer\./);
     assert.match(page.text, /href="\/ami-transfer\/site">Try again</);
     assert.equal(JSON.parse((await get('/ami-transfer/site', 'application/json')).text).error.code, 'site_unreachable');
   });
@@ -137,7 +141,16 @@ describe('error middleware', () => {
   test('the default hints name the site the service works with', async () => {
     const page = await get('/ami-transfer/nothing', 'text/html');
     assert.equal(page.status, 404);
-    assert.match(page.text, /start again from ftrack&#39;s right-click menu|start again from ftrack's right-click menu/);
+    assert.match(page.text, /start again from ftrack(&#39;|')s Actions menu/);
+  });
+
+  test("the service's texts name the site and where its users pick an action, on pages and in JSON", async () => {
+    const page = await get('/ami-transfer/gone', 'text/html');
+    assert.equal(page.status, 410);
+    assert.match(page.text, /Run it again from ftrack\./);
+    assert.match(page.text, /Pick it again from ftrack(&#39;|')s Actions menu\./);
+    const json = JSON.parse((await get('/ami-transfer/gone', 'application/json')).text);
+    assert.deepEqual(json.error, { code: 'context_expired', message: 'Run it again from ftrack.', hint: "Pick it again from ftrack's Actions menu." });
   });
 
   test('unknown paths are 404, inside or outside the base path', async () => {

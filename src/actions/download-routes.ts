@@ -220,7 +220,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     // Each prepared zip keeps its plan in the store for a day: one launch cannot pile them up.
     const prepared = `launch-zips:${context.id}`;
     if (Object.keys(await deps.store.hashGetAll(prepared)).length >= MAX_ZIPS_PER_LAUNCH) {
-      throw new HttpError(429, 'too_many_zips', `This launch has prepared ${MAX_ZIPS_PER_LAUNCH} zips, the most one launch may; run the action again from ShotGrid for more.`);
+      throw new HttpError(429, 'too_many_zips', `This launch has prepared ${MAX_ZIPS_PER_LAUNCH} zips, the most one launch may; run the action again from {site} for more.`);
     }
     const id = randomUUID();
     await deps.store.hashSet(prepared, id, new Date().toISOString(), STATUS_TTL_SECONDS, ownedBy(context));

@@ -269,9 +269,9 @@ export class ReviewSubmissions {
     }
     const [target] = visible;
     if (!target) {
-      throw new HttpError(403, 'target_not_visible', `ShotGrid does not show this ${context.entityType} to “${context.user.login}” (or it no longer exists): no Version was created.`, {
+      throw new HttpError(403, 'target_not_visible', `{site} does not show this ${context.entityType} to “${context.user.login}” (or it no longer exists): no Version was created.`, {
         field: 'targetId',
-        hint: 'Ask your ShotGrid administrator for access to its project.',
+        hint: 'Ask your {site} administrator for access to its project.',
       });
     }
     return target;

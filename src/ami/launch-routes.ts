@@ -287,8 +287,8 @@ export async function contextOf(req: Request, contexts: ContextStore, action: Ac
   const id = String(req.params['contextId']);
   const context = isContextId(id) ? await contexts.get(id) : null;
   if (context === null) {
-    throw new HttpError(410, ERROR_CODES.contextExpired, 'This page has expired — run the action again from ShotGrid.', {
-      hint: "Select the entities in ShotGrid, right-click, and pick the action again. A launch stays open for a limited time.",
+    throw new HttpError(410, ERROR_CODES.contextExpired, 'This page has expired — run the action again from {site}.', {
+      hint: 'Select the entities in {site} and pick the action again from {menu}. A launch stays open for a limited time.',
     });
   }
   // A launch belongs to one action: its id under another action's address is nothing.

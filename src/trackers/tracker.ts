@@ -179,6 +179,8 @@ export interface Tracker {
   versionStatuses(login: string): Promise<{ code: string; name: string }[]>;
   /** The site's product as its users name it ("ShotGrid", "ftrack"), for the pages' words. */
   readonly siteName: string;
+  /** Where its users pick an action for what they selected, as the pages name it ("ShotGrid's right-click menu"). */
+  readonly actionMenu: string;
   /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */
   readonly siteUrl: string;
   /** Throws when the site cannot be reached or refuses the service's credentials. */

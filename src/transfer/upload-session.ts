@@ -118,7 +118,7 @@ export class UploadSessions {
     // Each upload's state is kept for days: one launch cannot pile up more than a page of files could need.
     const already = Object.keys(await this.#options.store.hashGetAll(`launch-uploads:${contextId}`)).length;
     if (already >= MAX_UPLOADS_PER_LAUNCH) {
-      throw new UploadError(429, 'too_many_uploads', `This launch has begun ${already} uploads, the most one launch may; run the action again from ShotGrid for more.`);
+      throw new UploadError(429, 'too_many_uploads', `This launch has begun ${already} uploads, the most one launch may; run the action again from {site} for more.`);
     }
     if (request.size > MAX_OBJECT_SIZE) {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; storage takes at most 5 TiB (${MAX_OBJECT_SIZE} bytes) in one file.`);

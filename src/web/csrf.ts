@@ -51,7 +51,7 @@ export function requireCsrfToken(secret: string): RequestHandler[] {
     if (contextId === undefined || purpose === undefined || !isValidCsrfToken(secret, contextId, purpose, given)) {
       next(
         new HttpError(403, ERROR_CODES.csrfInvalid, 'This form is out of date or did not come from this page, so nothing was changed.', {
-          hint: "Reload the page and try again, or start the action again from ShotGrid's right-click menu.",
+          hint: 'Reload the page and try again, or start the action again from {menu}.',
         }),
       );
       return;

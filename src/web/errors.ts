@@ -1,5 +1,5 @@
 import { STATUS_CODES } from 'node:http';
-import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { StoreUnavailableError } from '../store/store-unavailable.ts';
 
 // The one place where errors become HTTP answers. Handlers throw an HttpError (or anything else, which becomes a
@@ -43,7 +43,7 @@ export class HttpError extends Error {
     return new HttpError(404, ERROR_CODES.notFound, message, options);
   }
 
-  static siteUnreachable(message = 'The ShotGrid site did not answer.', options: HttpErrorOptions = {}): HttpError {
+  static siteUnreachable(message = 'The {site} site did not answer.', options: HttpErrorOptions = {}): HttpError {
     return new HttpError(502, ERROR_CODES.siteUnreachable, message, options);
   }
 }
@@ -104,13 +104,13 @@ const codeForStatus: Readonly<Record<number, string>> = {
   504: 'gateway_timeout',
 };
 
-/** `{site}` is the site's name as the page gives it (res.locals.siteName: "ShotGrid", "ftrack"). */
+/** See siteWords for {site} and {menu}. */
 const defaultHints: Readonly<Record<number, string>> = {
   400: 'Check what was sent and try again.',
-  401: "Start the action again from {site}'s right-click menu.",
+  401: 'Start the action again from {menu}.',
   403: 'Ask your {site} administrator for access.',
-  404: "Check the address, or start again from {site}'s right-click menu.",
-  410: "Run the action again from {site}'s right-click menu.",
+  404: 'Check the address, or start again from {menu}.',
+  410: 'Run the action again from {menu}.',
   413: 'Send less at once, or ask your administrator about the size limit.',
   415: 'Send the form as application/x-www-form-urlencoded or multipart/form-data.',
   429: 'Wait a moment, then try again.',
@@ -187,14 +187,16 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
     res.set({ 'Cache-Control': 'no-store', ...httpError.headers });
     const pathInside = pathInsideBase(req, options.basePath);
 
+    const message = siteWords(httpError.message, res);
+    const hint = siteWords(httpError.hint ?? defaultHints[httpError.status] ?? defaultHints[httpError.status < 500 ? 400 : 500], res);
     if (wantsJson(req, pathInside)) {
       res.json({
         error: {
           code: httpError.code,
-          message: httpError.message,
+          message,
           ...(httpError.field === undefined ? {} : { field: httpError.field }),
           // What to do about it, for pages that show the error themselves.
-          ...(httpError.hint === undefined ? {} : { hint: httpError.hint }),
+          ...(httpError.hint === undefined ? {} : { hint }),
         },
       });
       return;
@@ -205,11 +207,9 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
       title: `${httpError.status} ${STATUS_CODES[httpError.status] ?? 'Error'}`,
       status: httpError.status,
       code: httpError.code,
-      message: httpError.message,
+      message,
       field: httpError.field,
-      hint:
-        httpError.hint ??
-        (defaultHints[httpError.status] ?? defaultHints[httpError.status < 500 ? 400 : 500])?.replaceAll('{site}', typeof res.locals['siteName'] === 'string' ? res.locals['siteName'] : 'the site'),
+      hint,
       requestId: req.id,
       retryHref: retryable ? options.publicPath + pathInside : undefined,
     };
@@ -222,6 +222,16 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
       res.type('html').send(html);
     });
   };
+}
+
+/**
+ * The service's own texts name the site the service works with through two words, filled here from the page
+ * locals: {site} ("ShotGrid", "ftrack") and {menu} (where its users pick an action: "ShotGrid's right-click menu").
+ */
+function siteWords<T extends string | undefined>(text: T, res: Response): T {
+  if (text === undefined) return text;
+  const local = (name: string, fallback: string): string => (typeof res.locals[name] === 'string' ? (res.locals[name] as string) : fallback);
+  return text.replaceAll('{site}', local('siteName', 'the site')).replaceAll('{menu}', local('actionMenu', "the site's menu of actions")) as T;
 }
 
 /** JSON for API paths and for clients whose Accept prefers JSON over HTML; a page otherwise. */

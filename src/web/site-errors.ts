@@ -34,7 +34,7 @@ export function httpErrorFromSite(error: unknown, login: string): unknown {
         });
     }
   }
-  if (isNetworkError(error)) return HttpError.siteUnreachable('The tracking site did not answer.', { cause: error });
+  if (isNetworkError(error)) return HttpError.siteUnreachable('The {site} site did not answer.', { cause: error });
   return error;
 }
 

@@ -284,7 +284,7 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
     await page.getByRole('button', { name: 'Download zip' }).click();
     const text = page.locator('#download-text');
     await text.filter({ hasText: /expired/ }).waitFor({ timeout: 10_000 });
-    assert.match((await text.textContent()) ?? '', /This page has expired — run the action again from ShotGrid\. Select the entities in ShotGrid, right-click, and pick the action again/);
+    assert.match((await text.textContent()) ?? '', /This page has expired — run the action again from ShotGrid\. Select the entities in ShotGrid and pick the action again from ShotGrid's right-click menu/);
     assert.ok(await text.evaluate((el) => el.classList.contains('error')), 'shown as an error');
     await page.waitForTimeout(1500);
     assert.equal(downloads, 0, 'no zip.html or anything else is saved');

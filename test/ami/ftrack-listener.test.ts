@@ -137,6 +137,20 @@ describe('launch', () => {
     assert.equal(unknown.status, 410);
     assert.match(unknown.text, /expired/);
     assert.equal((await get(`${service.url}/ftrack/launch/short`)).status, 410);
+
+    // The page of a launch gone (expired, discarded) sends ftrack's users back to ftrack, not to ShotGrid.
+    const gone = await get(`${service.url}/ami/attach-files/${'A'.repeat(43)}`);
+    assert.equal(gone.status, 410);
+    assert.match(gone.text, /run the action again from ftrack\./);
+    assert.match(gone.text, /pick the action again from ftrack(&#39;|')s Actions menu/);
+    assert.doesNotMatch(gone.text, /ShotGrid/);
+
+    // So does the home page: the actions are in ftrack's Actions menu, offered through the hub.
+    const home = await get(`${service.url}/`);
+    assert.equal(home.status, 200);
+    assert.match(home.text, /works from ftrack(&#39;|')s Actions menu/);
+    assert.match(home.text, /event hub/);
+    assert.doesNotMatch(home.text, /ShotGrid|Action Menu Item/);
   });
 
   test('an action that does not fit the selection is refused in the reply, with no link', async () => {

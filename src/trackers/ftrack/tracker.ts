@@ -23,6 +23,8 @@ const THUMBNAIL_CONCURRENCY = 4;
 export class FtrackTracker implements Tracker {
   readonly kind = 'ftrack';
   readonly siteName = 'ftrack';
+  // Actions are offered for a selection in the web UI's Actions menu (the listener answers its discover).
+  readonly actionMenu = "ftrack's Actions menu";
   readonly versionType = 'AssetVersion';
 
   /** ftrack's statuses, in their order; a version takes a status by id. */

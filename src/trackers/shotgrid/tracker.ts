@@ -66,6 +66,7 @@ function localReceipt(receipt: string | undefined): Record<string, unknown> {
 export class ShotgridTracker implements Tracker {
   readonly kind = 'shotgrid';
   readonly siteName = 'ShotGrid';
+  readonly actionMenu = "ShotGrid's right-click menu";
   readonly versionType = 'Version';
 
   /** A Version's status list is site configuration; these two codes are ShotGrid's defaults. */
