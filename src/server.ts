@@ -21,6 +21,7 @@ import { HubLaunches } from './ami/hub-launches.ts';
 import type { FtrackSandbox, FtrackSandboxOptions } from './sandbox/ftrack/site.ts';
 import { createTracker, siteUsersOf, type TrackerSettings } from './trackers/create-tracker.ts';
 import type { Tracker } from './trackers/tracker.ts';
+import { settleWithin } from './shared/settle-within.ts';
 import { UploadSessions } from './transfer/upload-session.ts';
 
 /** How long an upload's state is kept after its last part: a week, like a multipart upload left at the site. */
@@ -369,14 +370,6 @@ function closeConnectionsWhenDraining(server: Server): () => void {
   };
 }
 
-/** Waits for the promise, but no longer than `ms`; its failure is not ours to report at shutdown. */
-function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  return Promise.race([promise.then(() => undefined, () => undefined), timeout]).finally(() => clearTimeout(timer));
-}
 
 function connectionCount(server: Server): Promise<number> {
   return new Promise((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count)));

@@ -10,6 +10,7 @@ import type { FileKinds, FileRef, Tracker } from '../trackers/tracker.ts';
 import type { Logger } from '../log.ts';
 import type { Outbound } from '../net/outbound.ts';
 import { IMAGE_SIGNATURE_BYTES } from '../shared/image-signature.ts';
+import { settleWithin } from '../shared/settle-within.ts';
 import { createFileResolver, mapInOrder, planDownload, planFromJson, planToJson, type DownloadEntry, type DownloadPlan, type TrackedProbe } from '../transfer/archive-plan.ts';
 import { DownloadError, openDownload } from '../transfer/download-source.ts';
 import { openLocalFile, resolveLocalFile } from '../transfer/local-files.ts';
@@ -131,7 +132,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
   /** The status, once preparing ended or STATUS_HOLD_MS passed, whichever comes first. */
   const settledStatus = async (context: ActionContext, id: string): Promise<DownloadStatus | null> => {
     const running = preparing.get(id);
-    if (running) await settledOrAfter(running, STATUS_HOLD_MS);
+    if (running) await settleWithin(running, STATUS_HOLD_MS);
     return readStatus(context, id);
   };
   const saveStatus = (context: ActionContext, id: string, status: DownloadStatus) => deps.store.set(statusKey(context, id), JSON.stringify(status), STATUS_TTL_SECONDS, ownedBy(context));
@@ -402,11 +403,11 @@ async function prepareZip(
   const login = context.user.login;
   const ticker = setInterval(() => void preparation.progress().catch(() => undefined), 1000);
   const started = performance.now();
-  let listedAfter: number | null = null;
   try {
     const files = await siteCall(context, () => deps.tracker.listFiles(login, context.entityType, context.selectedIds, kinds));
     status.listed = files.length;
-    listedAfter = performance.now() - started;
+    // How long listing and locating took: a slow site shows here before users say so.
+    const listedMs = Math.round(performance.now() - started);
     const resolve = createFileResolver({
       webLinks: policy,
       localMounts: deps.config.localStorageMounts,
@@ -423,9 +424,7 @@ async function prepareZip(
     });
     await preparation.keep(plan);
     Object.assign(status, { state: 'ready', files: plan.includedFiles, skipped: plan.skippedFiles, total: plan.archive.totalSize });
-    // How long listing and locating took: a slow site shows here before users say so.
-    const ms = { listedMs: Math.round(listedAfter), preparedMs: Math.round(performance.now() - started) };
-    log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize, ...ms }, 'zip prepared');
+    log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: plan.archive.totalSize, listedMs, preparedMs: Math.round(performance.now() - started) }, 'zip prepared');
   } catch (error) {
     // The page follows the status: it must hear that preparing failed, not wait on "preparing" for ever.
     Object.assign(status, { state: 'failed', failedBy: 'source', message: error instanceof Error ? error.message : String(error) });
@@ -596,21 +595,6 @@ async function contentLength(location: { url: string; headers?: Record<string, s
   return response.statusCode === 200 && Number.isSafeInteger(length) ? length : null;
 }
 
-
-/** Resolves when `work` settles or after `ms`, whichever is first (the timer cleared either way). */
-async function settledOrAfter(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const elapsed = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  try {
-    await Promise.race([work.then(noop, noop), elapsed]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function noop(): void {}
 
 /** `Demo_Versions_2026-11-23.zip`: project, what was selected, the day. */
 export function archiveName(context: ActionContext, date: Date): string {
