@@ -35,10 +35,13 @@ let dataDir: string | null = null;
 /** Where each child's whole output is also written (a bench's *_LOG_DIR, see benchSettings), or null. */
 let logDir: string | null = null;
 
-/** The folder the sandbox keeps its objects in: removed when the children stop, whatever way the bench ends. */
-function setDataDir(dir: string): string {
-  dataDir = dir;
-  return dir;
+/**
+ * A new folder for the sandbox's objects under `storageFolder`: removed when the children stop, whatever way the
+ * bench ends (a bench that made its own once left GiBs in /dev/shm, which later benches then lacked).
+ */
+export function makeDataDir(storageFolder: string, name: string): string {
+  dataDir = mkdtempSync(join(storageFolder, `ami-${name}-bench-`));
+  return dataDir;
 }
 
 export function currentDataDir(): string | null {
@@ -134,7 +137,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const siteUrl = `http://127.0.0.1:${sitePort}`;
   const serviceUrl = `http://127.0.0.1:${servicePort}`;
   const passThroughUrl = `http://127.0.0.1:${passThroughPort}`;
-  const dataDir = setDataDir(mkdtempSync(join(options.storageFolder, `ami-${options.name}-bench-`)));
+  const dataDir = makeDataDir(options.storageFolder, options.name);
   const profileArgs = (name: string) => (options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
   const relayArgs = (name: string) => [...options.relayNodeArgs, ...profileArgs(name)];
 

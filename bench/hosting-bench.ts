@@ -1,6 +1,4 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { join } from 'node:path';
 import { DEFAULT_CIPHERS } from 'node:tls';
 import { Agent, request } from 'undici';
 import { ShotgridClient } from '../src/trackers/shotgrid/client.ts';
@@ -12,6 +10,7 @@ import {
   BENCH_SCRIPT,
   BENCH_SESSION_SECRET,
   benchStorageFolder,
+  makeDataDir,
   buildForBench,
   inParallel,
   machineBusySeconds,
@@ -80,7 +79,7 @@ async function main(): Promise<void> {
   if (!Number.isInteger(rounds) || rounds < 2) throw new Error('BENCH_HOSTING_ROUNDS must be a whole number, at least 2');
   buildForBench();
   const bytes = randomBytes(fileMiB * MiB);
-  const dataDir = mkdtempSync(join(benchStorageFolder(process.env.BENCH_HOSTING_STORAGE, 3 * rounds * bytes.length), 'ami-hosting-bench-'));
+  const dataDir = makeDataDir(benchStorageFolder(process.env.BENCH_HOSTING_STORAGE, 3 * rounds * bytes.length), 'hosting');
   const taken: number[] = [];
   const port = async (): Promise<number> => {
     const found = await steadyPort(taken);
