@@ -174,13 +174,14 @@ export function useEjsViews(app: Express, cache: boolean): void {
   });
 }
 
-function pageLocals(publicPath: string, site: Pick<Tracker, 'siteName' | 'actionMenu'>): RequestHandler {
+function pageLocals(publicPath: string, site: Pick<Tracker, 'siteName' | 'actionMenu' | 'typeLabel'>): RequestHandler {
   return (_req, res, next) => {
     res.locals['base'] = publicPath;
     // "ShotGrid" or "ftrack" wherever a page names the site, and where its users pick an action (the pages'
     // scripts read both from <html>; error texts fill {site} and {menu} with them).
     res.locals['siteName'] = site.siteName;
     res.locals['actionMenu'] = site.actionMenu;
+    res.locals['typeLabel'] = (entityType: string) => site.typeLabel(entityType);
     // One way of writing sizes on every page, the same as the pages' scripts (src/shared/format-bytes.ts).
     res.locals['formatBytes'] = formatBytes;
     next();

@@ -143,7 +143,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       key: `zip-${id}`,
       kind: 'zip',
       state: status.state === 'done' ? 'downloaded' : status.state === 'failed' ? 'failed' : 'prepared',
-      name: archiveName(context, new Date()),
+      name: archiveName(context, deps.tracker.typeLabel(context.entityType), new Date()),
       size: status.total,
       targets: context.selectedIds.slice(0, RECORDED_TARGETS).map((entityId) => ({ type: context.entityType, id: entityId })),
       moreTargets: Math.max(0, context.selectedIds.length - RECORDED_TARGETS),
@@ -175,7 +175,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       action,
       user: context.user,
       project: context.project,
-      entityType: context.entityType,
+      entityType: deps.tracker.typeLabel(context.entityType),
       selectedCount: context.selectedIds.length,
       hiddenCount: selection.hiddenIds.length,
       withoutFiles,
@@ -315,7 +315,7 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
       ...(from > 0 ? { 'Content-Range': `bytes ${from}-${total - 1}/${total}` } : {}),
       'Accept-Ranges': 'bytes',
       ETag: etag,
-      'Content-Disposition': attachmentDisposition(archiveName(context, new Date())),
+      'Content-Disposition': attachmentDisposition(archiveName(context, deps.tracker.typeLabel(context.entityType), new Date())),
       'Cache-Control': 'no-store',
     });
     req.log.info({ files: plan.includedFiles, skipped: plan.skippedFiles, bytes: total, ...(from > 0 ? { resumedAt: from } : {}) }, from > 0 ? 'zip download resumed' : 'zip download started');
@@ -596,9 +596,9 @@ async function contentLength(location: { url: string; headers?: Record<string, s
 }
 
 
-/** `Demo_Versions_2026-11-23.zip`: project, what was selected, the day. */
-export function archiveName(context: ActionContext, date: Date): string {
-  const plural = context.entityType.endsWith('s') ? context.entityType : `${context.entityType}s`;
+/** `Demo_Versions_2026-11-23.zip`: project, what was selected (as the site's users name it), the day. */
+function archiveName(context: ActionContext, typeLabel: string, date: Date): string {
+  const plural = typeLabel.endsWith('s') ? typeLabel : `${typeLabel}s`;
   const parts = [context.project?.name ?? null, plural, date.toISOString().slice(0, 10)].filter((part): part is string => Boolean(part));
   return `${parts.join('_').replace(/[\s/\\]+/g, '_')}.zip`;
 }

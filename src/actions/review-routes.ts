@@ -56,7 +56,7 @@ export function reviewRoutes(deps: ReviewRouteDeps): Router {
     const page = pagePath(deps.config.publicPath, context);
     res.set('Cache-Control', 'no-store');
     res.render('actions/review', {
-      ...launchPageLocals(deps.config.publicPath, csrfSecret, action, context, selection),
+      ...launchPageLocals(deps.config.publicPath, csrfSecret, action, context, selection, deps.tracker.typeLabel(context.entityType)),
       targets: reviewTargets(selection),
       playlists,
       statuses: [...(await versionStatuses(req, deps, context)), SITE_DEFAULT_STATUS],

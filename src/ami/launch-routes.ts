@@ -220,7 +220,7 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
 
     res.set('Cache-Control', 'no-store');
     res.render(action.page === 'upload' ? 'actions/upload' : 'ami/selection', {
-      ...launchPageLocals(config.publicPath, csrfSecret, action, context, selection),
+      ...launchPageLocals(config.publicPath, csrfSecret, action, context, selection, tracker.typeLabel(context.entityType)),
       // The upload pages' API (src/actions/upload-routes.ts) and the no-JavaScript form.
       uploadApi: `${pagePath(config.publicPath, context)}/uploads`,
       uploadToken: csrfToken(csrfSecret, context.id, 'uploads'),
@@ -251,15 +251,25 @@ function discardLaunch(deps: LaunchRouteDeps): RequestHandler {
 
 // ---- shared ----
 
-/** What every action page shows of its launch: who, on which site, the selection, and how to discard it. */
-export function launchPageLocals(publicPath: string, csrfSecret: string, action: ActionDefinition, context: ActionContext, selection: Selection): Record<string, unknown> {
+/**
+ * What every action page shows of its launch: who, on which site, the selection, and how to discard it.
+ * `typeLabel` is the selection's type as the site's users read it (Tracker.typeLabel).
+ */
+export function launchPageLocals(
+  publicPath: string,
+  csrfSecret: string,
+  action: ActionDefinition,
+  context: ActionContext,
+  selection: Selection,
+  typeLabel: string,
+): Record<string, unknown> {
   return {
     title: `${action.title} · ami-transfer`,
     action,
     user: context.user,
     signed: context.signed,
-    entityType: context.entityType,
-    entityTypePlural: pluralOf(context.entityType),
+    entityType: typeLabel,
+    entityTypePlural: pluralOf(typeLabel),
     project: context.project ?? sharedProject(selection.visible),
     siteHost: new URL(context.siteUrl).host,
     siteUrl: context.siteUrl,
@@ -318,7 +328,7 @@ export function sharedProject(entities: readonly SelectedEntity[]): { id: string
   return entities.every((entity) => entity.project?.id === first.id) ? first : null;
 }
 
-/** "Versions", "Assets", "Entities": good enough for ShotGrid's type names in a heading. */
+/** "Versions", "Assets", "Entities": good enough for the sites' type names in a heading. */
 function pluralOf(entityType: string): string {
   if (/[^aeiou]y$/i.test(entityType)) return `${entityType.slice(0, -1)}ies`;
   if (/(s|x|ch|sh)$/i.test(entityType)) return `${entityType}es`;

@@ -181,6 +181,8 @@ export interface Tracker {
   readonly siteName: string;
   /** Where its users pick an action for what they selected, as the pages name it ("ShotGrid's right-click menu"). */
   readonly actionMenu: string;
+  /** An entity type as the site's users read it on its pages (ftrack's web UI says "Version" for AssetVersion). */
+  typeLabel(entityType: string): string;
   /** The site's origin, e.g. https://studio.shotgrid.autodesk.com. */
   readonly siteUrl: string;
   /** Throws when the site cannot be reached or refuses the service's credentials. */

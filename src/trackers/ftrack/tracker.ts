@@ -17,6 +17,9 @@ import { ftrackRoleOf } from './roles.ts';
 // Playlists: ftrack's lists of versions (AssetVersionList, members as ListObject), in a list category ("Default"
 // when the site has one, else the first by name).
 
+/** What ftrack's web UI calls the types whose schema names its users never see. */
+const TYPE_LABELS: Readonly<Record<string, string>> = { AssetVersion: 'Version', FileComponent: 'Component', TypedContext: 'Object' };
+
 /** Thumbnails resolved at once while looking up a selection. */
 const THUMBNAIL_CONCURRENCY = 4;
 
@@ -26,6 +29,10 @@ export class FtrackTracker implements Tracker {
   // Actions are offered for a selection in the web UI's Actions menu (the listener answers its discover).
   readonly actionMenu = "ftrack's Actions menu";
   readonly versionType = 'AssetVersion';
+
+  typeLabel(entityType: string): string {
+    return TYPE_LABELS[entityType] ?? entityType;
+  }
 
   /** ftrack's statuses, in their order; a version takes a status by id. */
   async versionStatuses(login: string): Promise<{ code: string; name: string }[]> {

@@ -69,6 +69,11 @@ export class ShotgridTracker implements Tracker {
   readonly actionMenu = "ShotGrid's right-click menu";
   readonly versionType = 'Version';
 
+  /** The API's names are the ones people see, custom entities aside (their display names need the schema). */
+  typeLabel(entityType: string): string {
+    return entityType;
+  }
+
   /** A Version's status list is site configuration; these two codes are ShotGrid's defaults. */
   async versionStatuses(): Promise<{ code: string; name: string }[]> {
     return [
