@@ -136,12 +136,12 @@ export async function startServer(config: Config, deps: ServerDeps = {}): Promis
     if (config.site !== null) {
       settings = shotgrid({ siteUrl: config.site.url, scriptName: config.site.scriptName, scriptKey: config.site.scriptKey.reveal() });
     } else if (config.ftrack !== null) {
-      settings = { kind: 'ftrack', serverUrl: config.ftrack.url, apiUser: config.ftrack.apiUser, apiKey: config.ftrack.apiKey.reveal() };
+      settings = { kind: 'ftrack', serverUrl: config.ftrack.url, apiUser: config.ftrack.apiUser, apiKey: config.ftrack.apiKey.reveal(), maxConcurrentRequests: config.siteMaxConcurrentRequests };
     } else if (config.sandboxSite === 'ftrack') {
       const ftrack = await startFtrackSandboxFor(config, deps.startFtrackSandbox, log);
       sandbox = ftrack;
       // The sandbox's own site key, public by design (production refuses sandbox mode).
-      settings = { kind: 'ftrack', serverUrl: ftrack.url, apiUser: ftrack.apiUser, apiKey: ftrack.apiKey };
+      settings = { kind: 'ftrack', serverUrl: ftrack.url, apiUser: ftrack.apiUser, apiKey: ftrack.apiKey, maxConcurrentRequests: config.siteMaxConcurrentRequests };
     } else {
       sandbox = await startSandboxFor(config, publicUrl, deps.startSandbox, log);
       // The sandbox's script, whose credentials are public by design (production refuses sandbox mode).

@@ -27,6 +27,8 @@ export interface FtrackSettings {
   /** The service's API user, and the site's API key (System settings → API keys): it acts as the user it names. */
   apiUser: string;
   apiKey: string;
+  /** API requests in flight at once, downloads' redirects included (SITE_MAX_CONCURRENT_REQUESTS). */
+  maxConcurrentRequests: number;
 }
 
 export type TrackerSettings = ShotgridSettings | FtrackSettings;
@@ -48,6 +50,7 @@ export function createTracker(settings: TrackerSettings, options: { log: Logger;
         serverUrl: settings.serverUrl,
         apiUser: settings.apiUser,
         apiKey: settings.apiKey,
+        maxConcurrentRequests: settings.maxConcurrentRequests,
         log: options.log.child({ component: 'ftrack' }),
         ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
       });

@@ -1,6 +1,7 @@
 import { startFtrackSandbox } from '../../src/sandbox/ftrack/site.ts';
 import { createTracker } from '../../src/trackers/create-tracker.ts';
 import { createLogger } from '../../src/log.ts';
+import { countingDispatcher } from '../helpers/counting-dispatcher.ts';
 import { trackerContract } from './tracker-contract.ts';
 
 // The ftrack adapter, made as the service makes it, against the ftrack sandbox (strict where ftrack.md says so,
@@ -8,7 +9,11 @@ import { trackerContract } from './tracker-contract.ts';
 
 trackerContract('ftrack', async () => {
   const site = await startFtrackSandbox();
-  const tracker = createTracker({ kind: 'ftrack', serverUrl: site.url, apiUser: site.apiUser, apiKey: site.apiKey }, { log: createLogger({ level: 'silent' }) });
+  const siteRequests = countingDispatcher(site.url);
+  const tracker = createTracker(
+    { kind: 'ftrack', serverUrl: site.url, apiUser: site.apiUser, apiKey: site.apiKey, maxConcurrentRequests: 3 },
+    { log: createLogger({ level: 'silent' }), dispatcher: siteRequests.dispatcher },
+  );
   const one = (type: 'AssetVersion' | 'Asset' | 'Shot' | 'Project' | 'User', test: (attrs: Record<string, unknown>) => boolean) => site.store.all(type).find((entity) => test(entity.attrs))!;
   const asset = one('Asset', (attrs) => attrs.name === 'sh030_comp');
   const version = one('AssetVersion', (attrs) => attrs.asset_id === asset.attrs.id && attrs.version === 1);
@@ -24,8 +29,12 @@ trackerContract('ftrack', async () => {
     missingId: '00000000-0000-4000-8000-000000000000',
     status: 'Pending Review',
     attachmentsInParts: true,
+    maxConcurrentRequests: 3,
+    siteRequests,
+    setLatency: (latencyMs) => site.faults.update({ latencyMs }),
     close: async () => {
       await tracker.close();
+      await siteRequests.dispatcher.close();
       await site.close();
     },
   };

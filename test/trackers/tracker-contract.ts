@@ -5,6 +5,7 @@ import { request } from 'undici';
 import { TrackerError } from '../../src/trackers/tracker-error.ts';
 import type { EntityId, FileRef, Tracker, UploadTarget } from '../../src/trackers/tracker.ts';
 import { putPart } from '../../src/transfer/storage-put.ts';
+import type { CountingDispatcher } from '../helpers/counting-dispatcher.ts';
 
 // What every site adapter must do, through the Tracker interface alone, against its sandbox site: the actions and
 // the transfer core rely on exactly this. Each adapter's test file runs this suite with its own site and fixtures
@@ -30,6 +31,11 @@ export interface ContractSite {
    * ftrack can (any component). Each site states it; the contract holds the adapter to its site's answer.
    */
   attachmentsInParts: boolean;
+  /** The cap the tracker was made with (SITE_MAX_CONCURRENT_REQUESTS), and its requests to the site counted. */
+  maxConcurrentRequests: number;
+  siteRequests: CountingDispatcher;
+  /** Every answer of the site (and its storage) this much later, 0 to stop. */
+  setLatency(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -108,6 +114,27 @@ export function trackerContract(name: string, open: () => Promise<ContractSite>)
       const listed = files.find((candidate) => candidate.attachmentId === file.attachmentId);
       assert.ok(listed, 'the new attachment is listed');
       assert.equal(sha256(await bytesAt(listed)), sha256(bytes));
+    });
+
+    test('never more requests in flight toward the site than its cap: one user\'s big zip cannot flood the studio\'s site', async () => {
+      const { tracker, login } = site;
+      const files = await tracker.listFiles(login, site.version.type, [site.version.id], { fields: true, attachments: true, thumbnails: false, noteAttachments: false });
+      const file = files.find((candidate) => candidate.link.type === 'upload');
+      assert.ok(file, 'the version has a stored file');
+      site.setLatency(60);
+      site.siteRequests.reset();
+      try {
+        // What a zip's preparation does: many files located at once, with the selection read beside them.
+        const asked = 5 * site.maxConcurrentRequests;
+        const located = await Promise.all([
+          ...Array.from({ length: asked }, () => tracker.locateFile(login, file)),
+          ...Array.from({ length: asked }, () => tracker.lookupSelection(login, site.shot.type, [site.shot.id]).then(() => ({ url: '' }))),
+        ]);
+        assert.equal(located.filter((answer) => answer.url !== '').length, asked);
+      } finally {
+        site.setLatency(0);
+      }
+      assert.equal(site.siteRequests.peak(), site.maxConcurrentRequests, 'as many in flight as the cap allows, and no more');
     });
 
     test('an upload given up leaves nothing to complete', async () => {

@@ -3,6 +3,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { countRetry } from '../../net/metrics.ts';
 import { isNetworkError } from '../../net/network-errors.ts';
+import { RequestLimit } from '../../net/request-limit.ts';
 import { defaultRetryPolicy, parseRetryAfter, withRetries, type RetryPolicy } from '../../net/retry-policy.ts';
 import { errorFromException, FtrackError } from './errors.ts';
 
@@ -27,6 +28,8 @@ export interface FtrackSite {
 }
 
 export interface FtrackApiOptions extends FtrackSite {
+  /** Requests to the server in flight at once, downloads' redirects included (SITE_MAX_CONCURRENT_REQUESTS; 8). */
+  maxConcurrentRequests?: number;
   dispatcher?: Dispatcher;
   retry?: RetryPolicy;
   log?: Logger;
@@ -45,6 +48,8 @@ export class FtrackApi {
   readonly #options: FtrackApiOptions;
   readonly #dispatcher: Dispatcher;
   readonly #ownDispatcher: boolean;
+  /** The server is the whole studio's: one user's zip of 2,000 components must not flood it. */
+  readonly #limit: RequestLimit;
   /** One per service instance, as the JS client sends one per session (ftrack.md). */
   readonly #clientToken = `ami-transfer-${randomUUID()}`;
 
@@ -52,6 +57,7 @@ export class FtrackApi {
     this.#options = options;
     this.serverUrl = new URL(options.serverUrl).origin;
     this.#ownDispatcher = options.dispatcher === undefined;
+    this.#limit = new RequestLimit(options.maxConcurrentRequests ?? 8);
     this.#dispatcher = options.dispatcher ?? new Agent({ keepAliveTimeout: 30_000, connections: 32 });
   }
 
@@ -103,10 +109,11 @@ export class FtrackApi {
     let status: number;
     let location: string | string[] | undefined;
     try {
-      const response = await request(url, { method: 'GET', dispatcher: this.#dispatcher, headersTimeout: this.#options.headersTimeoutMs ?? 60_000 });
-      status = response.statusCode;
-      location = response.headers.location;
-      await response.body.dump();
+      ({ status, location } = await this.#limit.run(async () => {
+        const response = await request(url, { method: 'GET', dispatcher: this.#dispatcher, headersTimeout: this.#options.headersTimeoutMs ?? 60_000 });
+        await response.body.dump();
+        return { status: response.statusCode, location: response.headers.location };
+      }));
     } catch (error) {
       // undici's words only (never the URL), and no cause kept: nothing of the request's URL travels on.
       const code = (error as { code?: unknown }).code;
@@ -141,22 +148,22 @@ export class FtrackApi {
     let text: string;
     let headers: Record<string, string | string[] | undefined>;
     try {
-      const response = await request(new URL('/api', this.serverUrl), {
-        method: 'POST',
-        dispatcher: this.#dispatcher,
-        headersTimeout: this.#options.headersTimeoutMs ?? 60_000,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          'ftrack-user': login ?? this.#options.apiUser,
-          'ftrack-api-key': this.#options.apiKey,
-          'ftrack-clienttoken': this.#clientToken,
-        },
-        body: JSON.stringify(operations),
-      });
-      status = response.statusCode;
-      headers = response.headers;
-      text = await readBounded(response.body);
+      ({ status, headers, text } = await this.#limit.run(async () => {
+        const response = await request(new URL('/api', this.serverUrl), {
+          method: 'POST',
+          dispatcher: this.#dispatcher,
+          headersTimeout: this.#options.headersTimeoutMs ?? 60_000,
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json',
+            'ftrack-user': login ?? this.#options.apiUser,
+            'ftrack-api-key': this.#options.apiKey,
+            'ftrack-clienttoken': this.#clientToken,
+          },
+          body: JSON.stringify(operations),
+        });
+        return { status: response.statusCode, headers: response.headers, text: await readBounded(response.body) };
+      }));
     } catch (error) {
       if (error instanceof FtrackError) throw error;
       const code = (error as { code?: unknown }).code;
