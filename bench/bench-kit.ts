@@ -1,13 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request, type Dispatcher } from 'undici';
-import { ShotgridClient, type ShotgridSession } from '../src/trackers/shotgrid/client.ts';
 import { csrfToken } from '../src/web/csrf.ts';
+import { openBenchSite, sandboxProcess, sandboxReadiness, siteEnv, type BenchSite, type BenchSiteKind } from './bench-sites.ts';
 
 export { inParallel } from './in-parallel.ts';
 
@@ -69,9 +68,7 @@ export function serviceNodeFlags(): string[] {
   return args.filter((arg) => arg.startsWith('--'));
 }
 
-/** The sandbox's API script and the secrets the service is started with (the sandbox's own defaults). */
-export const BENCH_SCRIPT = { name: 'ami-transfer', key: 'sandbox-key' } as const;
-export const BENCH_AMI_SECRET = 'sandbox-secret';
+export { BENCH_SCRIPT } from './bench-sites.ts';
 export const BENCH_SESSION_SECRET = 'bench-session-secret-of-at-least-32-characters';
 
 /**
@@ -105,8 +102,8 @@ export interface BenchStackOptions {
   /** The service's environment beyond what every bench sets. */
   serviceEnv?: Record<string, string>;
   passThrough: { script: string; env?: Record<string, string> };
-  /** The sandbox's menu item whose id is returned, e.g. /ami/upload-files. */
-  menuItem: string;
+  /** Which sandbox site: ShotGrid's, or ftrack's (the service then listens on its event hub). */
+  site: BenchSiteKind;
   dispatcher: Dispatcher;
 }
 
@@ -118,13 +115,8 @@ export interface BenchStack {
   sandbox: Child;
   service: Child;
   passThrough: Child;
-  scriptClient: ShotgridClient;
-  /** The sandbox as its API script sees it. */
-  script: ShotgridSession;
-  demoProjectId: number;
-  amiId: number;
-  /** The service's path the menu item posts to (options.menuItem). */
-  actionPath: string;
+  /** The sandbox site, as the bench stores files and launches actions there. */
+  site: BenchSite;
 }
 
 /**
@@ -141,44 +133,29 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
   const profileArgs = (name: string) => (options.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
   const relayArgs = (name: string) => [...options.relayNodeArgs, ...profileArgs(name)];
 
-  // The sandbox's menu items point at the service; the service's site is the sandbox.
-  const sandbox = startChild(
-    'sandbox',
-    'sandbox/main.js',
-    {
-      SANDBOX_PORT: String(sitePort),
-      SANDBOX_STORAGE_PORT: String(storagePort),
-      SANDBOX_HOST: '127.0.0.1',
-      SANDBOX_DATA_DIR: dataDir,
-      PUBLIC_URL: serviceUrl,
-      SANDBOX_FAULTS: '',
-    },
-    profileArgs('sandbox'),
-  );
-  const service = startChild(
-    'service',
-    'server.js',
-    { ...benchServiceEnv(servicePort!, serviceUrl, siteUrl), ...options.serviceEnv },
-    [...serviceNodeFlags(), ...relayArgs('service')],
-  );
-  const passThrough = startChild('pass-through', options.passThrough.script, { PASS_THROUGH_PORT: String(passThroughPort), ...options.passThrough.env }, relayArgs('pass-through'));
-
+  // The service's site is the sandbox.
+  const sandboxChild = sandboxProcess(options.site, { site: sitePort!, storage: storagePort! }, dataDir, serviceUrl);
+  const sandbox = startChild('sandbox', sandboxChild.script, sandboxChild.env, profileArgs('sandbox'));
   const answers = async (url: string, status: number): Promise<boolean> => {
     const response = await request(url, { dispatcher: options.dispatcher });
     await response.body.dump();
     return response.statusCode === status;
   };
-  await waitFor(sandbox, () => answers(`${siteUrl}/api/v1/entity/projects`, 401));
+  // The site first, as a studio's is: the service's first look at it (and at ftrack's event hub) finds it up.
+  const ready = sandboxReadiness(options.site);
+  await waitFor(sandbox, () => answers(`${siteUrl}${ready.path}`, ready.status));
+  const service = startChild(
+    'service',
+    'server.js',
+    { ...benchServiceEnv(servicePort!, serviceUrl, siteUrl, options.site), ...options.serviceEnv },
+    [...serviceNodeFlags(), ...relayArgs('service')],
+  );
+  const passThrough = startChild('pass-through', options.passThrough.script, { PASS_THROUGH_PORT: String(passThroughPort), ...options.passThrough.env }, relayArgs('pass-through'));
+
   await waitFor(service, () => answers(`${serviceUrl}/readyz`, 200));
   await waitFor(passThrough, async () => passThrough.tail().includes('listening'));
-
-  const scriptClient = new ShotgridClient({ siteUrl, scriptName: BENCH_SCRIPT.name, scriptKey: BENCH_SCRIPT.key });
-  const script = scriptClient.as(null);
-  const [demo] = await script.find('Project', [['name', 'is', 'Demo']], ['name']);
-  if (!demo) throw new Error('the sandbox has no project Demo');
-  const ami = (await script.find('ActionMenuItem', [], ['url'])).find((item) => String(item.url).endsWith(options.menuItem));
-  if (!ami) throw new Error(`the sandbox has no ${options.menuItem} menu item`);
-  return { siteUrl, serviceUrl, passThroughUrl, dataDir, sandbox, service, passThrough, scriptClient, script, demoProjectId: demo.id, amiId: ami.id, actionPath: options.menuItem };
+  const site = await openBenchSite(options.site, siteUrl, serviceUrl, options.dispatcher);
+  return { siteUrl, serviceUrl, passThroughUrl, dataDir, sandbox, service, passThrough, site };
 }
 
 /** Starts a compiled script (a path under dist/, see buildForBench) as a child process. */
@@ -220,6 +197,8 @@ export async function stopChildren(): Promise<void> {
       clearTimeout(timer);
     }),
   );
+  // Stopped on purpose: a bench may start a new stack after this one (another site).
+  children.length = 0;
   removeDataDir();
 }
 
@@ -280,55 +259,9 @@ export async function whileAlive<T>(measure: () => Promise<T>): Promise<T> {
   }
 }
 
-/**
- * Launches the stack's action on `ids` as ShotGrid would: the sandbox's menu signs the POST, the service answers
- * 303 to its page, whose URL is returned.
- */
-export async function launchAction(stack: BenchStack, dispatcher: Dispatcher, entityType: string, ids: readonly number[]): Promise<string> {
-  const signed = await request(`${stack.siteUrl}/sandbox/menu/launch`, {
-    method: 'POST',
-    dispatcher,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      ami_id: stack.amiId,
-      login: 'artist',
-      entity_type: entityType,
-      selected_ids: ids,
-      page_ids: ids,
-      sort_column: 'code',
-      sort_direction: 'asc',
-      grouping_column: '',
-      session_uuid: randomUUID(),
-    }),
-  });
-  const { fields } = (await signed.body.json()) as { fields: [string, string][] };
-  if (signed.statusCode !== 200) throw new Error(`the sandbox refused the launch: ${JSON.stringify(fields)}`);
-  const posted = await request(`${stack.serviceUrl}${stack.actionPath}`, {
-    method: 'POST',
-    dispatcher,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams(fields).toString(),
-  });
-  await posted.body.dump();
-  if (posted.statusCode !== 303) throw new Error(`the launch answered ${posted.statusCode}`);
-  return new URL(String(posted.headers.location), stack.serviceUrl).toString();
-}
-
 /** The CSRF token the action page at `pageUrl` sends with its `purpose` requests (e.g. 'uploads', 'zip'). */
 export function pageToken(pageUrl: string, purpose: string): string {
   return csrfToken(BENCH_SESSION_SECRET, new URL(pageUrl).pathname.split('/').pop() ?? '', purpose);
-}
-
-/** Replaces the sandbox's fault settings (src/sandbox/faults.ts); `{}` turns every fault off. */
-export async function setSandboxFaults(stack: BenchStack, dispatcher: Dispatcher, settings: Record<string, unknown>): Promise<void> {
-  const response = await request(`${stack.siteUrl}/sandbox/admin/faults`, {
-    method: 'PUT',
-    dispatcher,
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(settings),
-  });
-  const text = await response.body.text();
-  if (response.statusCode !== 200) throw new Error(`the sandbox refused the faults ${JSON.stringify(settings)}: ${response.statusCode} ${text}`);
 }
 
 /**
@@ -508,16 +441,13 @@ export function chainCpuPerGiB(runs: readonly MeasuredRun[]): number {
 }
 
 /** The service's settings in every bench: on `port`, reached at `publicUrl`, against the bench's sandbox site. */
-export function benchServiceEnv(port: number, publicUrl: string, siteUrl: string): Record<string, string> {
+export function benchServiceEnv(port: number, publicUrl: string, siteUrl: string, site: BenchSiteKind = 'shotgrid'): Record<string, string> {
   return {
     PORT: String(port),
     HOST: '127.0.0.1',
     PUBLIC_URL: publicUrl,
     NODE_ENV: 'development',
-    SHOTGRID_URL: siteUrl,
-    SHOTGRID_SCRIPT_NAME: BENCH_SCRIPT.name,
-    SHOTGRID_SCRIPT_KEY: BENCH_SCRIPT.key,
-    AMI_SECRET_TOKEN: BENCH_AMI_SECRET,
+    ...siteEnv(site, siteUrl),
     SESSION_SECRET: BENCH_SESSION_SECRET,
     // BENCH_LOG_LEVEL=info (with a bench's *_LOG_DIR) keeps the service's timings, e.g. each zip's listedMs and preparedMs.
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL || 'warn',

@@ -3,7 +3,6 @@ import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
-  BENCH_SCRIPT,
   benchCpuSeconds,
   benchSettings,
   benchStorageFolder,
@@ -15,7 +14,6 @@ import {
   cpuSplitText,
   currentDataDir,
   inParallel,
-  launchAction,
   machineBusySeconds,
   mbPerSecond,
   median,
@@ -24,7 +22,6 @@ import {
   rotated,
   RSS_POLL_MS,
   runBench,
-  setSandboxFaults,
   siteRequestCap,
   startBenchStack,
   stopChildren,
@@ -33,6 +30,7 @@ import {
   type BenchStack,
   type MeasuredRun,
 } from './bench-kit.ts';
+import type { BenchFile, BenchSiteKind } from './bench-sites.ts';
 
 // A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
 // for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site (made at
@@ -114,6 +112,8 @@ const BUSY_CORES = 0.2;
 
 const { rounds, profileDir, relayNodeArgs } = benchSettings('DOWNLOAD');
 const caseNames = (process.env.BENCH_DOWNLOAD_CASES || 'a,b,c').split(',').map((name) => name.trim());
+const sites = (process.env.BENCH_DOWNLOAD_SITES || 'shotgrid,ftrack').split(',').map((name) => name.trim()) as BenchSiteKind[];
+for (const site of sites) if (site !== 'shotgrid' && site !== 'ftrack') throw new Error(`BENCH_DOWNLOAD_SITES: no site "${site}" (shotgrid, ftrack)`);
 const aFileBytes = Number(process.env.BENCH_DOWNLOAD_A_MIB || 256) * MiB;
 const bFileCount = Number(process.env.BENCH_DOWNLOAD_B_FILES || 2000);
 const latencyRounds = Number(process.env.BENCH_DOWNLOAD_LATENCY_ROUNDS || 3);
@@ -181,7 +181,7 @@ const agent = new Agent({ keepAliveTimeout: 60_000, connections: 16 });
 
 type Setup = BenchStack;
 
-function start(): Promise<Setup> {
+function start(site: BenchSiteKind): Promise<Setup> {
   return startBenchStack({
     name: 'download',
     storageFolder: benchStorageFolder(process.env.BENCH_DOWNLOAD_DATA_DIR, fileSets.reduce((sum, set) => sum + setBytes(set), 0) + GiB),
@@ -196,82 +196,47 @@ function start(): Promise<Setup> {
         PASS_THROUGH_API_CAP: String(siteRequestCap()),
       },
     },
-    menuItem: '/ami/download-zip',
+    site,
     dispatcher: agent,
   });
 }
 
 const setBytes = (set: FileSet): number => set.shots * set.filesPerShot * set.fileBytes;
 
-// ---- the files: uploaded through the site's REST API, as a script would ----
-
-interface SourceFile {
-  attachmentId: number;
-  name: string;
-  size: number;
-}
+// ---- the files: stored through the site's API, as a script would ----
 
 interface Prepared {
-  shotIds: number[];
-  /** In the service's order: Shot by Shot as selected, then by name. */
-  files: SourceFile[];
+  /** In the service's order: container by container as selected, then by name. */
+  files: BenchFile[];
   bytes: number;
-  /** The download page launched on the Shots. */
+  /** The download page launched on the containers (Shots on ShotGrid, AssetVersions on ftrack). */
   pageUrl: string;
 }
 
 async function prepare(setup: Setup, set: FileSet, data: Buffer): Promise<Prepared> {
+  const { site } = setup;
   const started = performance.now();
-  const shotIds: number[] = [];
-  for (let s = 1; s <= set.shots; s++) {
-    const shot = await setup.script.create('Shot', {
-      code: `bench_${set.name}_${String(s).padStart(2, '0')}`,
-      description: `download bench, files ${set.name}`,
-      project: { type: 'Project', id: setup.demoProjectId },
-    });
-    shotIds.push(shot.id);
-  }
-  const uploads = shotIds.flatMap((shotId, s) =>
-    Array.from({ length: set.filesPerShot }, (_, f) => ({ shotId, name: `bench_${set.name}_${s + 1}_${String(f + 1).padStart(4, '0')}.bin` })),
+  const containers = await site.makeContainers(`bench_${set.name}`, set.shots);
+  const uploads = containers.flatMap((container, s) =>
+    Array.from({ length: set.filesPerShot }, (_, f) => ({ container, name: `bench_${set.name}_${s + 1}_${String(f + 1).padStart(4, '0')}.bin` })),
   );
   await inParallel(uploads.length, set.uploadParallel, async (index) => {
-    const { shotId, name } = uploads[index]!;
-    const begun = await setup.script.beginUpload({ type: 'Shot', id: shotId, field: null }, name, false);
-    const put = await request(begun.uploadUrl, {
-      method: 'PUT',
-      dispatcher: agent,
-      headers: { 'content-length': String(set.fileBytes) },
-      body: data.subarray(0, set.fileBytes),
-    });
-    const text = await put.body.text();
-    if (put.statusCode !== 200) throw new Error(`storage refused ${name}: ${put.statusCode} ${text.slice(0, 300)}`);
-    await setup.script.completeUpload(begun.completePath, begun.info, {});
+    const { container, name } = uploads[index]!;
+    await site.uploadFile(container, name, data.subarray(0, set.fileBytes));
   });
+  const files = await site.filesOf(containers, set.fileBytes);
+  if (files.length !== uploads.length) throw new Error(`files ${set.name}: the site lists ${files.length} files of the ${site.containerType}s, expected ${uploads.length}`);
 
-  const found = await setup.script.find('Attachment', [['attachment_links', 'in', shotIds.map((id) => ({ type: 'Shot', id }))]], ['filename', 'file_size', 'attachment_links'], {
-    sort: 'id',
-  });
-  const position = new Map(shotIds.map((id, index) => [id, index]));
-  const shotOf = (attachment: (typeof found)[number]) => ((attachment.attachment_links as { id: number }[])[0]?.id ?? -1);
-  // The site states no size for these (file_size null); one it did state would have to be right.
-  if (found.length !== uploads.length || found.some((attachment) => (attachment.file_size ?? set.fileBytes) !== set.fileBytes)) {
-    throw new Error(`files ${set.name}: the site lists ${found.length} attachments of the Shots, expected ${uploads.length} of ${set.fileBytes} bytes`);
-  }
-  const files = found
-    .map((attachment) => ({ attachment, shot: position.get(shotOf(attachment)) ?? -1 }))
-    .sort((x, y) => x.shot - y.shot || String(x.attachment.filename).localeCompare(String(y.attachment.filename)))
-    .map(({ attachment }) => ({ attachmentId: attachment.id, name: String(attachment.filename), size: set.fileBytes }));
-
-  const pageUrl = await launchAction(setup, agent, 'Shot', shotIds);
+  const pageUrl = await site.launch('download-zip', site.containerType, containers);
   const shown = performance.now();
   const page = await request(pageUrl, { dispatcher: agent });
   await page.body.dump();
   if (page.statusCode !== 200) throw new Error(`the download page answered ${page.statusCode}`);
   console.log(
-    `  files ${set.name}: ${files.length} (${(setBytes(set) / MiB).toFixed(0)} MiB) uploaded to ${set.shots} Shots through the REST API ` +
+    `  files ${set.name}: ${files.length} (${(setBytes(set) / MiB).toFixed(0)} MiB) uploaded to ${set.shots} ${site.containerType}s through the site's API ` +
       `in ${((shown - started) / 1000).toFixed(1)} s; the page listing them rendered in ${((performance.now() - shown) / 1000).toFixed(2)} s`,
   );
-  return { shotIds, files, bytes: setBytes(set), pageUrl };
+  return { files, bytes: setBytes(set), pageUrl };
 }
 
 // ---- one measured download ----
@@ -304,27 +269,11 @@ async function drain(body: AsyncIterable<Uint8Array>, first: () => void): Promis
   return bytes;
 }
 
-/** A token for the site's API as the script acting as `login` (sudo), as the service holds one. */
-async function accessToken(setup: Setup, login: string): Promise<string> {
-  const response = await request(`${setup.siteUrl}/api/v1/auth/access_token`, {
-    method: 'POST',
-    dispatcher: agent,
-    headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: BENCH_SCRIPT.name, client_secret: BENCH_SCRIPT.key, scope: `sudo_as_login:${login}` }).toString(),
-  });
-  const grant = (await response.body.json()) as { access_token?: string };
-  if (response.statusCode !== 200 || typeof grant.access_token !== 'string') throw new Error(`the site refused a token: ${response.statusCode}`);
-  return grant.access_token;
-}
-
-/** A file's signed storage URL (the site's 302's Location), asked as the script. */
-const locate = (setup: Setup, file: SourceFile): Promise<string> => setup.script.locate(`/api/v1/entity/attachments/${file.attachmentId}/this_file`, { alt: 'original' });
-
 /** Asks the site for each file's signed storage URL, `parallel` at a time. */
-async function lookUp(setup: Setup, files: readonly SourceFile[], parallel: number): Promise<string[]> {
+async function lookUp(setup: Setup, files: readonly BenchFile[], parallel: number): Promise<string[]> {
   const urls: string[] = new Array(files.length);
   await inParallel(files.length, parallel, async (index) => {
-    urls[index] = await locate(setup, files[index]!);
+    urls[index] = await setup.site.locate(files[index]!);
   });
   return urls;
 }
@@ -376,8 +325,8 @@ async function measured(setup: Setup, prepared: Prepared, variant: Variant): Pro
   const serverPid = server?.process.pid ?? null;
   const sandbox0 = cpuSecondsOf(setup.sandbox.process.pid!);
   const client0 = process.cpuUsage();
-  // The pass-through's token is got beforehand, as the service holds one.
-  const token = variant === 'pass-through' ? await accessToken(setup, 'artist') : null;
+  // How the pass-through asks the site for each file (its token got beforehand, as the service holds one).
+  const lookups = variant === 'pass-through' ? await setup.site.lookups(files) : null;
 
   // The URLs, for the variants that are given them; the clock starts with their lookups.
   const started = performance.now();
@@ -410,10 +359,7 @@ async function measured(setup: Setup, prepared: Prepared, variant: Variant): Pro
     }
     case 'pass-through':
     case 'pass-through-handed-urls': {
-      const list =
-        variant === 'pass-through-handed-urls'
-          ? { urls }
-          : { paths: files.map((file) => `/api/v1/entity/attachments/${file.attachmentId}/this_file?alt=original`), site: setup.siteUrl, token };
+      const list = lookups === null ? { urls } : { lookups: lookups.urls, headers: lookups.headers };
       const posted = await request(`${setup.passThroughUrl}/streams`, {
         method: 'POST',
         dispatcher: agent,
@@ -439,7 +385,7 @@ async function measured(setup: Setup, prepared: Prepared, variant: Variant): Pro
     case 'one-by-one': {
       for (const file of files) {
         const asked = performance.now();
-        const url = await locate(setup, file);
+        const url = await setup.site.locate(file);
         lookupSeconds += (performance.now() - asked) / 1000;
         await fetchFile(url, file.size, first);
       }
@@ -606,15 +552,26 @@ async function runRounds(setup: Setup, list: readonly BenchCase[], count: number
 async function main(): Promise<void> {
   const benchStarted = performance.now();
   console.log(`zip download through the service vs a minimal pass-through, direct and one-by-one (node ${process.version}, ${cpus().length} cores)`);
-  const setup = await start();
   try {
-    console.log(`storage's files in ${dirname(currentDataDir()!)}; uploading the files…`);
+    for (const site of sites) await onSite(site);
+    console.log(`(bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
+  } finally {
+    await agent.close();
+  }
+}
+
+/** Every case on one site: its own sandbox, service and pass-through, stopped before the next site's start. */
+async function onSite(kind: BenchSiteKind): Promise<void> {
+  const setup = await start(kind);
+  try {
+    const siteCases = cases.map((benchCase) => ({ ...benchCase, label: `${setup.site.label} ${benchCase.label}` }));
+    console.log(`\n-- on ${setup.site.label}: storage's files in ${dirname(currentDataDir()!)}; uploading the files…`);
     const data = randomBytes(Math.max(...fileSets.map((set) => set.fileBytes)));
     const prepared = new Map<FileSet, Prepared>();
     for (const set of fileSets) prepared.set(set, await prepare(setup, set, data));
-    const runs = new Map<BenchCase, Run[]>(cases.map((benchCase) => [benchCase, []]));
-    const plain = cases.filter((benchCase) => benchCase.latencyMs === 0);
-    const delayed = cases.filter((benchCase) => benchCase.latencyMs > 0);
+    const runs = new Map<BenchCase, Run[]>(siteCases.map((benchCase) => [benchCase, []]));
+    const plain = siteCases.filter((benchCase) => benchCase.latencyMs === 0);
+    const delayed = siteCases.filter((benchCase) => benchCase.latencyMs > 0);
 
     if (plain.length > 0) {
       // Warm-up, unmeasured: each variant once on each case (JIT, connections, the site's caches, the heap).
@@ -626,7 +583,7 @@ async function main(): Promise<void> {
       for (const benchCase of plain) report(benchCase, prepared.get(benchCase.files)!, runs.get(benchCase)!);
       console.log(
         `\n${rounds} interleaved rounds, medians; the service and the pass-through open up to ${SERVICE_AHEAD} sources ahead (fewer past ` +
-          `${SERVICE_AHEAD_BYTES / MiB} MiB) and size ${SERVICE_SIZING} files at once, at most ${siteRequestCap()} requests to the site's API in flight ` +
+          `${SERVICE_AHEAD_BYTES / MiB} MiB) and size ${SERVICE_SIZING} files at once, at most ${siteRequestCap()} requests to the site in flight ` +
           `(SITE_MAX_CONCURRENT_REQUESTS); direct: ${AHEAD} in flight; the service's status asked as the page does (held until ready). CPU from /proc ` +
           `(${clockTicks} ticks/s), RSS polled every ${RSS_POLL_MS} ms; every transfer's byte count checked.`,
       );
@@ -635,18 +592,16 @@ async function main(): Promise<void> {
     for (const benchCase of delayed) {
       const fewer = Object.entries(benchCase.runsOf ?? {}).map(([variant, runs]) => `, ${LABELS[variant as Variant]} in ${runs === 1 ? 'the first only' : `the first ${runs}`}`);
       console.log(`\n${benchCase.label}: the sandbox's latencyMs fault set to ${benchCase.latencyMs}; ${latencyRounds} rounds${fewer.join('')}, no warm-up…`);
-      await setSandboxFaults(setup, agent, { latencyMs: benchCase.latencyMs });
+      await setup.site.setFaults({ latencyMs: benchCase.latencyMs });
       try {
         await runRounds(setup, [benchCase], latencyRounds, prepared, runs);
       } finally {
-        await setSandboxFaults(setup, agent, {});
+        await setup.site.setFaults({});
       }
       reportLatency(benchCase, prepared.get(benchCase.files)!, runs.get(benchCase)!);
     }
-    console.log(`(bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
   } finally {
-    await setup.scriptClient.close();
-    await agent.close();
+    await setup.site.close();
     await stopChildren();
   }
 }

@@ -15,12 +15,13 @@ import { servePassThrough } from './pass-through-server.ts';
 //
 // The site states no size for files uploaded since 2025, so, as the service's preparation does, each source is
 // sized by storage (a 1-byte Range GET's Content-Range), PASS_THROUGH_SIZING at a time, before the POST answers.
-// For the bench's analysis, the same with the lookups the service makes: given site API paths that answer 302 to
-// a signed URL (`…/attachments/<id>/this_file?alt=original`) and a Bearer token, each source is first the 302 (not
-// followed; at most PASS_THROUGH_API_CAP of them in flight, as the service caps its requests to the site), and
-// its Location is then sized, and read by the GET, as the service reuses a location found while preparing:
+// For the bench's analysis, the same with the lookups the service makes: given the site's URLs that answer 302 to
+// a signed URL (ShotGrid's `…/attachments/<id>/this_file?alt=original` with a Bearer token in the headers, ftrack's
+// `/component/get?id=…` with its key in the query), each source is first the 302 (not followed; at most
+// PASS_THROUGH_API_CAP of them in flight, as the service caps its requests to the site), and its Location is
+// then sized, and read by the GET, as the service reuses a location found while preparing:
 //
-//   POST /streams   {"paths": [...], "site": <origin>, "token": <access token>}
+//   POST /streams   {"lookups": [...], "headers": {...}}
 //
 // The GET opens sources ahead of the one being sent as the service does: up to PASS_THROUGH_AHEAD, fewer once
 // those ahead add up to PASS_THROUGH_AHEAD_BYTES (the first one ahead is always opened).
@@ -34,8 +35,8 @@ const AHEAD_BYTES = Number(process.env.PASS_THROUGH_AHEAD_BYTES || 64 * 1024 * 1
 const SIZING = Number(process.env.PASS_THROUGH_SIZING || 32);
 const apiSlot = limited(Number(process.env.PASS_THROUGH_API_CAP || 8));
 
-/** A signed URL given, or a site path (with its token) whose 302 gives it. */
-type Source = { url: string } | { site: string; path: string; token: string };
+/** A signed URL given, or the site's URL (with the headers to send) whose 302 gives it. */
+type Source = { url: string } | { lookup: string; headers: Record<string, string> };
 interface Sized {
   url: string;
   size: number;
@@ -51,11 +52,11 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 /** Where a source's bytes are: its URL, or the Location the site's 302 gives. */
 async function locate(source: Source): Promise<string> {
   if ('url' in source) return source.url;
-  const response = await request(`${source.site}${source.path}`, { headers: { authorization: `Bearer ${source.token}`, accept: 'application/json' } });
+  const response = await request(source.lookup, { headers: source.headers });
   await response.body.dump();
   const location = response.headers.location;
-  if (response.statusCode !== 302 || typeof location !== 'string') throw new Error(`${source.path} answered ${response.statusCode}`);
-  return location;
+  if (response.statusCode !== 302 || typeof location !== 'string') throw new Error(`a lookup answered ${response.statusCode}`);
+  return new URL(location, source.lookup).toString();
 }
 
 /** The size storage states for a URL, from a 1-byte Range GET (its URL is signed for GET only). */
@@ -112,15 +113,15 @@ servePassThrough((req, res) => {
   void (async () => {
     const path = req.url ?? '/';
     if (req.method === 'POST' && path === '/streams') {
-      const body = (await readJson(req)) as { urls?: unknown; paths?: unknown; site?: unknown; token?: unknown };
+      const body = (await readJson(req)) as { urls?: unknown; lookups?: unknown; headers?: unknown };
       const strings = (list: unknown): list is string[] => Array.isArray(list) && list.every((item) => typeof item === 'string');
       let sources: Source[];
       if (strings(body.urls)) sources = body.urls.map((url) => ({ url }));
-      else if (strings(body.paths) && typeof body.site === 'string' && typeof body.token === 'string') {
-        const { site, token } = body;
-        sources = body.paths.map((path) => ({ site, path, token }));
+      else if (strings(body.lookups) && body.headers !== null && typeof body.headers === 'object') {
+        const headers = body.headers as Record<string, string>;
+        sources = body.lookups.map((lookup) => ({ lookup, headers }));
       } else {
-        res.writeHead(400).end('POST /streams {"urls": [...]} or {"paths": [...], "site", "token"}\n');
+        res.writeHead(400).end('POST /streams {"urls": [...]} or {"lookups": [...], "headers": {...}}\n');
         return;
       }
       const sized = await sizeAll(sources);

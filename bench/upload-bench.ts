@@ -14,7 +14,6 @@ import {
   cpuSplitSince,
   cpuSplitText,
   inParallel,
-  launchAction,
   machineBusySeconds,
   mbPerSecond,
   median,
@@ -23,7 +22,6 @@ import {
   rotated,
   RSS_POLL_MS,
   runBench,
-  setSandboxFaults,
   startBenchStack,
   stopChildren,
   watchRss,
@@ -32,6 +30,7 @@ import {
   type Child,
   type MeasuredRun,
 } from './bench-kit.ts';
+import type { BenchSiteKind, ScriptUpload } from './bench-sites.ts';
 
 // An upload through the service, measured side by side with what it is compared to (issue 4), in one run:
 //
@@ -96,6 +95,8 @@ const BUSY_CORES = 0.2;
 const fileBytes = Number(process.env.BENCH_UPLOAD_MIB || 2048) * MiB;
 const { rounds, profileDir, relayNodeArgs } = benchSettings('UPLOAD');
 const latencyRounds = Number(process.env.BENCH_UPLOAD_LATENCY_ROUNDS ?? 3);
+const sites = (process.env.BENCH_UPLOAD_SITES || 'shotgrid,ftrack').split(',').map((name) => name.trim()) as BenchSiteKind[];
+for (const site of sites) if (site !== 'shotgrid' && site !== 'ftrack') throw new Error(`BENCH_UPLOAD_SITES: no site "${site}" (shotgrid, ftrack)`);
 if (!Number.isSafeInteger(fileBytes) || fileBytes < WARM_UP_BYTES) throw new Error('BENCH_UPLOAD_MIB must be a whole number of MiB, at least 64');
 if (!Number.isInteger(latencyRounds) || latencyRounds < 0) throw new Error('BENCH_UPLOAD_LATENCY_ROUNDS must be a whole number (0: no latency case)');
 
@@ -151,11 +152,12 @@ async function putBytes(url: string, length: number, toRelay: boolean, headers: 
 // ---- the site and the service ----
 
 interface Setup extends BenchStack {
-  versionId: number;
+  /** The version whose review media (movie) every upload replaces. */
+  target: { type: string; id: string };
   objectsDir: string;
 }
 
-async function start(): Promise<Setup> {
+async function start(site: BenchSiteKind): Promise<Setup> {
   const stack = await startBenchStack({
     name: 'upload',
     // A completing upload holds its parts and the joined object: twice the file.
@@ -164,12 +166,10 @@ async function start(): Promise<Setup> {
     relayNodeArgs,
     serviceEnv: { MAX_UPLOAD_BYTES: '' },
     passThrough: { script: 'bench/pass-through.js' },
-    menuItem: '/ami/upload-files',
+    site,
     dispatcher: agent,
   });
-  const [version] = await stack.script.find('Version', [['project', 'is', { type: 'Project', id: stack.demoProjectId }]], ['code'], { sort: 'id', limit: 1 });
-  if (!version) throw new Error('the sandbox has no Version in Demo');
-  return { ...stack, versionId: version.id, objectsDir: join(stack.dataDir, 'storage', 'objects') };
+  return { ...stack, target: await stack.site.reviewTarget(), objectsDir: join(stack.dataDir, 'storage', 'objects') };
 }
 
 interface Page {
@@ -177,9 +177,9 @@ interface Page {
   token: string;
 }
 
-/** Launches upload-files on the Version from the sandbox's menu; the page's URL and its uploads token. */
+/** Launches upload-files on the version from the site's menu; the page's URL and its uploads token. */
 async function launch(setup: Setup): Promise<Page> {
-  const url = await launchAction(setup, agent, 'Version', [setup.versionId]);
+  const url = await setup.site.launch('upload-files', setup.target.type, [setup.target.id]);
   const page = await request(url, { dispatcher: agent });
   await page.body.dump();
   if (page.statusCode !== 200) throw new Error(`the action page answered ${page.statusCode}`);
@@ -191,7 +191,7 @@ interface ServiceUpload {
   partSize: number;
   partCount: number;
   status: string;
-  results: { ok: boolean; attachmentId?: number | null; message?: string }[] | null;
+  results: { ok: boolean; attachmentId?: string | number | null; message?: string }[] | null;
 }
 
 async function serviceCall(page: Page, method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<ServiceUpload> {
@@ -218,15 +218,15 @@ interface Run extends MeasuredRun {
 interface Steps<T> {
   begin(): Promise<T>;
   parts(state: T): Promise<void>;
-  /** Completes; resolves to the Attachment the upload created, as the service or the site says. */
-  complete(state: T): Promise<number | null>;
+  /** Completes; resolves to the file the upload created (an Attachment, a component), as the service says. */
+  complete(state: T): Promise<string | null>;
 }
 
-function measure<T>(setup: Setup, variant: Variant, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
-  return whileAlive(() => measured(setup, variant, bytes, server, steps));
+function measure<T>(setup: Setup, variant: Variant, filename: string, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
+  return whileAlive(() => measured(setup, variant, filename, bytes, server, steps));
 }
 
-async function measured<T>(setup: Setup, variant: Variant, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
+async function measured<T>(setup: Setup, variant: Variant, filename: string, bytes: number, server: Child | null, steps: Steps<T>): Promise<Run> {
   const before = new Set(readdirSync(setup.objectsDir));
   const serverPid = server?.process.pid ?? null;
   const rss = serverPid === null ? null : watchRss(serverPid);
@@ -252,7 +252,7 @@ async function measured<T>(setup: Setup, variant: Variant, bytes: number, server
   const totalSeconds = (performance.now() - started) / 1000;
   const serverRssGrowth = rss?.stop() ?? null;
 
-  await verify(setup, variant, bytes, reported, before);
+  await verify(setup, variant, bytes, reported, before, filename);
   return {
     variant,
     bytes,
@@ -268,21 +268,17 @@ async function measured<T>(setup: Setup, variant: Variant, bytes: number, server
 }
 
 /**
- * The Version's movie is the new upload, with the right size: the object's file in storage, and the site's
- * Attachment.file_size if it states one (the site leaves it null on attachments made since 2025, as on every
- * upload here). The object's file is then removed from the bench's own data folder (nothing reads it again),
- * so that folder holds one upload at a time: in /dev/shm that is memory, on a disk it is writeback that would
- * otherwise still be running during the next variant.
+ * The version's review media is the new upload, with the right size: the object's file in storage, and the size the
+ * site states if it states one (ShotGrid leaves it null on attachments made since 2025, as on every upload here).
+ * The object's file is then removed from the bench's own data folder (nothing reads it again), so that folder holds
+ * one upload at a time: in /dev/shm that is memory, on a disk it is writeback that would otherwise still be running
+ * during the next variant.
  */
-async function verify(setup: Setup, variant: Variant, bytes: number, reported: number | null, before: Set<string>): Promise<void> {
-  const version = await setup.script.read('Version', setup.versionId, ['sg_uploaded_movie']);
-  const movie = version?.sg_uploaded_movie as { id?: unknown } | null | undefined;
-  const attachmentId = typeof movie?.id === 'number' ? movie.id : null;
-  if (attachmentId === null) throw new Error(`${variant}: the Version has no uploaded movie after the upload`);
-  if (reported !== null && reported !== attachmentId) throw new Error(`${variant}: the upload reported Attachment ${reported}, the Version holds ${attachmentId}`);
-  const attachment = await setup.script.read('Attachment', attachmentId, ['file_size']);
-  const stated = attachment?.file_size ?? null;
-  if (stated !== null && stated !== bytes) throw new Error(`${variant}: Attachment ${attachmentId} is ${String(stated)} bytes, not ${bytes}`);
+async function verify(setup: Setup, variant: Variant, bytes: number, reported: string | null, before: Set<string>, filename: string): Promise<void> {
+  const media = await setup.site.reviewMedia(setup.target, filename);
+  if (media === null) throw new Error(`${variant}: the version has not got ${filename} as its review media after the upload`);
+  if (reported !== null && reported !== media.id) throw new Error(`${variant}: the upload reported file ${reported}, the version holds ${media.id}`);
+  if (media.size !== null && media.size !== bytes) throw new Error(`${variant}: the site states ${media.size} bytes, not ${bytes}`);
   const added = readdirSync(setup.objectsDir).filter((name) => !before.has(name));
   if (added.length !== 1) throw new Error(`${variant}: expected one new object in storage, found ${added.length}`);
   const file = join(setup.objectsDir, added[0]!);
@@ -292,33 +288,6 @@ async function verify(setup: Setup, variant: Variant, bytes: number, reported: n
 }
 
 // ---- the variants ----
-
-interface SiteUpload {
-  info: Record<string, unknown>;
-  firstUrl: string;
-  completePath: string;
-  nextPartPath: string;
-  etags: string[];
-}
-
-async function beginAtSite(setup: Setup, filename: string): Promise<SiteUpload> {
-  const start = await setup.script.beginUpload({ type: 'Version', id: setup.versionId, field: 'sg_uploaded_movie' }, filename, true);
-  if (start.nextPartPath === null) throw new Error('the site began a multipart upload without get_next_part');
-  return { info: start.info, firstUrl: start.uploadUrl, completePath: start.completePath, nextPartPath: start.nextPartPath, etags: [] };
-}
-
-/** Part n's presigned URL: the first came with the upload, the others by number from get_next_part's link. */
-async function partLink(setup: Setup, upload: SiteUpload, n: number): Promise<string> {
-  if (n === 1) return upload.firstUrl;
-  const path = new URL(upload.nextPartPath, setup.siteUrl);
-  path.searchParams.set('part_number', String(n));
-  return (await setup.script.nextPart(`${path.pathname}${path.search}`)).uploadUrl;
-}
-
-async function completeAtSite(setup: Setup, upload: SiteUpload): Promise<null> {
-  await setup.script.completeUpload(upload.completePath, { ...upload.info, etags: upload.etags }, {});
-  return null;
-}
 
 /** The part's ETag, checked against the MD5 of its bytes (what Content-MD5 checked before storage refused it). */
 function stored(variant: Variant, n: number, length: number, answer: { status: number; etag: string; text: string }): string {
@@ -331,9 +300,9 @@ async function runVariant(setup: Setup, variant: Variant, bytes: number, partSiz
   const filename = `bench-${variant}-${tag}.mov`;
   if (variant === 'service') {
     const page = await launch(setup);
-    return measure(setup, variant, bytes, setup.service, {
+    return measure(setup, variant, filename, bytes, setup.service, {
       begin: async () => {
-        const upload = await serviceCall(page, 'POST', '', { name: filename, size: bytes, targets: [setup.versionId] });
+        const upload = await serviceCall(page, 'POST', '', { name: filename, size: bytes, targets: [setup.target.id] });
         const lengths = partLengths(bytes, upload.partSize);
         if (lengths.length !== upload.partCount) throw new Error(`the service planned ${upload.partCount} parts, expected ${lengths.length}`);
         prepareDigests(lengths); // a no-op after the first run of each size: the digests are known
@@ -349,7 +318,7 @@ async function runVariant(setup: Setup, variant: Variant, bytes: number, partSiz
         const done = await serviceCall(page, 'POST', `/${upload.id}/complete`);
         const result = done.results?.[0];
         if (done.status !== 'done' || !result?.ok) throw new Error(`service: the upload did not complete: ${JSON.stringify(done)}`);
-        return typeof result.attachmentId === 'number' ? result.attachmentId : null;
+        return result.attachmentId === undefined || result.attachmentId === null ? null : String(result.attachmentId);
       },
     });
   }
@@ -357,17 +326,24 @@ async function runVariant(setup: Setup, variant: Variant, bytes: number, partSiz
   const python = variant === 'python';
   const lengths = partLengths(bytes, python ? PYTHON_PART_BYTES : partSize);
   prepareDigests(lengths);
-  return measure(setup, variant, bytes, variant === 'pass-through' ? setup.passThrough : null, {
-    begin: () => beginAtSite(setup, filename),
-    parts: (upload) => {
+  return measure<{ upload: ScriptUpload; etags: string[] }>(setup, variant, filename, bytes, variant === 'pass-through' ? setup.passThrough : null, {
+    begin: async () => ({ upload: await setup.site.beginReviewUpload(setup.target, filename, bytes, lengths.length), etags: [] }),
+    parts: ({ upload, etags }) => {
       const send = async (n: number): Promise<void> => {
-        const link = await partLink(setup, upload, n);
-        const url = variant === 'pass-through' ? `${setup.passThroughUrl}/?url=${encodeURIComponent(link)}` : link;
-        upload.etags[n - 1] = stored(variant, n, lengths[n - 1]!, await putBytes(url, lengths[n - 1]!, variant === 'pass-through'));
+        const link = await upload.partLocation(n);
+        // Through the pass-through: the link and the headers it needs (none for a part on either site) in its query.
+        const url =
+          variant === 'pass-through'
+            ? `${setup.passThroughUrl}/?${new URLSearchParams({ url: link.url, ...(Object.keys(link.headers).length > 0 ? { headers: JSON.stringify(link.headers) } : {}) })}`
+            : link.url;
+        etags[n - 1] = stored(variant, n, lengths[n - 1]!, await putBytes(url, lengths[n - 1]!, variant === 'pass-through', variant === 'pass-through' ? {} : link.headers));
       };
       return inParallel(lengths.length, python ? 1 : PARALLEL_PARTS, (index) => send(index + 1));
     },
-    complete: (upload) => completeAtSite(setup, upload),
+    complete: async ({ upload, etags }) => {
+      await upload.complete(etags);
+      return null;
+    },
   });
 }
 
@@ -414,7 +390,7 @@ function table(runs: readonly Run[], variants: readonly Variant[]): void {
   }
 }
 
-function report(runs: Run[], partSize: number): void {
+function report(runs: Run[], partSize: number, siteLabel: string): void {
   const { of, rate, totalRate, paired } = figures(runs);
   table(runs, VARIANTS);
   const service = rate('service');
@@ -422,7 +398,7 @@ function report(runs: Run[], partSize: number): void {
   const serviceCpu = median(of('service').map((run) => perGiB(run.serverCpuSeconds!, run)));
   const passCpu = median(of('pass-through').map((run) => perGiB(run.serverCpuSeconds!, run)));
   const rssPeak = Math.max(...of('service').map((run) => run.serverRssGrowth!)) / MiB;
-  console.log(`\nratios (medians of the parts phase; per round in brackets):`);
+  console.log(`\n${siteLabel}: ratios (medians of the parts phase; per round in brackets):`);
   console.log(`  service ÷ pass-through   ${ratio.toFixed(3)}  [${paired('pass-through')}]  target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}`);
   console.log(`    begin → complete       ${(totalRate('service') / totalRate('pass-through')).toFixed(2)}`);
   console.log(`  service ÷ direct         ${(service / rate('direct')).toFixed(2)}  [${paired('direct')}]`);
@@ -449,9 +425,9 @@ function report(runs: Run[], partSize: number): void {
   );
 }
 
-function reportLatency(runs: Run[]): void {
+function reportLatency(runs: Run[], siteLabel: string): void {
   const { rate, totalRate, paired } = figures(runs);
-  console.log(`\nwith ${LATENCY_MS} ms latency on every site and storage request:`);
+  console.log(`\n${siteLabel}, with ${LATENCY_MS} ms latency on every site and storage request:`);
   table(runs, LATENCY_VARIANTS);
   const parts = rate('service') / rate('python');
   const total = totalRate('service') / totalRate('python');
@@ -485,40 +461,49 @@ async function runRounds(setup: Setup, variants: readonly Variant[], count: numb
 async function main(): Promise<void> {
   const benchStarted = performance.now();
   console.log(`upload through the service vs a minimal pass-through, direct and the python strategy (node ${process.version}, ${cpus().length} cores)`);
-  const setup = await start();
+  try {
+    for (const site of sites) await onSite(site);
+    console.log(`(bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
+  } finally {
+    await agent.close();
+  }
+}
+
+/** Every case on one site: its own sandbox, service and pass-through, stopped before the next site's start. */
+async function onSite(kind: BenchSiteKind): Promise<void> {
+  const setup = await start(kind);
   try {
     // The service's plan for this size: announced once and cancelled, before anything is timed.
     const planPage = await launch(setup);
-    const plan = await serviceCall(planPage, 'POST', '', { name: 'bench-plan.mov', size: fileBytes, targets: [setup.versionId] });
+    const plan = await serviceCall(planPage, 'POST', '', { name: 'bench-plan.mov', size: fileBytes, targets: [setup.target.id] });
     await serviceCall(planPage, 'DELETE', `/${plan.id}`);
     const partSize = plan.partSize;
     if (plan.partCount < 2) throw new Error('the file must be more than one part');
     data = randomBytes(Math.max(partSize, PYTHON_PART_BYTES));
+    md5ByLength.clear();
     prepareDigests([...partLengths(fileBytes, partSize), ...partLengths(fileBytes, PYTHON_PART_BYTES)]);
     console.log(
-      `${(fileBytes / MiB).toFixed(0)} MiB, ${plan.partCount} parts of ${partSize / MiB} MiB; storage's files in ${dirname(setup.objectsDir)}; ` +
-        `warming up with ${WARM_UP_BYTES / MiB} MiB each…`,
+      `\n-- on ${setup.site.label}: ${(fileBytes / MiB).toFixed(0)} MiB as the review media of ${setup.target.type} ${setup.target.id}, ${plan.partCount} parts of ${partSize / MiB} MiB; ` +
+        `storage's files in ${dirname(setup.objectsDir)}; warming up with ${WARM_UP_BYTES / MiB} MiB each…`,
     );
 
     for (const variant of VARIANTS) await runVariant(setup, variant, WARM_UP_BYTES, partSize, 'warm-up');
 
-    report(await runRounds(setup, VARIANTS, rounds, partSize, ''), partSize);
+    report(await runRounds(setup, VARIANTS, rounds, partSize, ''), partSize, setup.site.label);
 
     if (latencyRounds > 0) {
-      console.log(`\nthe same upload with ${LATENCY_MS} ms latency on every site and storage request: service and python strategy…`);
-      await setSandboxFaults(setup, agent, { latencyMs: LATENCY_MS });
+      console.log(`\n${setup.site.label}: the same upload with ${LATENCY_MS} ms latency on every site and storage request: service and python strategy…`);
+      await setup.site.setFaults({ latencyMs: LATENCY_MS });
       let latencyRuns: Run[];
       try {
         latencyRuns = await runRounds(setup, LATENCY_VARIANTS, latencyRounds, partSize, 'latency-');
       } finally {
-        await setSandboxFaults(setup, agent, {});
+        await setup.site.setFaults({});
       }
-      reportLatency(latencyRuns);
+      reportLatency(latencyRuns, setup.site.label);
     }
-    console.log(`(bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
   } finally {
-    await setup.scriptClient.close();
-    await agent.close();
+    await setup.site.close();
     await stopChildren();
   }
 }
