@@ -35,7 +35,9 @@ import type { BenchFile, BenchSiteKind } from './bench-sites.ts';
 // A zip download through the service, measured side by side with what it is compared to (issue 5), in one run,
 // for (a) 8 files × 256 MiB and (b) 2,000 files × 256 KiB, attachments of a few Shots at the sandbox site (made at
 // run time: the site states no size for them, file_size null, as for every file since 2025), and (c) (b)'s files
-// again with 50 ms of latency on every site and storage request (issue 11):
+// again with 50 ms of latency on every site and storage request (issue 11). Every case runs on each sandbox site
+// (bench/bench-sites.ts): ShotGrid's (attachments of new Shots) and ftrack's (components of new AssetVersions,
+// with the size stated), each with its own processes, the same targets (issue 15):
 //
 //   (1) service       the download page's zip on the real service (`node dist/server.js` with the node flags of
 //                     `npm start`; every process here runs from the build), launched on the Shots from the
@@ -47,10 +49,10 @@ import type { BenchFile, BenchSiteKind } from './bench-sites.ts';
 //                     sources opened ahead (up to 32, fewer past 64 MiB). Timed from the click (the POST) to the
 //                     zip's first byte and to its last, preparation included;
 //   (2) pass-through  the same files, in the same order, through a minimal pass-through
-//                     (bench/download-pass-through.ts, plain `node` with V8's defaults): given each file's path at
-//                     the site and a token, it opens each source as the protocol requires, the site's 302
-//                     (`…/attachments/<id>/this_file?alt=original`, not followed; no more in flight than the
-//                     service's cap) and a 1-byte Range GET of its signed Location to size it (32 files at once, as
+//                     (bench/download-pass-through.ts, plain `node` with V8's defaults): given each file's lookup
+//                     at the site, it opens each source as the protocol requires, the site's 302 (ShotGrid's
+//                     `…/attachments/<id>/this_file?alt=original` with a token, ftrack's `/component/get?id=…` with
+//                     its key; not followed; no more in flight than the service's cap) and a 1-byte Range GET of its signed Location to size it (32 files at once, as
 //                     the service), all before its POST answers; its GET then pipes the bodies, in order, into one
 //                     response of that length, opened ahead as the service opens them; nothing else (no listing, no
 //                     zip headers, no CRC-32, no manifest, no retries, no status). Timed from its POST to the first
@@ -90,7 +92,8 @@ import type { BenchFile, BenchSiteKind } from './bench-sites.ts';
 // BENCH_DOWNLOAD_PROFILE_DIR (run the service, the pass-through and the sandbox with --cpu-prof, profiles written there),
 // BENCH_DOWNLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
 // BENCH_DOWNLOAD_RELAY_NODE_ARGS (node flags for the service and the pass-through, e.g. --trace-gc),
-// BENCH_DOWNLOAD_LOG_DIR (every child's output also written there, as <name>.log). The service inherits
+// BENCH_DOWNLOAD_LOG_DIR (every child's output also written there, as <name>.log), BENCH_DOWNLOAD_SITES (default
+// "shotgrid,ftrack"). The service inherits
 // SITE_MAX_CONCURRENT_REQUESTS from this environment (8 when unset); the pass-through is given the same cap.
 
 const KiB = 1024;

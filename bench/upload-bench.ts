@@ -74,7 +74,9 @@ import type { BenchSiteKind, ScriptUpload } from './bench-sites.ts';
 // BENCH_UPLOAD_PROFILE_DIR (run the service, the pass-through and the sandbox with --cpu-prof, profiles written there),
 // BENCH_UPLOAD_DATA_DIR (where the sandbox's storage keeps its files; /dev/shm by default when it has room),
 // BENCH_UPLOAD_RELAY_NODE_ARGS (node flags for the service and the pass-through, e.g. --trace-gc), BENCH_UPLOAD_LOG_DIR
-// (every child's output also written there, as <name>.log).
+// (every child's output also written there, as <name>.log), BENCH_UPLOAD_SITES (default "shotgrid,ftrack": every case
+// on each sandbox site, with its own processes and the same targets, bench/bench-sites.ts; on ftrack the movie is an
+// AssetVersion's review-media component, its parts' links all given at the start).
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -13,6 +13,8 @@ export interface CountingDispatcher {
   dispatcher: Dispatcher;
   /** The most requests to the origin in flight at once since the last reset. */
   peak(): number;
+  /** Requests sent to the origin since the last reset. */
+  sent(): number;
   reset(): void;
 }
 
@@ -20,6 +22,7 @@ export function countingDispatcher(origin: string): CountingDispatcher {
   const counted = new URL(origin).origin;
   let inFlight = 0;
   let peak = 0;
+  let sent = 0;
   // undici's DecoratorHandler passes every callback on (its types know only the older ones).
   const Decorator = DecoratorHandler as unknown as new (handler: Dispatcher.DispatchHandler) => Decorated;
   class Counted extends Decorator {
@@ -40,14 +43,17 @@ export function countingDispatcher(origin: string): CountingDispatcher {
   const dispatcher = new Agent().compose((dispatch) => (options, handler) => {
     if (new URL(String(options.origin)).origin !== counted) return dispatch(options, handler);
     inFlight += 1;
+    sent += 1;
     peak = Math.max(peak, inFlight);
     return dispatch(options, new Counted(handler));
   });
   return {
     dispatcher,
     peak: () => peak,
+    sent: () => sent,
     reset: () => {
       peak = inFlight;
+      sent = 0;
     },
   };
 }

@@ -69,9 +69,7 @@ async function signedDownload(deps: DownloadDeps, actor: Actor, id: string | nul
   if (id === null) return null;
   const component = deps.store.find('Component', [id]);
   if (!component || !actor.canRead(component)) return null;
-  const placed = deps.store
-    .all('ComponentLocation')
-    .find((entry) => entry.attrs.component_id === id && entry.attrs.location_id === SERVER_LOCATION_ID);
+  const placed = deps.store.withAttr('ComponentLocation', 'component_id', id).find((entry) => entry.attrs.location_id === SERVER_LOCATION_ID);
   const key = placed?.attrs.resource_identifier;
   if (typeof key !== 'string' || key === '') return null;
   return deps.serverLocation.downloadUrl(key, fileNameOf(component));

@@ -108,9 +108,7 @@ function writableComponent(deps: ApiDeps, actor: Actor, componentId: unknown): E
 /** Accepted and recorded as a job; the sandbox does not encode (ftrack.md: `encode_media` → {job_id}). */
 function encodeMedia(deps: ApiDeps, actor: Actor, operation: Record<string, unknown>): Record<string, unknown> {
   const component = writableComponent(deps, actor, operation.component_id);
-  const placed = deps.store
-    .all('ComponentLocation')
-    .find((entry) => entry.attrs.component_id === component.attrs.id && entry.attrs.location_id === SERVER_LOCATION_ID);
+  const placed = deps.store.withAttr('ComponentLocation', 'component_id', component.attrs.id ?? null).find((entry) => entry.attrs.location_id === SERVER_LOCATION_ID);
   const stored = placed && typeof placed.attrs.resource_identifier === 'string' && deps.serverLocation.storage.head(placed.attrs.resource_identifier);
   if (!stored) throw validationError(`Component "${String(component.attrs.id)}" has no data in the server location to encode.`);
   let versionId: string | null = null;

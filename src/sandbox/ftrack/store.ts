@@ -18,6 +18,12 @@ export class EntityStore {
   readonly #byId = new Map<string, Entity>();
   /** Each concrete type's entities, in insertion order (queries and collections scan one type, not the store). */
   readonly #byType = new Map<ConcreteTypeName, Set<Entity>>();
+  /**
+   * Entities by the value of one attribute (`Type\u0000attr` → value → entities), built the first time a type's
+   * attribute is looked up and kept up to date by insert, update and remove: a server's indexes, so that listing
+   * thousands of components does not scan every ComponentLocation for each of them.
+   */
+  readonly #byAttr = new Map<string, Map<StoredValue, Set<Entity>>>();
 
   insert(entity: Entity): Entity {
     const key = keyOf(entity);
@@ -34,10 +40,46 @@ export class EntityStore {
       this.#byType.set(entity.type, ofType);
     }
     ofType.add(entity);
+    this.#index(entity, true);
     return entity;
   }
 
+  /** Changes attributes (never the primary key: updates refuse that), keeping the indexes true. */
+  update(entity: Entity, changes: Readonly<Record<string, StoredValue>>): void {
+    const changed = Object.keys(changes).filter((name) => changes[name] !== entity.attrs[name]);
+    this.#index(entity, false, changed);
+    Object.assign(entity.attrs, changes);
+    this.#index(entity, true, changed);
+  }
+
+  /** The entities of `type` (its concrete subtypes for an abstract one) whose `attribute` is `value`. */
+  withAttr(type: EntityTypeName, attribute: string, value: StoredValue): Entity[] {
+    return entityDef(type).concrete.flatMap((concrete) => {
+      let index = this.#byAttr.get(`${concrete}\u0000${attribute}`);
+      if (!index) {
+        index = new Map();
+        this.#byAttr.set(`${concrete}\u0000${attribute}`, index);
+        for (const entity of this.#byType.get(concrete) ?? []) add(index, entity.attrs[attribute] ?? null, entity);
+      }
+      // Insertion order (an entity whose attribute changed comes last, as after a server's re-index).
+      return [...(index.get(value) ?? [])];
+    });
+  }
+
+  /** Adds `entity` to (or takes it out of) the indexes of its type, or only those of the `only` attributes. */
+  #index(entity: Entity, present: boolean, only?: readonly string[]): void {
+    for (const [key, index] of this.#byAttr) {
+      if (!key.startsWith(`${entity.type}\u0000`)) continue;
+      const attribute = key.slice(entity.type.length + 1);
+      if (only && !only.includes(attribute)) continue;
+      const value = entity.attrs[attribute] ?? null;
+      if (present) add(index, value, entity);
+      else index.get(value)?.delete(entity);
+    }
+  }
+
   remove(entity: Entity): void {
+    this.#index(entity, false);
     this.#byKey.delete(keyOf(entity));
     this.#byType.get(entity.type)?.delete(entity);
     const id = entity.attrs.id;
@@ -78,7 +120,7 @@ export class EntityStore {
   collectionOf(entity: Entity, attribute: Extract<AttributeDef, { kind: 'collection' }>): Entity[] {
     const id = entity.attrs.id;
     if (typeof id !== 'string') return [];
-    return this.all(attribute.target).filter((member) => member.attrs[attribute.backKey] === id);
+    return this.withAttr(attribute.target, attribute.backKey, id);
   }
 
   /** The project an entity belongs to (null for global records: users, statuses, locations, types…). */
@@ -102,7 +144,7 @@ export class EntityStore {
       case 'FileComponent': {
         if (typeof entity.attrs.version_id === 'string') return parent(entity.attrs.version_id);
         // A note's attachment belongs where its note does.
-        const attached = this.all('NoteComponent').find((link) => link.attrs.component_id === entity.attrs.id);
+        const [attached] = this.withAttr('NoteComponent', 'component_id', entity.attrs.id ?? null);
         return attached ? parent(attached.attrs.note_id) : null;
       }
       case 'NoteComponent':
@@ -120,6 +162,12 @@ export class EntityStore {
         return null;
     }
   }
+}
+
+function add(index: Map<StoredValue, Set<Entity>>, value: StoredValue, entity: Entity): void {
+  let entities = index.get(value);
+  if (!entities) index.set(value, (entities = new Set()));
+  entities.add(entity);
 }
 
 export function keyOf(entity: Entity): string {

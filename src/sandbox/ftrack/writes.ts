@@ -72,7 +72,7 @@ export function updateEntity(context: WriteContext, entityType: unknown, entityK
   const updated: Entity = { type: entity.type, attrs: { ...entity.attrs, ...changes } };
   checkReferences(context, updated);
   context.actor.checkWrite('update', entity);
-  Object.assign(entity.attrs, changes);
+  context.store.update(entity, changes);
   return entity;
 }
 
@@ -239,9 +239,7 @@ function checkReferences(context: WriteContext, entity: Entity): void {
 /** One ComponentLocation per component and location: a component is in a location once. */
 function checkUniqueInLocation(context: WriteContext, entity: Entity): void {
   if (entity.type !== 'ComponentLocation') return;
-  const clash = context.store
-    .all('ComponentLocation')
-    .some((other) => other.attrs.component_id === entity.attrs.component_id && other.attrs.location_id === entity.attrs.location_id);
+  const clash = context.store.withAttr('ComponentLocation', 'component_id', entity.attrs.component_id ?? null).some((other) => other.attrs.location_id === entity.attrs.location_id);
   if (clash) throw validationError(`Component "${String(entity.attrs.component_id)}" is already in location "${String(entity.attrs.location_id)}".`);
 }
 
@@ -253,7 +251,7 @@ function checkUniqueInLocation(context: WriteContext, entity: Entity): void {
 async function removeWithOwned(context: WriteContext, entity: Entity, depth: number): Promise<void> {
   if (depth > 8) throw validationError('Too deep a delete.');
   const store = context.store;
-  const id = entity.attrs.id;
+  const id = entity.attrs.id ?? null;
   const owned = (type: 'Metadata' | 'Note', key: string) => store.all(type).filter((other) => other.attrs[key] === id);
   switch (entity.type) {
     case 'Project':
@@ -266,10 +264,10 @@ async function removeWithOwned(context: WriteContext, entity: Entity, depth: num
       break;
     }
     case 'Asset':
-      for (const version of store.all('AssetVersion').filter((v) => v.attrs.asset_id === id)) await removeWithOwned(context, version, depth + 1);
+      for (const version of store.withAttr('AssetVersion', 'asset_id', id)) await removeWithOwned(context, version, depth + 1);
       break;
     case 'AssetVersion':
-      for (const component of store.all('FileComponent').filter((c) => c.attrs.version_id === id)) await removeWithOwned(context, component, depth + 1);
+      for (const component of store.withAttr('FileComponent', 'version_id', id)) await removeWithOwned(context, component, depth + 1);
       for (const item of store.all('ListObject').filter((listed) => listed.attrs.entity_id === id)) store.remove(item);
       break;
     case 'AssetVersionList':
@@ -279,8 +277,8 @@ async function removeWithOwned(context: WriteContext, entity: Entity, depth: num
       for (const link of store.all('NoteComponent').filter((c) => c.attrs.note_id === id)) store.remove(link);
       break;
     case 'FileComponent':
-      for (const link of store.all('NoteComponent').filter((c) => c.attrs.component_id === id)) store.remove(link);
-      for (const placed of store.all('ComponentLocation').filter((c) => c.attrs.component_id === id)) {
+      for (const link of store.withAttr('NoteComponent', 'component_id', id)) store.remove(link);
+      for (const placed of store.withAttr('ComponentLocation', 'component_id', id)) {
         if (placed.attrs.location_id === SERVER_LOCATION_ID && typeof placed.attrs.resource_identifier === 'string') {
           await context.removeData(placed.attrs.resource_identifier);
         }

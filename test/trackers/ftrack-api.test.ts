@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { startFtrackSandbox, type FtrackSandbox } from '../../src/sandbox/ftrack/site.ts';
+import { FtrackApi } from '../../src/trackers/ftrack/api.ts';
+import { countingDispatcher, type CountingDispatcher } from '../helpers/counting-dispatcher.ts';
+
+// A long query's pages: every entity once, in the server's order, with the pages after the first asked four to a
+// batch (a remote server's round trips are what a listing of thousands of components waits on).
+
+let site: FtrackSandbox;
+let counted: CountingDispatcher;
+let api: FtrackApi;
+
+before(async () => {
+  site = await startFtrackSandbox({ pageSize: 2 });
+  counted = countingDispatcher(site.url);
+  api = new FtrackApi({ serverUrl: site.url, apiUser: site.apiUser, apiKey: site.apiKey, dispatcher: counted.dispatcher });
+});
+after(async () => {
+  await counted?.dispatcher.close();
+  await site?.close();
+});
+
+test('a query answered in pages of 2 gives every entity once, in order, in 1 + ⌈(n − 2) / 8⌉ calls', async () => {
+  const expected = site.store.all('FileComponent').map((component) => component.attrs.id);
+  assert.ok(expected.length > 8, `enough components for more than one batch (${expected.length})`);
+  counted.reset();
+  const found = await api.query(null, 'select id from FileComponent');
+  assert.deepEqual(found.map((component) => component.id), expected);
+  assert.equal(counted.sent(), 1 + Math.ceil((expected.length - 2) / 8));
+});
+
+test('a query that fits its first page is one call; one that ends inside a batch stops there', async () => {
+  counted.reset();
+  assert.equal((await api.query(null, 'select id from Location')).length, 2);
+  assert.equal(counted.sent(), 1);
+  counted.reset();
+  const users = site.store.all('User').length;
+  assert.equal((await api.query(null, 'select id from User')).length, users);
+  assert.equal(counted.sent(), 1 + Math.ceil((users - 2) / 8));
+});
