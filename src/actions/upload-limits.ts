@@ -1,9 +1,16 @@
 import type { Config } from '../config.ts';
+import type { UploadSlot } from '../trackers/tracker.ts';
 
 // The largest file an action's uploads take: the service's limit, and for thumbnails the lower image limit.
 // The page shows it (and refuses bigger files before anything starts); the upload API enforces it.
 
 export type UploadLimits = Pick<Config, 'maxUploadBytes' | 'thumbnailMaxBytes'>;
+
+/** What an action's uploads write: a Version's review media, the thumbnail, or a new attachment. */
+export function slotOf(action: string): UploadSlot {
+  if (action === 'set-thumbnail') return 'thumbnail';
+  return action === 'upload-files' || action === 'submit-for-review' ? 'review-media' : 'attachment';
+}
 
 /** Bytes per file for this action's uploads, or null for no limit. */
 export function uploadLimitFor(action: string, limits: UploadLimits): number | null {

@@ -18,7 +18,7 @@ import { UploadError, type UploadRecord, type UploadResult, type UploadSessions 
 import { HttpError } from '../web/errors.ts';
 import { httpErrorFromSiteChange } from '../web/site-errors.ts';
 import type { LaunchRecords, NewRecordEntry } from './launch-record.ts';
-import { uploadLimitFor } from './upload-limits.ts';
+import { slotOf, uploadLimitFor } from './upload-limits.ts';
 
 // The upload API the action pages drive (docs/decisions/0004-upload-protocol.md), under the launch's address:
 //
@@ -76,16 +76,9 @@ interface UploadRules {
 
 function rulesFor(context: ActionContext, deps: UploadRouteDeps): UploadRules {
   const maxBytes = uploadLimitFor(context.action, { maxUploadBytes: deps.maxUploadBytes, thumbnailMaxBytes: deps.thumbnailMaxBytes });
-  switch (context.action) {
-    case 'set-thumbnail':
-      // Upload type Thumbnail: the site makes the thumbnail from it, or shows none when it cannot.
-      return { slot: 'thumbnail', maxBytes, expect: 'image' };
-    case 'upload-files':
-    case 'submit-for-review':
-      return { slot: 'review-media', maxBytes, expect: null };
-    default:
-      return { slot: 'attachment', maxBytes, expect: null };
-  }
+  const slot = slotOf(context.action);
+  // A thumbnail: the site makes it from an image, or shows none when it cannot.
+  return { slot, maxBytes, expect: slot === 'thumbnail' ? 'image' : null };
 }
 
 /**

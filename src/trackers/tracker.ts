@@ -197,6 +197,11 @@ export interface Tracker {
    * the site (as `login`) once what kind of storage it has.
    */
   multipartAllowed(login: string, target: UploadTarget): Promise<boolean>;
+  /**
+   * Whether a multipart upload may begin before its size and part count are known (a plain form's file, read as it
+   * comes): ShotGrid signs each part when asked; ftrack signs the size and every part's link up front.
+   */
+  readonly unsizedMultipart: boolean;
   /** Begins an upload of `file` to `target` as `login`. */
   beginUpload(login: string, target: UploadTarget, file: NewUpload): Promise<TrackerUpload>;
   /**

@@ -52,15 +52,21 @@ interface TargetRun {
 }
 
 /**
- * Largest file of unknown size held whole for a site that takes it in one piece only (attachments, thumbnails):
- * its size is known only once it has been read, and the one PUT needs it first.
+ * Largest file of unknown size held whole for a target that takes it in one piece (ShotGrid's attachments,
+ * thumbnails; anything on a site that must know the size first, ftrack): its size is known only once it has been
+ * read, and the one PUT needs it first.
  */
 export const HELD_SINGLE_PUT_MAX = 64 * MiB;
 
+/** Whether a file of unknown size must be held whole for `target`: it goes in parts only where the site takes parts before it knows the size. */
+export async function heldWhole(tracker: Tracker, login: string, target: UploadTarget): Promise<boolean> {
+  return !(tracker.unsizedMultipart && (await tracker.multipartAllowed(login, target)));
+}
+
 export async function uploadHeld(job: HeldUploadJob, source: Readable, options: HeldUploadOptions = {}): Promise<TargetOutcome[]> {
   const parallel = Math.max(1, options.parallelParts ?? 4);
-  const inParts = job.plan.size === null ? await Promise.all(job.targets.map((target) => job.tracker.multipartAllowed(job.login, target))) : [];
-  if (inParts.includes(false)) {
+  const wholes = job.plan.size === null ? await Promise.all(job.targets.map((target) => heldWhole(job.tracker, job.login, target))) : [];
+  if (wholes.includes(true)) {
     const max = options.singlePutMax ?? HELD_SINGLE_PUT_MAX;
     await options.budget?.acquire(max);
     try {

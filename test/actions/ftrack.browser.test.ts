@@ -389,6 +389,40 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     await screenshot(page, 'review-cancelled');
   });
 
+  test('Without JavaScript the plain form uploads to ftrack: each file held whole (ftrack signs its size first) and stored byte-identical; a file over the hold says the page needs JavaScript', async () => {
+    const { url } = await launchedPage('AssetVersion', versionIds('sh020_comp v001'), 'Upload files');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, javaScriptEnabled: false });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(url);
+    const name = (await page.locator('#upload-targets .entity').first().getAttribute('data-name'))!;
+    assert.match((await page.locator('.plain-submit').textContent()) ?? '', /Without JavaScript, at most 64 MiB a file\./, 'the page says the form\'s limit');
+    await screenshot(page, 'form-page');
+    const bytes = testBytes(5 * MiB + 3, 46);
+    const path = join(files, `${name}.mov`);
+    await writeFile(path, bytes);
+    await page.locator('#upload-file-input').setInputFiles(path);
+    await Promise.all([page.waitForURL(/\/form-upload\?/), page.getByRole('button', { name: 'Upload', exact: true }).click()]);
+    await page.locator('h1', { hasText: 'Upload results' }).waitFor();
+    assert.match((await page.locator('.lead').textContent()) ?? '', /1 of 1 file uploaded\./);
+    const component = sandbox.store.all('FileComponent').find((candidate) => candidate.attrs.size === bytes.length);
+    assert.ok(component, 'a component of the file\'s size');
+    assert.equal(sha256(await componentBytes(String(component.attrs.id))), sha256(bytes));
+    await screenshot(page, 'form-results');
+
+    // Past the 64 MiB the form holds: refused with what to do, nothing left at ftrack.
+    await page.getByRole('link', { name: 'Back to the upload page' }).click();
+    const big = join(files, `${name}.mp4`);
+    await writeFile(big, testBytes(64 * MiB + 1, 47));
+    const components = sandbox.store.all('FileComponent').length;
+    await page.locator('#upload-file-input').setInputFiles(big);
+    await Promise.all([page.waitForURL(/\/form-upload\?/), page.getByRole('button', { name: 'Upload', exact: true }).click()]);
+    await page.locator('h1', { hasText: 'Upload results' }).waitFor();
+    assert.match((await page.locator('.result-failed').textContent()) ?? '', /over 64 MiB .*with JavaScript on/);
+    assert.equal(sandbox.store.all('FileComponent').length, components, 'nothing begun at ftrack');
+    await page.close();
+  });
+
   test('no page broke its Content Security Policy', () => {
     assert.deepEqual(cspViolations, []);
   });

@@ -335,6 +335,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     await page.goto(pageUrl);
     const submit = page.getByRole('button', { name: 'Upload', exact: true });
     assert.equal(await submit.isVisible(), true, 'the plain submit shows when no script runs');
+    assert.doesNotMatch((await page.locator('.plain-submit').textContent()) ?? '', /at most/, 'a movie goes in parts: no limit of the form\'s own');
     // Named like neither Version: only "every file to every Version" sends it anywhere, so the mode must arrive.
     const file = await writeTestFile('sh040_plate.mov', 6 * MiB + 1, 14);
     await page.getByLabel('Send every file to every selected Version').check();
@@ -363,6 +364,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     // attach-files: the display name field arrives before the file, and names the attachment.
     const shot = idOf('Shot', 'sh040');
     await page.goto(await launch('Attach files', 'Shot', [shot]));
+    assert.match((await page.locator('.plain-submit').textContent()) ?? '', /Without JavaScript, at most 64 MiB a file\./, 'an attachment goes in one piece: held whole');
     const notes = await writeTestFile('plate notes.txt', 2_000, 18);
     await page.getByLabel('Display name').fill('Plate notes');
     await page.locator('#upload-file-input').setInputFiles(notes.path);

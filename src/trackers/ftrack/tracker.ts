@@ -29,6 +29,8 @@ export class FtrackTracker implements Tracker {
   // Actions are offered for a selection in the web UI's Actions menu (the listener answers its discover).
   readonly actionMenu = "ftrack's Actions menu";
   readonly versionType = 'AssetVersion';
+  /** get_upload_metadata signs the size and gives every part's link at once (ftrack.md). */
+  readonly unsizedMultipart = false;
 
   typeLabel(entityType: string): string {
     return TYPE_LABELS[entityType] ?? entityType;

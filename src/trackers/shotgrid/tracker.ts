@@ -68,6 +68,8 @@ export class ShotgridTracker implements Tracker {
   readonly siteName = 'ShotGrid';
   readonly actionMenu = "ShotGrid's right-click menu";
   readonly versionType = 'Version';
+  /** Each part's link comes from get_next_part as it is needed. */
+  readonly unsizedMultipart = true;
 
   /** The API's names are the ones people see, custom entities aside (their display names need the schema). */
   typeLabel(entityType: string): string {
