@@ -2,10 +2,9 @@ import express, { type Request, type RequestHandler, type Response, type Router 
 import { allActions, appliesTo, entityTypesText, findAction, type ActionDefinition } from '../actions/registry.ts';
 import type { LaunchRecords } from '../actions/launch-record.ts';
 import { recordLists } from '../actions/record-view.ts';
-import { slotOf, uploadLimitFor } from '../actions/upload-limits.ts';
+import { plainFormLimitFor, slotOf, uploadLimitFor } from '../actions/upload-limits.ts';
 import type { Config } from '../config.ts';
 import type { SelectedEntity, Selection, Tracker } from '../trackers/tracker.ts';
-import { HELD_SINGLE_PUT_MAX, heldWhole } from '../transfer/held-upload.ts';
 import type { ByteBudget } from '../net/byte-budget.ts';
 import { CSRF_FIELD, csrfToken, requireCsrfToken } from '../web/csrf.ts';
 import { ERROR_CODES, HttpError } from '../web/errors.ts';
@@ -221,7 +220,8 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
 
     // Without JavaScript, a file that must be held whole has a limit of its own (the page says it).
     const first = context.selectedIds[0];
-    const held = action.page === 'upload' && first !== undefined && (await heldWhole(tracker, context.user.login, { type: context.entityType, id: first, slot: slotOf(action.action) }));
+    const plainFormMaxBytes =
+      action.page === 'upload' && first !== undefined ? await plainFormLimitFor(tracker, context.user.login, { type: context.entityType, id: first, slot: slotOf(action.action) }) : null;
     res.set('Cache-Control', 'no-store');
     res.render(action.page === 'upload' ? 'actions/upload' : 'ami/selection', {
       ...launchPageLocals(config.publicPath, csrfSecret, action, context, selection, tracker.typeLabel(context.entityType)),
@@ -230,7 +230,7 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
       uploadToken: csrfToken(csrfSecret, context.id, 'uploads'),
       formUploadAction: `${pagePath(config.publicPath, context)}/form-upload?${CSRF_FIELD}=${csrfToken(csrfSecret, context.id, 'form-upload')}`,
       maxUploadBytes: uploadLimitFor(action.action, config),
-      plainFormMaxBytes: held ? HELD_SINGLE_PUT_MAX : null,
+      plainFormMaxBytes,
       parallelParts: config.uploadParallelParts,
       // set-thumbnail: where the page asks whether the new thumbnails are ready (src/actions/thumbnail-routes.ts).
       thumbnailsApi: `${pagePath(config.publicPath, context)}/thumbnails`,
