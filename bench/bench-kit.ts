@@ -1,7 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request, type Dispatcher } from 'undici';
@@ -221,13 +221,28 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** The settings every bench reads from BENCH_<prefix>_*: rounds, profile and log folders, node flags for the relays. */
-export function benchSettings(prefix: 'UPLOAD' | 'DOWNLOAD'): { rounds: number; profileDir: string | null; relayNodeArgs: string[] } {
+export function benchSettings(prefix: 'UPLOAD' | 'DOWNLOAD'): { rounds: number; profileDir: string | null; relayNodeArgs: string[]; sites: BenchSiteKind[] } {
   const env = (name: string): string | undefined => process.env[`BENCH_${prefix}_${name}`];
   const rounds = Number(env('ROUNDS') || 5);
   if (!Number.isInteger(rounds) || rounds < 2) throw new Error(`BENCH_${prefix}_ROUNDS must be a whole number, at least 2`);
   logDir = env('LOG_DIR') || null;
   if (logDir) mkdirSync(logDir, { recursive: true });
-  return { rounds, profileDir: env('PROFILE_DIR') || null, relayNodeArgs: (env('RELAY_NODE_ARGS') ?? '').split(/\s+/).filter((arg) => arg !== '') };
+  // Every case on each sandbox site in turn (bench-sites.ts).
+  const sites = (env('SITES') || 'shotgrid,ftrack').split(',').map((name) => name.trim());
+  for (const site of sites) if (site !== 'shotgrid' && site !== 'ftrack') throw new Error(`BENCH_${prefix}_SITES: no site "${site}" (shotgrid, ftrack)`);
+  return { rounds, profileDir: env('PROFILE_DIR') || null, relayNodeArgs: (env('RELAY_NODE_ARGS') ?? '').split(/\s+/).filter((arg) => arg !== ''), sites: sites as BenchSiteKind[] };
+}
+
+/** A bench's `main`: its title, then `onSite` for each site in turn, then how long it all took. */
+export async function onEachSite(title: string, sites: readonly BenchSiteKind[], onSite: (site: BenchSiteKind) => Promise<void>, dispatcher: Dispatcher): Promise<void> {
+  const started = performance.now();
+  console.log(`${title} (node ${process.version}, ${cpus().length} cores)`);
+  try {
+    for (const site of sites) await onSite(site);
+    console.log(`(bench took ${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  } finally {
+    await dispatcher.close();
+  }
 }
 
 /** Runs a bench's `main` under a watchdog; a failure prints the children's last output, and no child outlives it. */

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import {
@@ -17,6 +16,7 @@ import {
   machineBusySeconds,
   mbPerSecond,
   median,
+  onEachSite,
   pageToken,
   perGiB,
   rotated,
@@ -113,10 +113,8 @@ const WATCHDOG_MS = 45 * 60_000;
 /** Other processes busier than this during a run make its figures suspect (this machine may be shared). */
 const BUSY_CORES = 0.2;
 
-const { rounds, profileDir, relayNodeArgs } = benchSettings('DOWNLOAD');
+const { rounds, profileDir, relayNodeArgs, sites } = benchSettings('DOWNLOAD');
 const caseNames = (process.env.BENCH_DOWNLOAD_CASES || 'a,b,c').split(',').map((name) => name.trim());
-const sites = (process.env.BENCH_DOWNLOAD_SITES || 'shotgrid,ftrack').split(',').map((name) => name.trim()) as BenchSiteKind[];
-for (const site of sites) if (site !== 'shotgrid' && site !== 'ftrack') throw new Error(`BENCH_DOWNLOAD_SITES: no site "${site}" (shotgrid, ftrack)`);
 const aFileBytes = Number(process.env.BENCH_DOWNLOAD_A_MIB || 256) * MiB;
 const bFileCount = Number(process.env.BENCH_DOWNLOAD_B_FILES || 2000);
 const latencyRounds = Number(process.env.BENCH_DOWNLOAD_LATENCY_ROUNDS || 3);
@@ -552,16 +550,7 @@ async function runRounds(setup: Setup, list: readonly BenchCase[], count: number
   }
 }
 
-async function main(): Promise<void> {
-  const benchStarted = performance.now();
-  console.log(`zip download through the service vs a minimal pass-through, direct and one-by-one (node ${process.version}, ${cpus().length} cores)`);
-  try {
-    for (const site of sites) await onSite(site);
-    console.log(`(bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
-  } finally {
-    await agent.close();
-  }
-}
+const main = () => onEachSite('zip download through the service vs a minimal pass-through, direct and one-by-one', sites, onSite, agent);
 
 /** Every case on one site: its own sandbox, service and pass-through, stopped before the next site's start. */
 async function onSite(kind: BenchSiteKind): Promise<void> {

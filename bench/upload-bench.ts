@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
 import {
@@ -17,6 +16,7 @@ import {
   machineBusySeconds,
   mbPerSecond,
   median,
+  onEachSite,
   pageToken,
   perGiB,
   rotated,
@@ -95,10 +95,8 @@ const WATCHDOG_MS = 30 * 60_000;
 const BUSY_CORES = 0.2;
 
 const fileBytes = Number(process.env.BENCH_UPLOAD_MIB || 2048) * MiB;
-const { rounds, profileDir, relayNodeArgs } = benchSettings('UPLOAD');
+const { rounds, profileDir, relayNodeArgs, sites } = benchSettings('UPLOAD');
 const latencyRounds = Number(process.env.BENCH_UPLOAD_LATENCY_ROUNDS ?? 3);
-const sites = (process.env.BENCH_UPLOAD_SITES || 'shotgrid,ftrack').split(',').map((name) => name.trim()) as BenchSiteKind[];
-for (const site of sites) if (site !== 'shotgrid' && site !== 'ftrack') throw new Error(`BENCH_UPLOAD_SITES: no site "${site}" (shotgrid, ftrack)`);
 if (!Number.isSafeInteger(fileBytes) || fileBytes < WARM_UP_BYTES) throw new Error('BENCH_UPLOAD_MIB must be a whole number of MiB, at least 64');
 if (!Number.isInteger(latencyRounds) || latencyRounds < 0) throw new Error('BENCH_UPLOAD_LATENCY_ROUNDS must be a whole number (0: no latency case)');
 
@@ -460,16 +458,7 @@ async function runRounds(setup: Setup, variants: readonly Variant[], count: numb
 
 // ---- main ----
 
-async function main(): Promise<void> {
-  const benchStarted = performance.now();
-  console.log(`upload through the service vs a minimal pass-through, direct and the python strategy (node ${process.version}, ${cpus().length} cores)`);
-  try {
-    for (const site of sites) await onSite(site);
-    console.log(`(bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s)`);
-  } finally {
-    await agent.close();
-  }
-}
+const main = () => onEachSite('upload through the service vs a minimal pass-through, direct and the python strategy', sites, onSite, agent);
 
 /** Every case on one site: its own sandbox, service and pass-through, stopped before the next site's start. */
 async function onSite(kind: BenchSiteKind): Promise<void> {

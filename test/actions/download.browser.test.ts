@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Download, type Page } from 'playwright-core';
 import { isFileValue } from '../../src/sandbox/records.ts';
 import { formatBytes } from '../../src/shared/format-bytes.ts';
+import { screenshotWidths, tabTo } from '../helpers/page-checks.ts';
 import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../helpers/service.ts';
 import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
 
@@ -20,7 +21,6 @@ import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
 // Set SCREENSHOT_DIR to keep screenshots of the page at 1280 and 640 px (before, done, failed).
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const screenshotDir = process.env['SCREENSHOT_DIR'];
 const SHOTS = ['sh010', 'sh020', 'sh030'];
 /** What the zip holds for the three Shots without thumbnails: attachments, the local plate, the Notes' attachments. */
 const EXPECTED_ENTRIES = [
@@ -88,15 +88,7 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
     return hashes;
   }
 
-  async function screenshot(page: Page, name: string): Promise<void> {
-    if (screenshotDir === undefined) return;
-    const viewport = page.viewportSize()!;
-    for (const width of [1280, 640]) {
-      await page.setViewportSize({ width, height: 900 });
-      await page.screenshot({ path: join(screenshotDir, `download-${name}-${width}.png`), fullPage: true });
-    }
-    await page.setViewportSize(viewport);
-  }
+  const screenshot = (page: Page, name: string) => screenshotWidths(page, `download-${name}`);
 
   /** Nothing on the page is wider than the viewport (ShotGrid's 640 px modal included). */
   async function assertFits(page: Page, width: number): Promise<void> {
@@ -242,11 +234,8 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
     const context = await newContext();
     const page = await context.newPage();
     await page.goto(launched.pageUrl);
-    await page.locator('a.brand').focus();
     const button = page.getByRole('button', { name: 'Download zip' });
-    const focused = () => button.evaluate((el) => el === document.activeElement);
-    for (let presses = 0; presses < 15 && !(await focused()); presses++) await page.keyboard.press('Tab');
-    assert.ok(await focused(), 'the Download button is reachable with Tab');
+    await tabTo(page, button);
     const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
     const zip = await saved(download, 'keyboard.zip');
     assert.equal(zip.failure, null);

@@ -13,6 +13,7 @@ import { startServer, type RunningServer } from '../../src/server.ts';
 import { thumbnailPng } from '../../src/sandbox/media.ts';
 import { csrfToken } from '../../src/web/csrf.ts';
 import { testBytes } from '../helpers/sandbox-api.ts';
+import { assertFitsWidth, screenshotWidths, tabTo } from '../helpers/page-checks.ts';
 import { TEST_SESSION_SECRET } from '../helpers/service.ts';
 import { unrefLongTimers } from '../sandbox/ftrack/helpers.ts';
 import { formatBytes } from '../../src/shared/format-bytes.ts';
@@ -30,7 +31,6 @@ import { checkWithAllReaders, readWithPython } from '../transfer/zip/archive-che
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const MiB = 1024 * 1024;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-const screenshotDir = process.env['SCREENSHOT_DIR'];
 
 describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
   let sandbox: FtrackSandbox;
@@ -97,24 +97,8 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     return { page, url };
   }
 
-  /** Nothing on the page is wider than the viewport (ftrack's widget and ShotGrid's 640 px modal alike). */
-  async function assertFits(page: Page, width: number): Promise<void> {
-    const viewport = page.viewportSize()!;
-    await page.setViewportSize({ width, height: viewport.height });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.equal(overflow, 0, `nothing wider than ${width} px`);
-    await page.setViewportSize(viewport);
-  }
 
-  async function screenshot(page: Page, name: string): Promise<void> {
-    if (screenshotDir === undefined) return;
-    const viewport = page.viewportSize()!;
-    for (const width of [1280, 640]) {
-      await page.setViewportSize({ width, height: 900 });
-      await page.screenshot({ path: join(screenshotDir, `ftrack-${name}-${width}.png`), fullPage: true });
-    }
-    await page.setViewportSize(viewport);
-  }
+  const screenshot = (page: Page, name: string) => screenshotWidths(page, `ftrack-${name}`);
 
   /** The AssetVersions of the seeded shots, by their names in the menu (e.g. "sh010_comp v002"). */
   function versionIds(...names: string[]): string[] {
@@ -165,7 +149,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
       uploads.push(bytes);
     }
     await frame.locator('#upload-status', { hasText: 'All uploads finished: 2 files done.' }).waitFor();
-    if (screenshotDir) await page.screenshot({ path: join(screenshotDir, 'ftrack-upload-1280.png'), fullPage: true });
+    await screenshot(page, 'upload');
 
     // In ftrack's storage, as components of the AssetVersion: each file byte-identical.
     const version = (await frame.locator('#upload-targets .entity').first().getAttribute('data-id'))!;
@@ -206,7 +190,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     assert.ok(component, 'the movie is a component of a version');
     assert.ok(sandbox.store.all('AssetVersion').some((version) => version.attrs.id === component.attrs.version_id), 'of an AssetVersion');
     assert.equal(sha256(await componentBytes(String(component.attrs.id))), sha256(movie));
-    if (screenshotDir) await page.screenshot({ path: join(screenshotDir, 'ftrack-review-1280.png'), fullPage: true });
+    await screenshot(page, 'review');
     await page.close();
   });
 
@@ -222,7 +206,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     const entity = sandbox.store.all('Shot').find((candidate) => candidate.attrs.id === shot)!;
     assert.equal(typeof entity.attrs.thumbnail_id, 'string', 'the Shot has a thumbnail component');
     assert.equal(sha256(await componentBytes(String(entity.attrs.thumbnail_id))), sha256(image));
-    if (screenshotDir) await page.screenshot({ path: join(screenshotDir, 'ftrack-thumbnail-1280.png'), fullPage: true });
+    await screenshot(page, 'thumbnail');
     await page.close();
   });
 
@@ -240,7 +224,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     const component = sandbox.store.all('FileComponent').find((candidate) => candidate.attrs.name === 'layout notes');
     assert.ok(component, 'a component named after the file');
     assert.equal(sha256(await componentBytes(String(component.attrs.id))), sha256(bytes));
-    if (screenshotDir) await page.screenshot({ path: join(screenshotDir, 'ftrack-attach-1280.png'), fullPage: true });
+    await screenshot(page, 'attach');
     await page.close();
   });
 
@@ -262,7 +246,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
       ['Version', 'Version'],
       'the type as ftrack\'s users read it',
     );
-    await assertFits(page, 640);
+    await assertFitsWidth(page, 640);
     await screenshot(page, 'download-listing');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download zip' }).click()]);
@@ -299,11 +283,8 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
 
   test('Download as zip by keyboard, and on a page whose launch has ended: it says so and sends the user back to ftrack\'s Actions menu', async () => {
     const { page, url } = await launchedPage('AssetVersion', versionIds('sh020_comp v001'), 'Download as zip');
-    await page.locator('a.brand').focus();
     const button = page.getByRole('button', { name: 'Download zip' });
-    const focused = () => button.evaluate((el) => el === document.activeElement);
-    for (let presses = 0; presses < 15 && !(await focused()); presses++) await page.keyboard.press('Tab');
-    assert.ok(await focused(), 'the Download button is reachable with Tab');
+    await tabTo(page, button);
     const [download] = await Promise.all([page.waitForEvent('download'), page.keyboard.press('Enter')]);
     assert.equal(await download.failure(), null);
     await page.locator('#download-text').filter({ hasText: /^Done: / }).waitFor({ timeout: 30_000 });
@@ -356,7 +337,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     ]);
     assert.match((await page.locator('#selection-heading').textContent()) ?? '', /^To Versions/, 'ftrack\'s word for its AssetVersions');
     await page.locator('#upload-status', { hasText: '1 file ready, 3 refused, 1 without a target' }).waitFor();
-    await assertFits(page, 640);
+    await assertFitsWidth(page, 640);
     await screenshot(page, 'upload-refused');
     await plan.getByRole('button', { name: 'Clear' }).click();
     assert.equal(sandbox.store.all('FileComponent').length, componentsBefore, 'nothing was begun at ftrack');

@@ -8,6 +8,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import type { EntityRef } from '../../src/sandbox/records.ts';
 import { thumbnailPng } from '../../src/sandbox/media.ts';
 import { MiB } from '../../src/transfer/part-plan.ts';
+import { assertFitsWidth, screenshotWidths } from '../helpers/page-checks.ts';
 import { bearer, call, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
 import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../helpers/service.ts';
 
@@ -19,7 +20,6 @@ import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../hel
 // Set SCREENSHOT_DIR to keep screenshots at 1280 and 640 px.
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const screenshotDir = process.env['SCREENSHOT_DIR'];
 
 describe('thumbnails and submissions for review in chromium', { timeout: 300_000 }, () => {
   let env: ServiceWithSandbox;
@@ -61,24 +61,9 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
     return { path, bytes };
   }
 
-  async function screenshot(page: Page, name: string): Promise<void> {
-    if (screenshotDir === undefined) return;
-    const width = page.viewportSize()?.width ?? 1280;
-    for (const shotWidth of [1280, 640]) {
-      await page.setViewportSize({ width: shotWidth, height: 900 });
-      await page.screenshot({ path: join(screenshotDir, `${name}-${shotWidth}.png`), fullPage: true });
-    }
-    await page.setViewportSize({ width, height: 900 });
-  }
+  const screenshot = screenshotWidths;
 
-  /** Nothing on the page is wider than the viewport (the 640 px modal included). */
-  async function assertFits(page: Page, width: number): Promise<void> {
-    const before = page.viewportSize()!;
-    await page.setViewportSize({ width, height: before.height });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.equal(overflow, 0, `nothing wider than ${width} px`);
-    await page.setViewportSize(before);
-  }
+  const assertFits = assertFitsWidth;
 
   test('set-thumbnail: images matched to Shots by name, a non-image refused by content, each new thumbnail pending and then shown', async () => {
     const shots = [idOf('Shot', 'sh010'), idOf('Shot', 'sh020')];

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log.ts';
 import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { MiB } from '../../src/transfer/part-plan.ts';
+import { assertFitsWidth, screenshotWidths } from '../helpers/page-checks.ts';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
 import { api, bearer, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
 
@@ -23,7 +24,6 @@ import { api, bearer, download, sha256, testBytes } from '../helpers/sandbox-api
 // Set SCREENSHOT_DIR to keep screenshots of the mapping, the progress and the results at 1280 and 640 px.
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const screenshotDir = process.env['SCREENSHOT_DIR'];
 const SESSION_SECRET = 'upload-browser-test-session-secret-0123456789';
 
 describe('uploading from the action pages in chromium', { timeout: 600_000 }, () => {
@@ -153,24 +153,9 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     return file.body;
   }
 
-  async function screenshot(page: Page, name: string): Promise<void> {
-    if (screenshotDir === undefined) return;
-    const width = page.viewportSize()?.width ?? 1280;
-    for (const shotWidth of [1280, 640]) {
-      await page.setViewportSize({ width: shotWidth, height: 900 });
-      await page.screenshot({ path: join(screenshotDir, `upload-${name}-${shotWidth}.png`), fullPage: true });
-    }
-    await page.setViewportSize({ width, height: 900 });
-  }
+  const screenshot = (page: Page, name: string) => screenshotWidths(page, `upload-${name}`);
 
-  /** Nothing on the page is wider than the viewport (the 640 px modal included). */
-  async function assertFits(page: Page, width: number): Promise<void> {
-    const before = page.viewportSize()!;
-    await page.setViewportSize({ width, height: before.height });
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-    assert.equal(overflow, 0, `nothing wider than ${width} px`);
-    await page.setViewportSize(before);
-  }
+  const assertFits = assertFitsWidth;
 
   /** Confirms the mapping, accepting what it says first (a Version's movie replaced), as a user who read it does. */
   async function confirmUpload(plan: ReturnType<Page['locator']>, label: string): Promise<void> {
