@@ -39,3 +39,32 @@ test('a query that fits its first page is one call; one that ends inside a batch
   assert.equal((await api.query(null, 'select id from User')).length, users);
   assert.equal(counted.sent(), 1 + Math.ceil((users - 2) / 8));
 });
+
+test('a server whose later pages come back shorter than the first loses no entity and repeats none', async () => {
+  // A stand-in /api: 20 entities; the first page holds 5, every later one at most 3, whatever limit is asked.
+  const { createServer } = await import('node:http');
+  const total = 20;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      const replies = (JSON.parse(body) as { expression: string }[]).map(({ expression }) => {
+        const from = Number(/offset (\d+)/.exec(expression)?.[1] ?? 0);
+        const count = Math.max(0, Math.min(from === 0 ? 5 : 3, total - from));
+        const data = Array.from({ length: count }, (_, i) => ({ __entity_type__: 'Status', id: `s${from + i}` }));
+        return { action: 'query', data, metadata: { next: { offset: from + count < total ? from + count : null } } };
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(replies));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as { port: number };
+    const shortPages = new FtrackApi({ serverUrl: `http://127.0.0.1:${port}`, apiUser: 'ami-transfer', apiKey: 'key' });
+    const found = await shortPages.query(null, 'select id from Status');
+    assert.deepEqual(found.map((status) => status.id), Array.from({ length: total }, (_, i) => `s${i}`));
+    await shortPages.close();
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

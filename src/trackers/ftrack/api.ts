@@ -111,8 +111,9 @@ export class FtrackApi {
         const page = pageOf(replies[i], from);
         found.push(...page.data);
         offset = page.next;
-        // The query ran out within this batch: the pages asked beyond it are empty.
-        if (offset === null) break;
+        // The query ran out within this batch (the pages asked beyond it are empty), or a page came back shorter
+        // than the first one: the rest of the batch would skip entities, so paging goes on from where it says.
+        if (offset === null || offset !== offsets[i + 1]) break;
       }
     }
     return found;
