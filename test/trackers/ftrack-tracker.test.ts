@@ -68,6 +68,15 @@ describe('the ftrack adapter', () => {
     assert.deepEqual((await tracker.lookupSelection('outsider', 'AssetVersion', [version])).hiddenIds, [version]);
   });
 
+  test('two versions of one asset in one reply are both named by it: ftrack writes the asset in full once, then as a reference', async () => {
+    const ids = [versionId(site, 'sh010_comp', 1), versionId(site, 'sh010_comp', 2)];
+    const { visible } = await tracker.lookupSelection('coord', 'AssetVersion', ids);
+    assert.deepEqual(visible.map((version) => version.name), ['sh010_comp v1', 'sh010_comp v2']);
+    assert.deepEqual(visible.map((version) => version.project?.name), ['demo', 'demo']);
+    const files = await tracker.listFiles('coord', 'AssetVersion', ids, { attachments: false, fields: true, thumbnails: false, noteAttachments: false });
+    assert.deepEqual([...new Set(files.map((file) => file.entity.name))], ['sh010_comp v1', 'sh010_comp v2'], 'the zip\'s folders too');
+  });
+
   test('a thumbnail is shown through storage\'s short-lived URL, no key in it; an entity without one has none', async () => {
     const withThumbnail = versionId(site, 'sh010_comp', 2);
     const without = versionId(site, 'sh030_comp', 1);

@@ -203,8 +203,48 @@ export class FtrackApi {
     }
     if (status >= 500) throw new FtrackError('unavailable', `ftrack answered ${status}`, { status });
     if (!Array.isArray(reply) || reply.length !== operations.length) throw new FtrackError('protocol', 'ftrack answered a batch with another number of results');
-    return reply;
+    return reply.map(withReferencesResolved);
   }
+}
+
+/**
+ * One operation's reply with every mention of an entity made the entity in full: ftrack writes an entity in full
+ * once per reply and after that only as `{__entity_type__, id}` (ftrack.md, "Operations"), so two versions of one
+ * asset would otherwise leave the second without its asset's name. Mentions are merged into one object per entity
+ * (which may then refer to itself through its relations: never serialised again).
+ */
+function withReferencesResolved(reply: unknown): unknown {
+  const full = new Map<string, Record<string, unknown>>();
+  const keyOf = (value: unknown): string | null => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return null;
+    const { __entity_type__: type, id } = value as { __entity_type__?: unknown; id?: unknown };
+    return typeof type === 'string' && typeof id === 'string' ? `${type}\u0000${id}` : null;
+  };
+  const children = (value: unknown): unknown[] => (value !== null && typeof value === 'object' ? Object.values(value) : []);
+  // Pass one: every attribute any mention carries, on the entity's first mention.
+  const collect = (value: unknown, depth: number): void => {
+    if (depth > 64) return;
+    const key = keyOf(value);
+    if (key !== null) {
+      const first = full.get(key);
+      if (first === undefined) full.set(key, value as Record<string, unknown>);
+      else if (first !== value) for (const [name, attribute] of Object.entries(value as object)) if (!(name in first)) first[name] = attribute;
+    }
+    for (const child of children(value)) collect(child, depth + 1);
+  };
+  // Pass two: each mention replaced by that one object.
+  const seen = new Set<unknown>();
+  const replace = (value: unknown): unknown => {
+    const key = keyOf(value);
+    const resolved = key === null ? value : full.get(key)!;
+    if (resolved === null || typeof resolved !== 'object' || seen.has(resolved)) return resolved;
+    seen.add(resolved);
+    const node = resolved as Record<string, unknown>;
+    for (const name of Object.keys(node)) node[name] = replace(node[name]);
+    return resolved;
+  };
+  collect(reply, 0);
+  return replace(reply);
 }
 
 function retryAfter(headers: Record<string, string | string[] | undefined>): { retryAfterMs?: number } {
