@@ -39,6 +39,8 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
   let files: string;
   const contexts: BrowserContext[] = [];
   const cspViolations: string[] = [];
+  /** Every part storage stored, in order. */
+  const storedParts: { uploadId: string; partNumber: number }[] = [];
 
   before(async () => {
     unrefLongTimers();
@@ -48,6 +50,12 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
       startFtrackSandbox: async (options) => (sandbox = await startFtrackSandbox(options)),
     });
     await sandbox.hub.whenSubscribed('ftrack.action.launch');
+    const uploadPart = sandbox.storage.uploadPart.bind(sandbox.storage);
+    sandbox.storage.uploadPart = async (...args: Parameters<typeof uploadPart>) => {
+      const stored = await uploadPart(...args);
+      storedParts.push({ uploadId: args[1], partNumber: args[2] });
+      return stored;
+    };
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     files = await mkdtemp(join(tmpdir(), 'ami-ftrack-files-'));
   });
@@ -112,7 +120,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
   }
 
   /** Chooses one file on the upload page and confirms the mapping, accepting what it says first (a replaced movie). */
-  async function chooseAndConfirm(frame: FrameLocator, path: string): Promise<void> {
+  async function chooseAndConfirm(frame: FrameLocator | Page, path: string): Promise<void> {
     await frame.locator('#upload-file-input').setInputFiles(path);
     const confirm = frame.locator('.plan-confirm', { hasText: 'Upload 1 file' });
     await confirm.waitFor();
@@ -368,6 +376,44 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
     // ftrack has no "abort multipart upload" (ftrack.md): its client deletes the FileComponent, as the service does.
     assert.equal(sandbox.store.all('FileComponent').filter((component) => component.attrs.size === 30 * MiB).length, 0, 'no component of the cancelled movie is left');
     await screenshot(page, 'review-cancelled');
+  });
+
+  test('Upload files: a reload mid-upload lists the unfinished upload, and the same file continues from the parts stored (ftrack gave every part\'s link at the start)', async () => {
+    const { page } = await launchedPage('AssetVersion', versionIds('sh030_comp v001'), 'Upload files');
+    const name = (await page.locator('#upload-targets .entity').first().getAttribute('data-name'))!;
+    const PARTS = 12;
+    const bytes = testBytes((PARTS - 1) * 8 * MiB + 3, 48);
+    const path = join(files, `${name}.mov`);
+    await writeFile(path, bytes);
+    sandbox.faults.update({ latencyMs: 800 });
+    const firstStored = storedParts.length;
+    try {
+      await chooseAndConfirm(page, path);
+      while (storedParts.length - firstStored < 1) await new Promise((resolve) => setTimeout(resolve, 50));
+      // Paused first: a reload waits on the service (as slow as the site), and the page would send on meanwhile.
+      await page.getByRole('button', { name: 'Pause' }).click();
+      await page.locator('.job-state', { hasText: 'Paused' }).waitFor();
+    } finally {
+      sandbox.faults.reset();
+    }
+    await page.reload();
+    const unfinished = page.locator('#upload-unfinished');
+    await unfinished.locator('.file-name', { hasText: `${name}.mov` }).waitFor();
+    const stored = Number(new RegExp(`(\\d+) of ${PARTS} parts stored`).exec((await unfinished.textContent()) ?? '')?.[1]);
+    assert.ok(stored >= 1 && stored < PARTS, `${stored} of ${PARTS} parts listed as stored`);
+    await page.locator('#upload-file-input').setInputFiles(path);
+    await page.locator('#upload-plan .plan-resume', { hasText: `Continues an earlier upload: ${stored} of ${PARTS} parts already stored.` }).waitFor();
+    await screenshot(page, 'resume-mapping');
+    const accept = page.locator('#upload-plan .plan-acknowledge input');
+    if ((await accept.count()) > 0) await accept.check();
+    await page.locator('#upload-plan').getByRole('button', { name: 'Upload 1 file' }).click();
+    await page.locator('#upload-progress .job[data-state="done"]').waitFor({ timeout: 60_000 });
+    const parts = storedParts.slice(firstStored);
+    assert.equal(new Set(parts.map((part) => part.uploadId)).size, 1, 'one upload at storage throughout: the page continued it');
+    assert.ok(parts.length < 2 * PARTS, `${parts.length} part PUTs stored for ${PARTS} parts`);
+    const component = sandbox.store.all('FileComponent').find((candidate) => candidate.attrs.size === bytes.length);
+    assert.ok(component, 'a component of the file\'s size');
+    assert.equal(sha256(await componentBytes(String(component.attrs.id))), sha256(bytes), 'stored byte-identical');
   });
 
   test('Without JavaScript the plain form uploads to ftrack: each file held whole (ftrack signs its size first) and stored byte-identical; a file over the hold says the page needs JavaScript', async () => {
