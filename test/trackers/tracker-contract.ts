@@ -137,6 +137,17 @@ export function trackerContract(name: string, open: () => Promise<ContractSite>)
       assert.equal(site.siteRequests.peak(), site.maxConcurrentRequests, 'as many in flight as the cap allows, and no more');
     });
 
+    test('a listing of every kind asks the site its independent queries at once', async () => {
+      site.setLatency(60);
+      site.siteRequests.reset();
+      try {
+        await site.tracker.listFiles(site.login, site.version.type, [site.version.id], { fields: true, attachments: true, thumbnails: true, noteAttachments: true });
+      } finally {
+        site.setLatency(0);
+      }
+      assert.ok(site.siteRequests.peak() >= 2, `at most ${site.siteRequests.peak()} request in flight: one after the other`);
+    });
+
     test('an upload given up leaves nothing to complete', async () => {
       const { tracker, login, version } = site;
       const target = { type: version.type, id: version.id, slot: 'review-media' as const };

@@ -28,7 +28,8 @@ export async function listEntityFiles(api: FtrackApi, login: string, entities: r
   const thumbnailIds = new Set(entities.flatMap((listed) => (typeof listed.entity.thumbnail_id === 'string' ? [listed.entity.thumbnail_id] : [])));
 
   const versions = entities.filter((listed) => listed.type === 'AssetVersion');
-  if ((kinds.fields || kinds.attachments) && versions.length > 0) {
+  const versionComponents = async (): Promise<void> => {
+    if (!(kinds.fields || kinds.attachments) || versions.length === 0) return;
     for (const chunk of chunks(versions.map((listed) => listed.id))) {
       const components = await api.query(login, `select ${COMPONENT.join(', ')}, version_id from FileComponent where version_id in ${idList(chunk)}`);
       for (const component of components) {
@@ -38,24 +39,27 @@ export async function listEntityFiles(api: FtrackApi, login: string, entities: r
         if (file) files[index]!.push(file);
       }
     }
-  }
+  };
 
   const noteSource = (listed: ListedEntity): FileRef['source'] | null =>
     listed.type !== 'AssetVersion' && kinds.attachments ? 'attachment' : kinds.noteAttachments ? 'note-attachment' : null;
   const withNotes = entities.filter((listed) => noteSource(listed) !== null);
-  for (const chunk of chunks(withNotes.map((listed) => listed.id))) {
-    const links = await api.query(login, `select note.parent_id, ${COMPONENT.map((path) => `component.${path}`).join(', ')} from NoteComponent where note.parent_id in ${idList(chunk)}`);
-    for (const link of links) {
-      const parentId = (link.note as { parent_id?: unknown } | undefined)?.parent_id;
-      const index = at.get(String(parentId));
-      const component = link.component as FtrackEntity | undefined;
-      if (index === undefined || !component) continue;
-      const file = fileOf(ref(entities[index]!), component, noteSource(entities[index]!)!, null);
-      if (file) files[index]!.push(file);
+  const noteComponents = async (): Promise<void> => {
+    for (const chunk of chunks(withNotes.map((listed) => listed.id))) {
+      const links = await api.query(login, `select note.parent_id, ${COMPONENT.map((path) => `component.${path}`).join(', ')} from NoteComponent where note.parent_id in ${idList(chunk)}`);
+      for (const link of links) {
+        const parentId = (link.note as { parent_id?: unknown } | undefined)?.parent_id;
+        const index = at.get(String(parentId));
+        const component = link.component as FtrackEntity | undefined;
+        if (index === undefined || !component) continue;
+        const file = fileOf(ref(entities[index]!), component, noteSource(entities[index]!)!, null);
+        if (file) files[index]!.push(file);
+      }
     }
-  }
+  };
 
-  if (kinds.thumbnails && thumbnailIds.size > 0) {
+  const thumbnails = async (): Promise<void> => {
+    if (!kinds.thumbnails || thumbnailIds.size === 0) return;
     const byId = new Map<string, FtrackEntity>();
     for (const chunk of chunks([...thumbnailIds])) {
       for (const component of await api.query(login, `select ${COMPONENT.join(', ')} from FileComponent where id in ${idList(chunk)}`)) byId.set(String(component.id), component);
@@ -65,7 +69,10 @@ export async function listEntityFiles(api: FtrackApi, login: string, entities: r
       const file = component ? fileOf(ref(listed), component, 'thumbnail', 'thumbnail_id') : null;
       if (file) files[index]!.push(file);
     });
-  }
+  };
+  // Independent queries: asked at once, a distant server's round trips overlap (the API caps them); the order is
+  // the sort's below.
+  await Promise.all([versionComponents(), noteComponents(), thumbnails()]);
 
   const order: Record<FileRef['source'], number> = { attachment: 0, field: 1, thumbnail: 2, 'note-attachment': 3 };
   return files.flatMap((own) => own.sort((a, b) => order[a.source] - order[b.source] || a.name.localeCompare(b.name) || String(a.attachmentId).localeCompare(String(b.attachmentId))));

@@ -51,10 +51,14 @@ interface FoundFile {
 
 export async function listSelectionFiles(session: ShotgridSession, selected: readonly SelectedRecord[], kinds: FileKinds): Promise<FileRef[]> {
   if (selected.length === 0) return [];
-  const found: FoundFile[] = [];
-  if (kinds.attachments) found.push(...(await attachmentFiles(session, selected)));
-  if (kinds.fields) found.push(...(await fieldFiles(session, selected)));
-  if (kinds.noteAttachments) found.push(...(await noteAttachmentFiles(session, selected)));
+  // The kinds are independent queries: asked at once, a distant site's round trips overlap (the client caps them).
+  const found: FoundFile[] = (
+    await Promise.all([
+      kinds.attachments ? attachmentFiles(session, selected) : [],
+      kinds.fields ? fieldFiles(session, selected) : [],
+      kinds.noteAttachments ? noteAttachmentFiles(session, selected) : [],
+    ])
+  ).flat();
   const storageCodes = await localStorageCodes(session, found);
   const files = found.map((file) => fileRef(file, storageCodes));
   if (kinds.thumbnails) files.push(...selected.flatMap(thumbnailFile));
