@@ -4,7 +4,7 @@ import type { LaunchRecords } from '../actions/launch-record.ts';
 import { recordLists } from '../actions/record-view.ts';
 import { plainFormLimitFor, slotOf, uploadLimitFor } from '../actions/upload-limits.ts';
 import type { Config } from '../config.ts';
-import type { SelectedEntity, Selection, Tracker } from '../trackers/tracker.ts';
+import type { SelectedEntity, Selection, Tracker, UploadSlot } from '../trackers/tracker.ts';
 import type { ByteBudget } from '../net/byte-budget.ts';
 import { CSRF_FIELD, csrfToken, requireCsrfToken } from '../web/csrf.ts';
 import { ERROR_CODES, HttpError } from '../web/errors.ts';
@@ -218,10 +218,8 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
       throw httpErrorFromSite(error, context.user.login);
     }
 
-    // Without JavaScript, a file that must be held whole has a limit of its own (the page says it).
-    const first = context.selectedIds[0];
-    const plainFormMaxBytes =
-      action.page === 'upload' && first !== undefined ? await plainFormLimitFor(tracker, context.user.login, { type: context.entityType, id: first, slot: slotOf(action.action) }) : null;
+    const maxUploadBytes = uploadLimitFor(action.action, config);
+    const plainFormMaxBytes = action.page === 'upload' ? await plainFormLimit(tracker, context, selection, slotOf(action.action), maxUploadBytes) : null;
     res.set('Cache-Control', 'no-store');
     res.render(action.page === 'upload' ? 'actions/upload' : 'ami/selection', {
       ...launchPageLocals(config.publicPath, csrfSecret, action, context, selection, tracker.typeLabel(context.entityType)),
@@ -229,7 +227,7 @@ function showActionPage(deps: LaunchRouteDeps, csrfSecret: string): RequestHandl
       uploadApi: `${pagePath(config.publicPath, context)}/uploads`,
       uploadToken: csrfToken(csrfSecret, context.id, 'uploads'),
       formUploadAction: `${pagePath(config.publicPath, context)}/form-upload?${CSRF_FIELD}=${csrfToken(csrfSecret, context.id, 'form-upload')}`,
-      maxUploadBytes: uploadLimitFor(action.action, config),
+      maxUploadBytes,
       plainFormMaxBytes,
       parallelParts: config.uploadParallelParts,
       // set-thumbnail: where the page asks whether the new thumbnails are ready (src/actions/thumbnail-routes.ts).
@@ -287,6 +285,21 @@ export function launchPageLocals(
     csrfField: CSRF_FIELD,
     discardToken: csrfToken(csrfSecret, context.id, DISCARD),
   };
+}
+
+/**
+ * Without JavaScript, a file the form must hold whole has a limit of its own, which the page says when it is below
+ * the action's. Null when there is none, or when the site cannot say now: the form's answer will, per file.
+ */
+async function plainFormLimit(tracker: Tracker, context: ActionContext, selection: Selection, slot: UploadSlot, maxUploadBytes: number | null): Promise<number | null> {
+  const first = selection.visible[0];
+  if (first === undefined) return null;
+  try {
+    const limit = await plainFormLimitFor(tracker, context.user.login, { type: first.type, id: first.id, slot });
+    return limit !== null && (maxUploadBytes === null || limit < maxUploadBytes) ? limit : null;
+  } catch {
+    return null;
+  }
 }
 
 export function actionOf(req: Request): ActionDefinition {

@@ -85,6 +85,7 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
       ['sh020_notes.png', 'This is not an image: its content is not PNG, JPEG, GIF, WebP, TIFF or BMP, whatever its name says.'],
     ]);
     await assertFits(page, 640);
+    assert.doesNotMatch((await page.locator('.plain-submit').textContent()) ?? '', /at most/, 'no form limit above the thumbnails\' own');
     // Both Shots have a thumbnail: the mapping says it is replaced, and asks before anything starts.
     assert.deepEqual(await plan.locator('.plan-warning').allTextContents(), ['Replaces the thumbnail sh010 has now.', 'Replaces the thumbnail sh020 has now.']);
     assert.equal(await plan.getByRole('button', { name: 'Upload 2 files' }).isDisabled(), true, 'not before the replacing is accepted');

@@ -169,6 +169,16 @@ describe('launching an action (POST /ami/<action> → 303 → GET page)', { time
   const origin = () => new URL(service.url).origin;
   const signed = (fields: Fields) => signedWithPython(fields, site.amiSecret);
 
+  // First in the file: the service has not yet learned the site's kind of storage, which the page's plain-form
+  // limit asks about (an upload's start) for a selected Version the user can see, never the first one blindly.
+  test('a selection whose first Version the user cannot see: the page loads, counting it as not visible', async () => {
+    const location = await launched(signed(versionPayload([versionId('bl010_comp_v001'), versionId('sh010_comp_v003')])));
+    const page = await send(origin() + location);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /1 selected item is not visible to you/);
+    assert.match(page.text, /sh010_comp_v003/);
+  });
+
   test('acceptance: the sandbox-signed POST is answered 303 to the page, which shows the Versions as the user sees them', async () => {
     const launch = await sandboxLaunch(['sh010_comp_v003', 'sh020_comp_v003']);
     assert.equal(launch.url, `${service.publicUrl}/ami/upload-files`, 'the seeded menu item points at the service');

@@ -68,3 +68,36 @@ test('a server whose later pages come back shorter than the first loses no entit
     await new Promise((resolve) => server.close(resolve));
   }
 });
+
+test('an entity written in full once per response, then as references in the batch\'s later pages, is whole everywhere', async () => {
+  // A stand-in /api whose identity map spans the response (as @ftrack/api's decoder assumes): the asset appears in
+  // full in the first page that mentions it, as {__entity_type__, id} after that, whichever operation it is in.
+  const { createServer } = await import('node:http');
+  const total = 9;
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    req.on('end', () => {
+      let written = false;
+      const asset = () => (written ? { __entity_type__: 'Asset', id: 'a1' } : ((written = true), { __entity_type__: 'Asset', id: 'a1', name: 'sh010_comp' }));
+      const replies = (JSON.parse(body) as { expression: string }[]).map(({ expression }) => {
+        const from = Number(/offset (\d+)/.exec(expression)?.[1] ?? 0);
+        const count = Math.max(0, Math.min(2, total - from));
+        const data = Array.from({ length: count }, (_, i) => ({ __entity_type__: 'AssetVersion', id: `v${from + i}`, version: from + i, asset: asset() }));
+        return { action: 'query', data, metadata: { next: { offset: from + count < total ? from + count : null } } };
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(replies));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as { port: number };
+    const stand = new FtrackApi({ serverUrl: `http://127.0.0.1:${port}`, apiUser: 'ami-transfer', apiKey: 'key' });
+    const found = await stand.query(null, 'select version, asset.name from AssetVersion');
+    assert.equal(found.length, total);
+    assert.deepEqual(found.map((version) => (version.asset as { name?: unknown }).name), Array.from({ length: total }, () => 'sh010_comp'));
+    await stand.close();
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});

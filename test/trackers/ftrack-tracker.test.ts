@@ -77,6 +77,10 @@ describe('the ftrack adapter', () => {
     assert.deepEqual([...new Set(files.map((file) => file.entity.name))], ['sh010_comp v1', 'sh010_comp v2'], 'the zip\'s folders too');
   });
 
+  test('types as ftrack\'s users read them, the Actions menu\'s words for a mixed selection included', () => {
+    assert.deepEqual(['AssetVersion', 'Shot', 'task', 'assetversion', 'show'].map((type) => tracker.typeLabel(type)), ['Version', 'Shot', 'Object', 'Version', 'Project']);
+  });
+
   test('a thumbnail is shown through storage\'s short-lived URL, no key in it; an entity without one has none', async () => {
     const withThumbnail = versionId(site, 'sh010_comp', 2);
     const without = versionId(site, 'sh030_comp', 1);

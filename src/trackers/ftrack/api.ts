@@ -203,15 +203,17 @@ export class FtrackApi {
     }
     if (status >= 500) throw new FtrackError('unavailable', `ftrack answered ${status}`, { status });
     if (!Array.isArray(reply) || reply.length !== operations.length) throw new FtrackError('protocol', 'ftrack answered a batch with another number of results');
-    return reply.map(withReferencesResolved);
+    // Resolved over the whole batch: a server may write an entity in full once per response, not per operation.
+    return withReferencesResolved(reply) as unknown[];
   }
 }
 
 /**
- * One operation's reply with every mention of an entity made the entity in full: ftrack writes an entity in full
- * once per reply and after that only as `{__entity_type__, id}` (ftrack.md, "Operations"), so two versions of one
+ * A reply with every mention of an entity made the entity in full: ftrack writes an entity in full once and after
+ * that only as `{__entity_type__, id}` (ftrack.md, "Operations"; once per operation in the sandbox, possibly once
+ * per response on a server, as @ftrack/api decodes a whole response with one identity map), so two versions of one
  * asset would otherwise leave the second without its asset's name. Mentions are merged into one object per entity
- * (which may then refer to itself through its relations: never serialised again).
+ * (which may then refer to itself through its relations: these objects never leave the adapter, never serialised).
  */
 function withReferencesResolved(reply: unknown): unknown {
   const full = new Map<string, Record<string, unknown>>();
@@ -236,7 +238,7 @@ function withReferencesResolved(reply: unknown): unknown {
   const seen = new Set<unknown>();
   const replace = (value: unknown): unknown => {
     const key = keyOf(value);
-    const resolved = key === null ? value : full.get(key)!;
+    const resolved = key === null ? value : (full.get(key) ?? value);
     if (resolved === null || typeof resolved !== 'object' || seen.has(resolved)) return resolved;
     seen.add(resolved);
     const node = resolved as Record<string, unknown>;

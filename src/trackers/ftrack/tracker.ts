@@ -18,7 +18,15 @@ import { ftrackRoleOf } from './roles.ts';
 // when the site has one, else the first by name).
 
 /** What ftrack's web UI calls the types whose schema names its users never see. */
-const TYPE_LABELS: Readonly<Record<string, string>> = { AssetVersion: 'Version', FileComponent: 'Component', TypedContext: 'Object' };
+const TYPE_LABELS: Readonly<Record<string, string>> = {
+  AssetVersion: 'Version',
+  FileComponent: 'Component',
+  TypedContext: 'Object',
+  // The Actions menu's words for a selection of mixed types (ftrack-listener.ts): Shots and Tasks are both `task`.
+  task: 'Object',
+  assetversion: 'Version',
+  show: 'Project',
+};
 
 /** Thumbnails resolved at once while looking up a selection. */
 const THUMBNAIL_CONCURRENCY = 4;
