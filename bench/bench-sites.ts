@@ -51,8 +51,8 @@ export interface BenchSite {
   lookups(files: readonly BenchFile[]): Promise<{ urls: string[]; headers: Record<string, string> }>;
   /** A version the upload bench gives review media (its movie). */
   reviewTarget(): Promise<{ type: string; id: string }>;
-  /** A multipart upload of the target's review media, begun as a script. */
-  beginReviewUpload(target: { type: string; id: string }, name: string, size: number, partCount: number): Promise<ScriptUpload>;
+  /** An upload of the target's review media, begun as a script: in parts, or (partCount 1, where the site allows) one PUT with the file's MD5. */
+  beginReviewUpload(target: { type: string; id: string }, name: string, size: number, partCount: number, checksum?: string): Promise<ScriptUpload>;
   /** The target's review media if it is the file named so: the site's id for it and the size it states (null: none). */
   reviewMedia(target: { type: string; id: string }, fileName: string): Promise<{ id: string; size: number | null } | null>;
   /** The sandbox's fault settings (PUT /sandbox/admin/faults; {} clears them). */
@@ -371,8 +371,9 @@ export class FtrackBenchSite implements BenchSite {
     return { type: 'AssetVersion', id: version.id };
   }
 
-  async beginReviewUpload(target: { type: string; id: string }, name: string, size: number, partCount: number): Promise<ScriptUpload> {
-    const upload = await this.#tracker.beginUpload(ARTIST, { ...target, slot: 'review-media' }, { name, size, contentType: 'video/quicktime', multipart: true, partCount });
+  async beginReviewUpload(target: { type: string; id: string }, name: string, size: number, partCount: number, checksum?: string): Promise<ScriptUpload> {
+    const multipart = partCount > 1;
+    const upload = await this.#tracker.beginUpload(ARTIST, { ...target, slot: 'review-media' }, { name, size, contentType: 'video/quicktime', multipart, partCount, ...(checksum ? { checksum } : {}) });
     return {
       partLocation: async (n) => {
         const part = await this.#tracker.partUrl(ARTIST, upload, n);

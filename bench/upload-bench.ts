@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -100,14 +101,21 @@ const latencyRounds = Number(process.env.BENCH_UPLOAD_LATENCY_ROUNDS ?? 3);
 if (!Number.isSafeInteger(fileBytes) || fileBytes < WARM_UP_BYTES) throw new Error('BENCH_UPLOAD_MIB must be a whole number of MiB, at least 64');
 if (!Number.isInteger(latencyRounds) || latencyRounds < 0) throw new Error('BENCH_UPLOAD_LATENCY_ROUNDS must be a whole number (0: no latency case)');
 
-type Variant = 'service' | 'pass-through' | 'direct' | 'python';
+type Variant = 'service' | 'pass-through' | 'direct' | 'python' | 'one-put';
 const VARIANTS: readonly Variant[] = ['service', 'pass-through', 'direct', 'python'];
 const LABELS: Record<Variant, string> = {
   service: '(1) service',
   'pass-through': '(2) minimal pass-through',
   direct: '(3) direct, 4 in parallel',
   python: '(4) python strategy',
+  'one-put': "(5) ftrack's client, 1 PUT",
 };
+
+/**
+ * On ftrack, also (5): what ftrack's own Python client does (ftrack-python, accessor/server.py): the file's MD5
+ * first, then the whole file in one PUT with the Content-MD5 ftrack signs. For the analysis: the targets stay (4)'s.
+ */
+const variantsOn = (setup: Setup, list: readonly Variant[]): readonly Variant[] => (setup.site.kind === 'ftrack' ? [...list, 'one-put'] : list);
 
 // ---- the client's bytes ----
 
@@ -123,10 +131,17 @@ function partLengths(size: number, partSize: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.min(partSize, size - i * partSize));
 }
 
+/** The bytes of a PUT of `length`: the buffer's prefix, or the buffer again and again for a whole file (one PUT). */
+function* bodyOf(length: number): Generator<Buffer> {
+  for (let sent = 0; sent < length; sent += data.length) yield data.subarray(0, Math.min(data.length, length - sent));
+}
+
 function prepareDigests(lengths: readonly number[]): void {
   for (const length of new Set(lengths)) {
     if (md5ByLength.has(length)) continue;
-    const digest = createHash('md5').update(data.subarray(0, length)).digest();
+    const hash = createHash('md5');
+    for (const chunk of bodyOf(length)) hash.update(chunk);
+    const digest = hash.digest();
     md5ByLength.set(length, { base64: digest.toString('base64'), hex: digest.toString('hex') });
   }
 }
@@ -143,7 +158,7 @@ async function putBytes(url: string, length: number, toRelay: boolean, headers: 
     method: 'PUT',
     dispatcher: agent,
     headers: { 'content-length': String(length), ...(toRelay ? { 'content-md5': md5ByLength.get(length)!.base64 } : {}), ...headers },
-    body: data.subarray(0, length),
+    body: length <= data.length ? data.subarray(0, length) : Readable.from(bodyOf(length), { objectMode: false }),
   });
   const text = await response.body.text();
   return { status: response.statusCode, etag: String(response.headers.etag ?? ''), text };
@@ -323,6 +338,21 @@ async function runVariant(setup: Setup, variant: Variant, bytes: number, partSiz
     });
   }
 
+  if (variant === 'one-put') {
+    prepareDigests([bytes]); // a no-op after the first run of each size (a client would hash the file each time)
+    return measure<{ upload: ScriptUpload; etag: string }>(setup, variant, filename, bytes, null, {
+      begin: async () => ({ upload: await setup.site.beginReviewUpload(setup.target, filename, bytes, 1, md5ByLength.get(bytes)!.base64), etag: '' }),
+      parts: async (state) => {
+        const link = await state.upload.partLocation(1);
+        state.etag = stored(variant, 1, bytes, await putBytes(link.url, bytes, false, link.headers));
+      },
+      complete: async ({ upload, etag }) => {
+        await upload.complete([etag]);
+        return null;
+      },
+    });
+  }
+
   const python = variant === 'python';
   const lengths = partLengths(bytes, python ? PYTHON_PART_BYTES : partSize);
   prepareDigests(lengths);
@@ -390,9 +420,9 @@ function table(runs: readonly Run[], variants: readonly Variant[]): void {
   }
 }
 
-function report(runs: Run[], partSize: number, siteLabel: string): void {
+function report(runs: Run[], partSize: number, siteLabel: string, variants: readonly Variant[]): void {
   const { of, rate, totalRate, paired } = figures(runs);
-  table(runs, VARIANTS);
+  table(runs, variants);
   const service = rate('service');
   const ratio = service / rate('pass-through');
   const serviceCpu = median(of('service').map((run) => perGiB(run.serverCpuSeconds!, run)));
@@ -403,6 +433,7 @@ function report(runs: Run[], partSize: number, siteLabel: string): void {
   console.log(`    begin → complete       ${(totalRate('service') / totalRate('pass-through')).toFixed(2)}`);
   console.log(`  service ÷ direct         ${(service / rate('direct')).toFixed(2)}  [${paired('direct')}]`);
   console.log(`  service ÷ python         ${(service / rate('python')).toFixed(2)}  [${paired('python')}]`);
+  if (variants.includes('one-put')) console.log(`  service ÷ ftrack's client (one PUT) ${(service / rate('one-put')).toFixed(2)}  [${paired('one-put')}]  (analysis)`);
   console.log(`  CPU s/GiB, service vs pass-through: ${serviceCpu.toFixed(2)} vs ${passCpu.toFixed(2)} (×${(serviceCpu / passCpu).toFixed(2)}, +${(serviceCpu - passCpu).toFixed(2)} s/GiB)`);
   const serviceChain = chainCpuPerGiB(of('service'));
   const passChain = chainCpuPerGiB(of('pass-through'));
@@ -425,10 +456,10 @@ function report(runs: Run[], partSize: number, siteLabel: string): void {
   );
 }
 
-function reportLatency(runs: Run[], siteLabel: string): void {
+function reportLatency(runs: Run[], siteLabel: string, variants: readonly Variant[]): void {
   const { rate, totalRate, paired } = figures(runs);
   console.log(`\n${siteLabel}, with ${LATENCY_MS} ms latency on every site and storage request:`);
-  table(runs, LATENCY_VARIANTS);
+  table(runs, variants);
   const parts = rate('service') / rate('python');
   const total = totalRate('service') / totalRate('python');
   console.log(`\nratios (medians; per round in brackets):`);
@@ -437,6 +468,9 @@ function reportLatency(runs: Run[], siteLabel: string): void {
       `target >= ${TARGET_LATENCY_SPEED_UP}: ${parts >= TARGET_LATENCY_SPEED_UP ? 'met' : 'MISSED'}`,
   );
   console.log(`  service ÷ python, begin → complete ${total.toFixed(2)}  [${paired('python', (run) => run.totalSeconds)}]  (storage joining the parts included)`);
+  if (variants.includes('one-put')) {
+    console.log(`  service ÷ ftrack's client (one PUT), parts ${(rate('service') / rate('one-put')).toFixed(2)}  [${paired('one-put')}]  (analysis: its MD5 pass is before begin)`);
+  }
   console.log(`  ${latencyRounds} interleaved rounds${latencyRounds < rounds ? ` (fewer than the ${rounds} above, to keep the bench's time down)` : ''}, medians.`);
 }
 
@@ -478,20 +512,21 @@ async function onSite(kind: BenchSiteKind): Promise<void> {
         `storage's files in ${dirname(setup.objectsDir)}; warming up with ${WARM_UP_BYTES / MiB} MiB each…`,
     );
 
-    for (const variant of VARIANTS) await runVariant(setup, variant, WARM_UP_BYTES, partSize, 'warm-up');
+    const variants = variantsOn(setup, VARIANTS);
+    for (const variant of variants) await runVariant(setup, variant, WARM_UP_BYTES, partSize, 'warm-up');
 
-    report(await runRounds(setup, VARIANTS, rounds, partSize, ''), partSize, setup.site.label);
+    report(await runRounds(setup, variants, rounds, partSize, ''), partSize, setup.site.label, variants);
 
     if (latencyRounds > 0) {
       console.log(`\n${setup.site.label}: the same upload with ${LATENCY_MS} ms latency on every site and storage request: service and python strategy…`);
       await setup.site.setFaults({ latencyMs: LATENCY_MS });
       let latencyRuns: Run[];
       try {
-        latencyRuns = await runRounds(setup, LATENCY_VARIANTS, latencyRounds, partSize, 'latency-');
+        latencyRuns = await runRounds(setup, variantsOn(setup, LATENCY_VARIANTS), latencyRounds, partSize, 'latency-');
       } finally {
         await setup.site.setFaults({});
       }
-      reportLatency(latencyRuns, setup.site.label);
+      reportLatency(latencyRuns, setup.site.label, variantsOn(setup, LATENCY_VARIANTS));
     }
   } finally {
     await setup.site.close();
