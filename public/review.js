@@ -31,11 +31,13 @@ function start(form) {
     maxBytes: form.dataset.maxBytes ? Number(form.dataset.maxBytes) : null,
     parallelParts: Number(form.dataset.parallelParts) || 4,
     entityType: form.dataset.entityType,
+    /** The site's name for the type (the label above is for words): review-plan.js decides by it (a Task's parent). */
+    entityTypeName: form.dataset.entityTypeName ?? form.dataset.entityType,
     defaultStatus: form.dataset.defaultStatus ?? '',
   };
   const targets = Array.from(document.querySelectorAll('#review-targets .entity'), (item) => ({
     id: item.dataset.id,
-    type: config.entityType,
+    type: config.entityTypeName,
     name: item.dataset.name,
     parentName: item.dataset.parentName ?? null,
     siteUrl: item.dataset.siteUrl,

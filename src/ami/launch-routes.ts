@@ -271,8 +271,10 @@ export function launchPageLocals(
     action,
     user: context.user,
     signed: context.signed,
+    // The type as people read it, for words; its name at the site, for what a page's script decides by type.
     entityType: typeLabel,
     entityTypePlural: pluralOf(typeLabel),
+    entityTypeName: context.entityType,
     project: context.project ?? sharedProject(selection.visible),
     siteHost: new URL(context.siteUrl).host,
     siteUrl: context.siteUrl,
