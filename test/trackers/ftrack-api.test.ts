@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startFtrackSandbox, type FtrackSandbox } from '../../src/sandbox/ftrack/site.ts';
 import { FtrackApi } from '../../src/trackers/ftrack/api.ts';
@@ -40,64 +42,56 @@ test('a query that fits its first page is one call; one that ends inside a batch
   assert.equal(counted.sent(), 1 + Math.ceil((users - 2) / 8));
 });
 
-test('a server whose later pages come back shorter than the first loses no entity and repeats none', async () => {
-  // A stand-in /api: 20 entities; the first page holds 5, every later one at most 3, whatever limit is asked.
-  const { createServer } = await import('node:http');
-  const total = 20;
+/**
+ * A stand-in /api on a real socket that answers each query of a batch with `page(from, entity)`: its entities from
+ * `from` (the expression's offset) and how many there are in all; `entity` is called in the order the response
+ * writes them (for identity maps spanning a response). Runs `use` with an FtrackApi pointed at it.
+ */
+async function withStandInApi(
+  total: number,
+  page: (from: number) => number,
+  entity: (index: number, written: Set<string>) => Record<string, unknown>,
+  use: (api: FtrackApi) => Promise<void>,
+): Promise<void> {
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
+      const written = new Set<string>();
       const replies = (JSON.parse(body) as { expression: string }[]).map(({ expression }) => {
         const from = Number(/offset (\d+)/.exec(expression)?.[1] ?? 0);
-        const count = Math.max(0, Math.min(from === 0 ? 5 : 3, total - from));
-        const data = Array.from({ length: count }, (_, i) => ({ __entity_type__: 'Status', id: `s${from + i}` }));
+        const count = Math.max(0, Math.min(page(from), total - from));
+        const data = Array.from({ length: count }, (_, i) => entity(from + i, written));
         return { action: 'query', data, metadata: { next: { offset: from + count < total ? from + count : null } } };
       });
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(replies));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const stand = new FtrackApi({ serverUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiUser: 'ami-transfer', apiKey: 'key' });
   try {
-    const { port } = server.address() as { port: number };
-    const shortPages = new FtrackApi({ serverUrl: `http://127.0.0.1:${port}`, apiUser: 'ami-transfer', apiKey: 'key' });
-    const found = await shortPages.query(null, 'select id from Status');
-    assert.deepEqual(found.map((status) => status.id), Array.from({ length: total }, (_, i) => `s${i}`));
-    await shortPages.close();
+    await use(stand);
   } finally {
+    await stand.close();
     await new Promise((resolve) => server.close(resolve));
   }
+}
+
+test('a server whose later pages come back shorter than the first loses no entity and repeats none', async () => {
+  // 20 entities; the first page holds 5, every later one at most 3, whatever limit is asked.
+  await withStandInApi(20, (from) => (from === 0 ? 5 : 3), (index) => ({ __entity_type__: 'Status', id: `s${index}` }), async (api) => {
+    const found = await api.query(null, 'select id from Status');
+    assert.deepEqual(found.map((status) => status.id), Array.from({ length: 20 }, (_, i) => `s${i}`));
+  });
 });
 
 test('an entity written in full once per response, then as references in the batch\'s later pages, is whole everywhere', async () => {
-  // A stand-in /api whose identity map spans the response (as @ftrack/api's decoder assumes): the asset appears in
-  // full in the first page that mentions it, as {__entity_type__, id} after that, whichever operation it is in.
-  const { createServer } = await import('node:http');
-  const total = 9;
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      let written = false;
-      const asset = () => (written ? { __entity_type__: 'Asset', id: 'a1' } : ((written = true), { __entity_type__: 'Asset', id: 'a1', name: 'sh010_comp' }));
-      const replies = (JSON.parse(body) as { expression: string }[]).map(({ expression }) => {
-        const from = Number(/offset (\d+)/.exec(expression)?.[1] ?? 0);
-        const count = Math.max(0, Math.min(2, total - from));
-        const data = Array.from({ length: count }, (_, i) => ({ __entity_type__: 'AssetVersion', id: `v${from + i}`, version: from + i, asset: asset() }));
-        return { action: 'query', data, metadata: { next: { offset: from + count < total ? from + count : null } } };
-      });
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(replies));
-    });
+  // The identity map spans the response (as @ftrack/api's decoder assumes): the asset is in full where the response
+  // first mentions it, {__entity_type__, id} after that, whichever operation it is in.
+  const asset = (written: Set<string>) => (written.has('a1') ? { __entity_type__: 'Asset', id: 'a1' } : (written.add('a1'), { __entity_type__: 'Asset', id: 'a1', name: 'sh010_comp' }));
+  await withStandInApi(9, () => 2, (index, written) => ({ __entity_type__: 'AssetVersion', id: `v${index}`, version: index, asset: asset(written) }), async (api) => {
+    const found = await api.query(null, 'select version, asset.name from AssetVersion');
+    assert.equal(found.length, 9);
+    assert.deepEqual(found.map((version) => (version.asset as { name?: unknown }).name), Array.from({ length: 9 }, () => 'sh010_comp'));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  try {
-    const { port } = server.address() as { port: number };
-    const stand = new FtrackApi({ serverUrl: `http://127.0.0.1:${port}`, apiUser: 'ami-transfer', apiKey: 'key' });
-    const found = await stand.query(null, 'select version, asset.name from AssetVersion');
-    assert.equal(found.length, total);
-    assert.deepEqual(found.map((version) => (version.asset as { name?: unknown }).name), Array.from({ length: total }, () => 'sh010_comp'));
-    await stand.close();
-  } finally {
-    await new Promise((resolve) => server.close(resolve));
-  }
 });
