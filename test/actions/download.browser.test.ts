@@ -4,10 +4,10 @@ import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Download, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Download, Page } from 'playwright-core';
 import { isFileValue } from '../../src/sandbox/records.ts';
 import { formatBytes } from '../../src/shared/format-bytes.ts';
-import { screenshotWidths, tabTo } from '../helpers/page-checks.ts';
+import { collectCspViolations, launchChromium, screenshotWidths, tabTo } from '../helpers/page-checks.ts';
 import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../helpers/service.ts';
 import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
 
@@ -20,7 +20,6 @@ import { checkWithAllReaders } from '../transfer/zip/archive-checks.ts';
 //
 // Set SCREENSHOT_DIR to keep screenshots of the page at 1280 and 640 px (before, done, failed).
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SHOTS = ['sh010', 'sh020', 'sh030'];
 /** What the zip holds for the three Shots without thumbnails: attachments, the local plate, the Notes' attachments. */
 const EXPECTED_ENTRIES = [
@@ -53,7 +52,7 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
     env = await startServiceWithSandbox({ LOCAL_STORAGE_MOUNTS: `primary=${mount}` });
     assert.match(env.service.publicUrl, /^http:\/\/localhost:\d+$/);
     assert.match(env.site.url, /^http:\/\/127\.0\.0\.1:\d+$/, 'the menu page is on another site than the service');
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -69,9 +68,7 @@ describe('download-zip in chromium', { timeout: 300_000 }, () => {
   async function newContext(width = 1280): Promise<BrowserContext> {
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width, height: 900 } });
     contexts.push(context);
-    context.on('console', (message) => {
-      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
+    collectCspViolations(context, cspViolations);
     return context;
   }
 

@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, FrameLocator, Page } from 'playwright-core';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
@@ -12,8 +12,8 @@ import { startFtrackSandbox, type FtrackSandbox } from '../../src/sandbox/ftrack
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { thumbnailPng } from '../../src/sandbox/media.ts';
 import { csrfToken } from '../../src/web/csrf.ts';
-import { testBytes } from '../helpers/sandbox-api.ts';
-import { assertFitsWidth, screenshotWidths, tabTo } from '../helpers/page-checks.ts';
+import { recordStoredParts, testBytes, type StoredPart } from '../helpers/sandbox-api.ts';
+import { assertFitsWidth, collectCspViolations, launchChromium, screenshotWidths, tabTo } from '../helpers/page-checks.ts';
 import { TEST_SESSION_SECRET } from '../helpers/service.ts';
 import { unrefLongTimers } from '../sandbox/ftrack/helpers.ts';
 import { formatBytes } from '../../src/shared/format-bytes.ts';
@@ -28,7 +28,6 @@ import { checkWithAllReaders, readWithPython } from '../transfer/zip/archive-che
 // an expired page; the upload page's refusals before anything starts; a cancelled submission leaves no empty
 // AssetVersion; no page breaks its Content Security Policy. Set SCREENSHOT_DIR to keep screenshots.
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const MiB = 1024 * 1024;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -40,7 +39,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
   const contexts: BrowserContext[] = [];
   const cspViolations: string[] = [];
   /** Every part storage stored, in order. */
-  const storedParts: { uploadId: string; partNumber: number }[] = [];
+  const storedParts: StoredPart[] = [];
 
   before(async () => {
     unrefLongTimers();
@@ -50,13 +49,8 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
       startFtrackSandbox: async (options) => (sandbox = await startFtrackSandbox(options)),
     });
     await sandbox.hub.whenSubscribed('ftrack.action.launch');
-    const uploadPart = sandbox.storage.uploadPart.bind(sandbox.storage);
-    sandbox.storage.uploadPart = async (...args: Parameters<typeof uploadPart>) => {
-      const stored = await uploadPart(...args);
-      storedParts.push({ uploadId: args[1], partNumber: args[2] });
-      return stored;
-    };
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    recordStoredParts(sandbox.storage, storedParts);
+    browser = await launchChromium();
     files = await mkdtemp(join(tmpdir(), 'ami-ftrack-files-'));
   });
   after(async () => {
@@ -84,9 +78,7 @@ describe('ftrack actions in chromium', { timeout: 300_000 }, () => {
   async function newPage(width = 1280, height = 900): Promise<Page> {
     const context = await browser.newContext({ viewport: { width, height }, acceptDownloads: true });
     contexts.push(context);
-    context.on('console', (message) => {
-      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
+    collectCspViolations(context, cspViolations);
     return context.newPage();
   }
 

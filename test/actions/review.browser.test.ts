@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { EntityRef } from '../../src/sandbox/records.ts';
 import { thumbnailPng } from '../../src/sandbox/media.ts';
 import { MiB } from '../../src/transfer/part-plan.ts';
-import { assertFitsWidth, screenshotWidths } from '../helpers/page-checks.ts';
+import { assertFitsWidth, collectCspViolations, launchChromium, screenshotWidths } from '../helpers/page-checks.ts';
 import { bearer, call, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
 import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../helpers/service.ts';
 
@@ -19,7 +19,6 @@ import { launch, startServiceWithSandbox, type ServiceWithSandbox } from '../hel
 //
 // Set SCREENSHOT_DIR to keep screenshots at 1280 and 640 px.
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('thumbnails and submissions for review in chromium', { timeout: 300_000 }, () => {
   let env: ServiceWithSandbox;
@@ -32,7 +31,7 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
     // The transient placeholder stays long enough for the page to show "pending" every time.
     // Sweeps every second, and a page silent for 6 s counts as gone (it says it is there every second).
     env = await startServiceWithSandbox({ UPLOAD_PARALLEL_PARTS: '2', MAX_UPLOAD_BYTES: '100MiB', SWEEP_INTERVAL_SECONDS: '1', REVIEW_SILENCE_SECONDS: '6' }, { thumbnailDelayMs: 2500 });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     files = await mkdtemp(join(tmpdir(), 'ami-review-files-'));
   });
 
@@ -49,9 +48,7 @@ describe('thumbnails and submissions for review in chromium', { timeout: 300_000
   async function newPage(width = 1280): Promise<Page> {
     const context = await browser.newContext({ viewport: { width, height: 900 } });
     contexts.push(context);
-    context.on('console', (message) => {
-      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
+    collectCspViolations(context, cspViolations);
     return context.newPage();
   }
 

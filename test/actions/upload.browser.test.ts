@@ -5,16 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { request } from 'undici';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 import { startServer, type RunningServer } from '../../src/server.ts';
 import { MiB } from '../../src/transfer/part-plan.ts';
-import { assertFitsWidth, screenshotWidths } from '../helpers/page-checks.ts';
+import { assertFitsWidth, collectCspViolations, launchChromium, screenshotWidths } from '../helpers/page-checks.ts';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.ts';
-import { api, bearer, download, sha256, testBytes } from '../helpers/sandbox-api.ts';
+import { api, bearer, download, recordStoredParts, sha256, testBytes, type StoredPart } from '../helpers/sandbox-api.ts';
 
 // The upload pages in Debian's Chromium, against the real service and the sandbox site: files dropped on
 // Versions go up in parts and land byte-identical; an upload survives the service being stopped and started again
@@ -23,7 +23,6 @@ import { api, bearer, download, sha256, testBytes } from '../helpers/sandbox-api
 //
 // Set SCREENSHOT_DIR to keep screenshots of the mapping, the progress and the results at 1280 and 640 px.
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SESSION_SECRET = 'upload-browser-test-session-secret-0123456789';
 
 describe('uploading from the action pages in chromium', { timeout: 600_000 }, () => {
@@ -36,7 +35,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
   const contexts: BrowserContext[] = [];
   const cspViolations: string[] = [];
   /** Every part storage stored (after its bytes were all in and checked), in order. */
-  const storedParts: { uploadId: string; partNumber: number }[] = [];
+  const storedParts: StoredPart[] = [];
 
   /** A service on `port` (0: any), sharing Redis and the sandbox site with every other one this test starts. */
   async function startService(onPort: number): Promise<RunningServer> {
@@ -69,14 +68,8 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
     redis = await startRedisServer();
     service = await startService(0);
     port = Number(new URL(service.url).port);
-    const storage = site!.storage;
-    const uploadPart = storage.uploadPart.bind(storage);
-    storage.uploadPart = async (...args: Parameters<typeof uploadPart>) => {
-      const stored = await uploadPart(...args);
-      storedParts.push({ uploadId: args[1], partNumber: args[2] });
-      return stored;
-    };
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    recordStoredParts(site!.storage, storedParts);
+    browser = await launchChromium();
     files = await mkdtemp(join(tmpdir(), 'ami-upload-files-'));
   });
 
@@ -98,9 +91,7 @@ describe('uploading from the action pages in chromium', { timeout: 600_000 }, ()
   async function newPage(options: { javaScriptEnabled?: boolean; width?: number } = {}): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: 900 }, javaScriptEnabled: options.javaScriptEnabled ?? true });
     contexts.push(context);
-    context.on('console', (message) => {
-      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
+    collectCspViolations(context, cspViolations);
     return { context, page: await context.newPage() };
   }
 

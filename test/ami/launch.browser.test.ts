@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Frame, type Page } from 'playwright-core';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, collectCspViolations } from '../helpers/page-checks.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
 import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
@@ -16,7 +17,6 @@ import { startServer, type RunningServer } from '../../src/server.ts';
 //
 // Set SCREENSHOT_DIR to keep screenshots of the page in the modal (640 px wide, ShotGrid's size) and in a tab.
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SELECTED = ['sh010_comp_v003', 'sh020_comp_v003'];
 const screenshotDir = process.env['SCREENSHOT_DIR'];
 
@@ -32,7 +32,7 @@ async function browserWith(thirdPartyCookies: 'allowed' | 'blocked', profiles: s
   const mode = thirdPartyCookies === 'allowed' ? 0 : 1;
   await writeFile(join(profile, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: mode, block_third_party_cookies: mode === 1 } }));
   return chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     args: CHROMIUM_ARGS,
     viewport: { width: 1280, height: 800 },
   });
@@ -64,9 +64,7 @@ describe('launching from the right-click menu in chromium', { timeout: 180_000 }
   async function openBrowser(thirdPartyCookies: 'allowed' | 'blocked'): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browserWith(thirdPartyCookies, profiles);
     contexts.push(context);
-    context.on('console', (message) => {
-      if (/Content[- ]Security[- ]Policy/i.test(message.text())) cspViolations.push(message.text());
-    });
+    collectCspViolations(context, cspViolations);
     const page = context.pages()[0] ?? (await context.newPage());
     return { context, page };
   }

@@ -1,9 +1,25 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import type { Locator, Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
-// What every browser suite checks of a page it shows: screenshots at both widths people see it (a tab, and
-// ShotGrid's 640 px overlay or ftrack's widget), and nothing wider than the frame.
+// What every browser suite needs: Debian's Chromium started the same way, its Content Security Policy reports
+// collected, screenshots at both widths people see a page (a tab, and ShotGrid's 640 px overlay or ftrack's
+// widget), nothing wider than the frame, a control reached by Tab.
+
+/** Debian's Chromium's flags for a test run: no sandbox (CI runs as root), no GPU, no background traffic. */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_PATH = '/usr/bin/chromium';
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+}
+
+/** Every console message of the context's pages that reports a Content Security Policy violation goes into `into`. */
+export function collectCspViolations(context: BrowserContext, into: string[]): void {
+  context.on('console', (message) => {
+    if (/Content[- ]Security[- ]Policy/i.test(message.text())) into.push(message.text());
+  });
+}
 
 /** Screenshots of the page at 1280 and 640 px into SCREENSHOT_DIR as `<name>-<width>.png`, when it is set. */
 export async function screenshotWidths(page: Page, name: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { ObjectStorage } from '../../src/sandbox/storage/object-storage.ts';
 import { request } from 'undici';
 import type { SandboxSite } from '../../src/sandbox/site.ts';
 
@@ -65,6 +66,22 @@ export function api(site: SandboxSite, token: string) {
     delete: (path: string) => send('DELETE', path),
     search: (entity: string, filters: unknown, extra: Record<string, unknown> = {}, syntax: 'array' | 'hash' = 'array') =>
       send('POST', `/api/v1/entity/${entity}/_search`, { filters, ...extra }, `application/vnd+shotgun.api3_${syntax}+json`),
+  };
+}
+
+/** A part storage stored: which multipart upload, which part. */
+export interface StoredPart {
+  uploadId: string;
+  partNumber: number;
+}
+
+/** Records every part the sandbox's storage (either site's) stores, in order, into `into`. */
+export function recordStoredParts(storage: ObjectStorage, into: StoredPart[]): void {
+  const uploadPart = storage.uploadPart.bind(storage);
+  storage.uploadPart = async (...args: Parameters<typeof uploadPart>) => {
+    const stored = await uploadPart(...args);
+    into.push({ uploadId: args[1], partNumber: args[2] });
+    return stored;
   };
 }
 

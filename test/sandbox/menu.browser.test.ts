@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/page-checks.ts';
 import { startSandboxSite, type SandboxSite } from '../../src/sandbox/site.ts';
 
 // The sandbox's right-click menu page in a real browser: pick Versions, select two, fire an Action Menu Item in a
 // new tab and in the modal overlay, and check what a stand-in for the service receives — every AMI field of
 // ami.md, and a signature that Python's hmac (not our own code) accepts.
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const VERSION_COLS = 'code,image,entity,sg_task,sg_status_list,user,description,sg_path_to_frames,project,created_at';
 const VERSION_COLUMN_NAMES = 'Version Name,Thumbnail,Link,Task,Status,Artist,Description,Frames (EXR, DPX),Project,Date Created';
@@ -104,7 +104,7 @@ describe('sandbox right-click menu page', { timeout: 120_000 }, () => {
   before(async () => {
     await stub.start();
     site = await startSandboxSite({ serviceUrl: stub.url });
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('console', (message) => {
       if (/Content Security Policy/i.test(message.text())) cspViolations.push(message.text());

@@ -1,18 +1,16 @@
 import { startFtrackSandbox } from '../../src/sandbox/ftrack/site.ts';
 import { createTracker } from '../../src/trackers/create-tracker.ts';
 import { createLogger } from '../../src/log.ts';
-import { countingDispatcher } from '../helpers/counting-dispatcher.ts';
-import { trackerContract } from './tracker-contract.ts';
+import { CONTRACT_REQUEST_CAP, trackerContract } from './tracker-contract.ts';
 
 // The ftrack adapter, made as the service makes it, against the ftrack sandbox (strict where ftrack.md says so,
 // pessimistic where it says UNCONFIRMED): held to the same Tracker contract as ShotGrid.
 
-trackerContract('ftrack', async () => {
+trackerContract('ftrack', async (countRequestsTo) => {
   const site = await startFtrackSandbox();
-  const siteRequests = countingDispatcher(site.url);
   const tracker = createTracker(
-    { kind: 'ftrack', serverUrl: site.url, apiUser: site.apiUser, apiKey: site.apiKey, maxConcurrentRequests: 3 },
-    { log: createLogger({ level: 'silent' }), dispatcher: siteRequests.dispatcher },
+    { kind: 'ftrack', serverUrl: site.url, apiUser: site.apiUser, apiKey: site.apiKey, maxConcurrentRequests: CONTRACT_REQUEST_CAP },
+    { log: createLogger({ level: 'silent' }), dispatcher: countRequestsTo(site.url) },
   );
   const one = (type: 'AssetVersion' | 'Asset' | 'Shot' | 'Project' | 'User', test: (attrs: Record<string, unknown>) => boolean) => site.store.all(type).find((entity) => test(entity.attrs))!;
   const asset = one('Asset', (attrs) => attrs.name === 'sh030_comp');
@@ -29,12 +27,9 @@ trackerContract('ftrack', async () => {
     missingId: '00000000-0000-4000-8000-000000000000',
     status: 'Pending Review',
     attachmentsInParts: true,
-    maxConcurrentRequests: 3,
-    siteRequests,
     setLatency: (latencyMs) => site.faults.update({ latencyMs }),
     close: async () => {
       await tracker.close();
-      await siteRequests.dispatcher.close();
       await site.close();
     },
   };

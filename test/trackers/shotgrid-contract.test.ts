@@ -1,17 +1,15 @@
 import { startSandboxSite } from '../../src/sandbox/site.ts';
 import { createTracker } from '../../src/trackers/create-tracker.ts';
 import { createLogger } from '../../src/log.ts';
-import { countingDispatcher } from '../helpers/counting-dispatcher.ts';
-import { trackerContract } from './tracker-contract.ts';
+import { CONTRACT_REQUEST_CAP, trackerContract } from './tracker-contract.ts';
 
 // The ShotGrid adapter, made as the service makes it, against the strict sandbox site: held to the Tracker contract.
 
-trackerContract('ShotGrid', async () => {
+trackerContract('ShotGrid', async (countRequestsTo) => {
   const site = await startSandboxSite();
-  const siteRequests = countingDispatcher(site.url);
   const tracker = createTracker(
-    { kind: 'shotgrid', siteUrl: site.url, scriptName: site.scriptName, scriptKey: site.scriptKey, reviewMediaField: 'sg_uploaded_movie', maxConcurrentRequests: 3 },
-    { log: createLogger({ level: 'silent' }), dispatcher: siteRequests.dispatcher },
+    { kind: 'shotgrid', siteUrl: site.url, scriptName: site.scriptName, scriptKey: site.scriptKey, reviewMediaField: 'sg_uploaded_movie', maxConcurrentRequests: CONTRACT_REQUEST_CAP },
+    { log: createLogger({ level: 'silent' }), dispatcher: countRequestsTo(site.url) },
   );
   const one = (type: 'Version' | 'Shot' | 'Project' | 'HumanUser', test: (fields: Record<string, unknown>) => boolean) => site.store.all(type).find((record) => test(record.fields))!;
   const version = one('Version', (fields) => fields.code === 'sh030_anim_v002');
@@ -26,12 +24,9 @@ trackerContract('ShotGrid', async () => {
     missingId: '999999',
     status: 'rev',
     attachmentsInParts: false,
-    maxConcurrentRequests: 3,
-    siteRequests,
     setLatency: (latencyMs) => site.faults.update({ latencyMs }),
     close: async () => {
       await tracker.close();
-      await siteRequests.dispatcher.close();
       await site.close();
     },
   };

@@ -5,7 +5,8 @@ import { request } from 'undici';
 import { TrackerError } from '../../src/trackers/tracker-error.ts';
 import type { EntityId, FileRef, Tracker, UploadTarget } from '../../src/trackers/tracker.ts';
 import { putPart } from '../../src/transfer/storage-put.ts';
-import type { CountingDispatcher } from '../helpers/counting-dispatcher.ts';
+import type { Dispatcher } from 'undici';
+import { countingDispatcher, type CountingDispatcher } from '../helpers/counting-dispatcher.ts';
 
 // What every site adapter must do, through the Tracker interface alone, against its sandbox site: the actions and
 // the transfer core rely on exactly this. Each adapter's test file runs this suite with its own site and fixtures
@@ -31,9 +32,6 @@ export interface ContractSite {
    * ftrack can (any component). Each site states it; the contract holds the adapter to its site's answer.
    */
   attachmentsInParts: boolean;
-  /** The cap the tracker was made with (SITE_MAX_CONCURRENT_REQUESTS), and its requests to the site counted. */
-  maxConcurrentRequests: number;
-  siteRequests: CountingDispatcher;
   /** Every answer of the site (and its storage) this much later, 0 to stop. */
   setLatency(ms: number): void;
   close(): Promise<void>;
@@ -49,14 +47,23 @@ function bytesOf(size: number, seed: number): Buffer {
   return bytes;
 }
 
-export function trackerContract(name: string, open: () => Promise<ContractSite>): void {
+/** The cap on requests in flight (SITE_MAX_CONCURRENT_REQUESTS) every adapter is made with for the contract. */
+export const CONTRACT_REQUEST_CAP = 3;
+
+/**
+ * Runs the contract on the site `open` starts, whose tracker it makes with CONTRACT_REQUEST_CAP and the dispatcher
+ * `countRequestsTo(site origin)` gives: the contract counts the tracker's requests to the site on its own sockets.
+ */
+export function trackerContract(name: string, open: (countRequestsTo: (origin: string) => Dispatcher) => Promise<ContractSite>): void {
   describe(`the Tracker contract: ${name}`, () => {
     let site: ContractSite;
+    let siteRequests: CountingDispatcher;
     before(async () => {
-      site = await open();
+      site = await open((origin) => (siteRequests = countingDispatcher(origin)).dispatcher);
     });
     after(async () => {
       await site?.close();
+      await siteRequests?.dispatcher.close();
     });
 
     /** Uploads `bytes` to `target` through the interface alone: begin, PUT each part where told, complete. */
@@ -122,10 +129,10 @@ export function trackerContract(name: string, open: () => Promise<ContractSite>)
       const file = files.find((candidate) => candidate.link.type === 'upload');
       assert.ok(file, 'the version has a stored file');
       site.setLatency(60);
-      site.siteRequests.reset();
+      siteRequests.reset();
       try {
         // What a zip's preparation does: many files located at once, with the selection read beside them.
-        const asked = 5 * site.maxConcurrentRequests;
+        const asked = 5 * CONTRACT_REQUEST_CAP;
         const located = await Promise.all([
           ...Array.from({ length: asked }, () => tracker.locateFile(login, file)),
           ...Array.from({ length: asked }, () => tracker.lookupSelection(login, site.shot.type, [site.shot.id]).then(() => ({ url: '' }))),
@@ -134,18 +141,18 @@ export function trackerContract(name: string, open: () => Promise<ContractSite>)
       } finally {
         site.setLatency(0);
       }
-      assert.equal(site.siteRequests.peak(), site.maxConcurrentRequests, 'as many in flight as the cap allows, and no more');
+      assert.equal(siteRequests.peak(), CONTRACT_REQUEST_CAP, 'as many in flight as the cap allows, and no more');
     });
 
     test('a listing of every kind asks the site its independent queries at once', async () => {
       site.setLatency(60);
-      site.siteRequests.reset();
+      siteRequests.reset();
       try {
         await site.tracker.listFiles(site.login, site.version.type, [site.version.id], { fields: true, attachments: true, thumbnails: true, noteAttachments: true });
       } finally {
         site.setLatency(0);
       }
-      assert.ok(site.siteRequests.peak() >= 2, `at most ${site.siteRequests.peak()} request in flight: one after the other`);
+      assert.ok(siteRequests.peak() >= 2, `at most ${siteRequests.peak()} request in flight: one after the other`);
     });
 
     test('an upload given up leaves nothing to complete', async () => {

@@ -3,14 +3,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { EventHub, type EventPayload } from '@ftrack/api';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../../helpers/page-checks.ts';
 import { startFtrackSandbox, type FtrackSandbox } from '../../../src/sandbox/ftrack/site.ts';
 import { named, unrefLongTimers } from './helpers.ts';
 
 // The ftrack sandbox's action menu in a real browser: select a shot, ask for actions, click one, and the widget URL
 // the listener replied opens in the page's frame (a stand-in for the service answers it).
 
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let sandbox: FtrackSandbox;
 let listener: EventHub;
@@ -36,7 +36,7 @@ before(async () => {
       : undefined,
   );
   await sandbox.hub.whenSubscribed('ftrack.action.launch');
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 after(async () => {
   await browser?.close();
