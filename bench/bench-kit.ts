@@ -245,6 +245,12 @@ export async function onEachSite(title: string, sites: readonly BenchSiteKind[],
   }
 }
 
+/** "met" or "MISSED" for a target; a missed one makes the bench exit non-zero (bench/run.ts then names it). */
+export function verdict(met: boolean): string {
+  if (!met) process.exitCode = 1;
+  return met ? 'met' : 'MISSED';
+}
+
 /** Runs a bench's `main` under a watchdog; a failure prints the children's last output, and no child outlives it. */
 export async function runBench(name: string, main: () => Promise<void>, watchdogMs: number): Promise<void> {
   const watchdog = setTimeout(() => {

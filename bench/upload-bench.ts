@@ -26,6 +26,7 @@ import {
   startBenchStack,
   stopChildren,
   watchRss,
+  verdict,
   whileAlive,
   type BenchStack,
   type Child,
@@ -55,11 +56,16 @@ import type { BenchSiteKind, ScriptUpload } from './bench-sites.ts';
 // service's CPU seconds per GiB beside the pass-through's and the service's peak RSS growth (target <= 150 MiB).
 //
 // Then the latency case: the same upload with 50 ms added to every site and storage response (the sandbox's
-// latencyMs fault, set through PUT /sandbox/admin/faults and cleared after), (1) against (4) only, over
+// latencyMs fault, set through PUT /sandbox/admin/faults and cleared after), (1) against (4), with (2) beside them
+// (the ceiling of that ratio on this machine: a relay that only pipes cannot be faster than (2)), over
 // BENCH_UPLOAD_LATENCY_ROUNDS rounds (3 by default, fewer than the others: a python-strategy upload takes longer
 // under latency). Target: service >= 2.5 × python over the parts, as the other ratios; begin → complete is printed
-// beside it. Figures are printed, never asserted: the exit code is non-zero only when an upload fails or a stored
-// object has the wrong size.
+// beside it. On ShotGrid (4) waits two round trips a part (its upload link, then the PUT); on ftrack one (every
+// part's link comes with the upload's start), so there (4) is twice as fast and the ratio's ceiling, (2) ÷ (4), is
+// below 2.5 on two cores (session 8: 1.83; the service 1.90-1.97, above it: storage, the relay and the client share
+// the cores, and ×2.5 would need the relay, under latency, within 4 % of PUTs straight to storage without it). Figures are printed,
+// never asserted in a test: the exit code is non-zero when a target is missed, an
+// upload fails or a stored object has the wrong size.
 //
 // Processes: the sandbox site (`node dist/sandbox/main.js`, its storage in /dev/shm or a temp folder), the service, the
 // pass-through, and this client. The client sends one random part-sized buffer (and its prefixes) for every part,
@@ -89,7 +95,8 @@ const TARGET_RATIO = 0.95;
 const TARGET_RSS_MIB = 150;
 /** The latency case: every site and storage request delayed this much (the sandbox's latencyMs fault). */
 const LATENCY_MS = 50;
-const LATENCY_VARIANTS: readonly Variant[] = ['service', 'python'];
+/** The pass-through runs under latency too: what no relay on this machine can beat, the ceiling of the target's ratio. */
+const LATENCY_VARIANTS: readonly Variant[] = ['service', 'pass-through', 'python'];
 const TARGET_LATENCY_SPEED_UP = 2.5;
 const WATCHDOG_MS = 30 * 60_000;
 /** Other processes busier than this during a run make its figures suspect (this machine may be shared). */
@@ -228,6 +235,8 @@ interface Run extends MeasuredRun {
   variant: Variant;
   partsSeconds: number;
   totalSeconds: number;
+  /** Share of the parts' time the storage stand-in's main thread was on a CPU: near 1, it is what limits the run. */
+  storageMainBusy: number;
 }
 
 interface Steps<T> {
@@ -251,6 +260,7 @@ async function measured<T>(setup: Setup, variant: Variant, filename: string, byt
   const partsStarted = performance.now();
   const client0 = process.cpuUsage();
   const sandbox0 = cpuSecondsOf(setup.sandbox.process.pid!);
+  const sandboxSplit0 = cpuSplitOf(setup.sandbox.process.pid!);
   const server0 = serverPid === null ? 0 : cpuSecondsOf(serverPid);
   const split0 = serverPid === null ? null : cpuSplitOf(serverPid);
   const machine0 = machineBusySeconds();
@@ -260,6 +270,7 @@ async function measured<T>(setup: Setup, variant: Variant, filename: string, byt
   const partsSeconds = (performance.now() - partsStarted) / 1000;
   const client = process.cpuUsage(client0);
   const sandboxCpuSeconds = cpuSecondsOf(setup.sandbox.process.pid!) - sandbox0;
+  const sandboxSplit = cpuSplitSince(setup.sandbox.process.pid!, sandboxSplit0);
   const serverCpuSeconds = serverPid === null ? null : cpuSecondsOf(serverPid) - server0;
   const serverCpuSplit = serverPid === null || split0 === null ? null : cpuSplitSince(serverPid, split0);
 
@@ -277,6 +288,7 @@ async function measured<T>(setup: Setup, variant: Variant, filename: string, byt
     serverCpuSplit,
     serverRssGrowth,
     sandboxCpuSeconds,
+    storageMainBusy: (sandboxSplit.mainUser + sandboxSplit.mainSystem) / partsSeconds,
     clientCpuSeconds: (client.user + client.system) / 1e6,
     otherCores: Math.max(0, otherCpuSeconds / partsSeconds),
   };
@@ -404,9 +416,9 @@ function table(runs: readonly Run[], variants: readonly Variant[]): void {
   const { of, rate, totalRate } = figures(runs);
   console.log(
     `\n${'variant'.padEnd(26)} ${'MB/s'.padStart(6)}  ${'runs (MB/s)'.padEnd(22)} ${'parts s'.padStart(7)} ${'total s'.padStart(7)} ${'total MB/s'.padStart(10)}` +
-      `  ${'relay CPU'.padStart(9)} ${'relay RSS+'.padStart(10)}  ${'storage CPU'.padStart(11)} ${'client CPU'.padStart(10)}`,
+      `  ${'relay CPU'.padStart(9)} ${'relay RSS+'.padStart(10)}  ${'storage CPU'.padStart(11)} ${'storage main'.padStart(12)} ${'client CPU'.padStart(10)}`,
   );
-  console.log(`${''.padEnd(26)} ${'parts'.padStart(6)}  ${''.padEnd(22)} ${''.padStart(7)} ${''.padStart(7)} ${''.padStart(10)}  ${'s/GiB'.padStart(9)} ${'MiB (max)'.padStart(10)}  ${'s/GiB'.padStart(11)} ${'s/GiB'.padStart(10)}`);
+  console.log(`${''.padEnd(26)} ${'parts'.padStart(6)}  ${''.padEnd(22)} ${''.padStart(7)} ${''.padStart(7)} ${''.padStart(10)}  ${'s/GiB'.padStart(9)} ${'MiB (max)'.padStart(10)}  ${'s/GiB'.padStart(11)} ${'busy'.padStart(12)} ${'s/GiB'.padStart(10)}`);
   for (const variant of variants) {
     const list = of(variant);
     const relayCpu = list[0]!.serverCpuSeconds === null ? '—' : fixed(median(list.map((run) => perGiB(run.serverCpuSeconds!, run))), 2, 9);
@@ -415,6 +427,7 @@ function table(runs: readonly Run[], variants: readonly Variant[]): void {
       `${LABELS[variant].padEnd(26)} ${fixed(rate(variant), 0, 6)}  ${list.map((run) => mbPerSecond(run, run.partsSeconds).toFixed(0)).join(', ').padEnd(22)} ` +
         `${fixed(median(list.map((run) => run.partsSeconds)), 2, 7)} ${fixed(median(list.map((run) => run.totalSeconds)), 2, 7)} ${fixed(totalRate(variant), 0, 10)}  ` +
         `${relayCpu.padStart(9)} ${relayRss.padStart(10)}  ${fixed(median(list.map((run) => perGiB(run.sandboxCpuSeconds, run))), 2, 11)} ` +
+        `${`${(median(list.map((run) => run.storageMainBusy)) * 100).toFixed(0)} %`.padStart(12)} ` +
         `${fixed(median(list.map((run) => perGiB(run.clientCpuSeconds, run))), 2, 10)}`,
     );
   }
@@ -429,7 +442,7 @@ function report(runs: Run[], partSize: number, siteLabel: string, variants: read
   const passCpu = median(of('pass-through').map((run) => perGiB(run.serverCpuSeconds!, run)));
   const rssPeak = Math.max(...of('service').map((run) => run.serverRssGrowth!)) / MiB;
   console.log(`\n${siteLabel}: ratios (medians of the parts phase; per round in brackets):`);
-  console.log(`  service ÷ pass-through   ${ratio.toFixed(3)}  [${paired('pass-through')}]  target >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'MISSED'}`);
+  console.log(`  service ÷ pass-through   ${ratio.toFixed(3)}  [${paired('pass-through')}]  target >= ${TARGET_RATIO}: ${verdict(ratio >= TARGET_RATIO)}`);
   console.log(`    begin → complete       ${(totalRate('service') / totalRate('pass-through')).toFixed(2)}`);
   console.log(`  service ÷ direct         ${(service / rate('direct')).toFixed(2)}  [${paired('direct')}]`);
   console.log(`  service ÷ python         ${(service / rate('python')).toFixed(2)}  [${paired('python')}]`);
@@ -443,7 +456,7 @@ function report(runs: Run[], partSize: number, siteLabel: string, variants: read
   );
   console.log(`    service:      ${cpuSplitText(of('service'))}`);
   console.log(`    pass-through: ${cpuSplitText(of('pass-through'))}`);
-  console.log(`  service peak RSS growth  ${rssPeak.toFixed(1)} MiB  target <= ${TARGET_RSS_MIB} MiB: ${rssPeak <= TARGET_RSS_MIB ? 'met' : 'MISSED'}`);
+  console.log(`  service peak RSS growth  ${rssPeak.toFixed(1)} MiB  target <= ${TARGET_RSS_MIB} MiB: ${verdict(rssPeak <= TARGET_RSS_MIB)}`);
   const busy = runs.filter((run) => run.otherCores > BUSY_CORES);
   if (busy.length > 0) {
     console.log(`\n  NOTE: other processes used more than ${BUSY_CORES} cores during ${busy.length} of ${runs.length} runs: those figures are noisy.`);
@@ -465,9 +478,14 @@ function reportLatency(runs: Run[], siteLabel: string, variants: readonly Varian
   console.log(`\nratios (medians; per round in brackets):`);
   console.log(
     `  service ÷ python, parts            ${parts.toFixed(2)}  [${paired('python')}]  ` +
-      `target >= ${TARGET_LATENCY_SPEED_UP}: ${parts >= TARGET_LATENCY_SPEED_UP ? 'met' : 'MISSED'}`,
+      `target >= ${TARGET_LATENCY_SPEED_UP}: ${verdict(parts >= TARGET_LATENCY_SPEED_UP)}`,
   );
   console.log(`  service ÷ python, begin → complete ${total.toFixed(2)}  [${paired('python', (run) => run.totalSeconds)}]  (storage joining the parts included)`);
+  const ceiling = rate('pass-through') / rate('python');
+  console.log(
+    `  pass-through ÷ python, parts       ${ceiling.toFixed(2)}  (the ceiling on this machine: a relay that adds nothing; ` +
+      `service ÷ pass-through ${(rate('service') / rate('pass-through')).toFixed(2)} [${paired('pass-through')}])`,
+  );
   if (variants.includes('one-put')) {
     console.log(`  service ÷ ftrack's client (one PUT), parts ${(rate('service') / rate('one-put')).toFixed(2)}  [${paired('one-put')}]  (analysis: its MD5 pass is before begin)`);
   }
