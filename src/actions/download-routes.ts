@@ -218,13 +218,12 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const context = await downloadContext(req, deps);
     const body = (req.body ?? {}) as { kinds?: unknown };
     const kinds = kindsFrom(body.kinds);
-    // Each prepared zip keeps its plan in the store for a day: one launch cannot pile them up.
-    const prepared = `launch-zips:${context.id}`;
-    if (Object.keys(await deps.store.hashGetAll(prepared)).length >= MAX_ZIPS_PER_LAUNCH) {
+    // Each prepared zip keeps its plan in the store for a day: one launch cannot pile them up (counted atomically,
+    // so requests at once cannot all slip under the cap).
+    if ((await deps.store.increment(`launch-zip-count:${context.id}`, STATUS_TTL_SECONDS, ownedBy(context))) > MAX_ZIPS_PER_LAUNCH) {
       throw new HttpError(429, 'too_many_zips', `This launch has prepared ${MAX_ZIPS_PER_LAUNCH} zips, the most one launch may; run the action again from {site} for more.`);
     }
     const id = randomUUID();
-    await deps.store.hashSet(prepared, id, new Date().toISOString(), STATUS_TTL_SECONDS, ownedBy(context));
     const status: DownloadStatus = { state: 'preparing', listed: null, resolved: 0, files: 0, skipped: 0, total: null, sent: 0, failedFile: null, message: null };
     await saveStatus(context, id, status);
     // Not tied to this request: the page polls the status. Every failure ends in the status, none escapes.

@@ -80,6 +80,8 @@ export interface UploadSessionsOptions {
   partSize?: number;
   /** How many parts past the one arriving have their links asked for ahead (default 4, the page's parallelism). */
   partLinksAhead?: number;
+  /** Uploads one launch may begin (default MAX_UPLOADS_PER_LAUNCH). */
+  maxUploadsPerLaunch?: number;
   dispatcher?: Dispatcher;
 }
 
@@ -115,13 +117,14 @@ export class UploadSessions {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; ${what} may be at most ${maxBytes} bytes.`);
     }
     if (request.targets.length === 0) throw new UploadError(400, 'no_targets', `"${name}" has nowhere to go: choose at least one target.`);
-    // Each upload's state is kept for days: one launch cannot pile up more than a page of files could need.
-    const already = Object.keys(await this.#options.store.hashGetAll(`launch-uploads:${contextId}`)).length;
-    if (already >= MAX_UPLOADS_PER_LAUNCH) {
-      throw new UploadError(429, 'too_many_uploads', `This launch has begun ${already} uploads, the most one launch may; run the action again from {site} for more.`);
-    }
     if (request.size > MAX_OBJECT_SIZE) {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; storage takes at most 5 TiB (${MAX_OBJECT_SIZE} bytes) in one file.`);
+    }
+    // Each upload's state is kept for days: one launch cannot pile up more than a page of files could need. Counted
+    // atomically, as the attempt is made: requests at once, to one instance or many, cannot all slip under the cap.
+    const most = this.#options.maxUploadsPerLaunch ?? MAX_UPLOADS_PER_LAUNCH;
+    if ((await this.#options.store.increment(`launch-upload-count:${contextId}`, this.#options.ttlSeconds, { owner: login })) > most) {
+      throw new UploadError(429, 'too_many_uploads', `This launch has begun ${most} uploads, the most one launch may; run the action again from {site} for more.`);
     }
     const { tracker } = this.#options;
     const inParts = await Promise.all(request.targets.map((target) => tracker.multipartAllowed(login, target)));

@@ -126,6 +126,30 @@ describe('download-zip', { timeout: 180_000 }, () => {
     assert.equal(response.statusCode, 403);
   });
 
+  test('a launch prepares at most 50 zips: 53 asked at once, 50 are prepared and 3 refused 429 with a stable code', async () => {
+    const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
+    const answers = await Promise.all(
+      Array.from({ length: 53 }, async () => {
+        const response = await request(`${page.pageUrl}/zip`, {
+          method: 'POST',
+          headers: { accept: 'application/json', 'content-type': 'application/json', 'x-csrf-token': page.token('zip') },
+          body: '{"kinds":["thumbnails"]}',
+        });
+        return { status: response.statusCode, body: (await response.body.json()) as { error?: { code?: string; message?: string } } };
+      }),
+    );
+    const refused = answers.filter((answer) => answer.status === 429);
+    assert.equal(answers.filter((answer) => answer.status === 202).length, 50, JSON.stringify(answers.map((answer) => answer.status)));
+    assert.equal(refused.length, 3);
+    for (const { body } of refused) {
+      assert.equal(body.error?.code, 'too_many_zips');
+      assert.match(body.error?.message ?? '', /run the action again from ShotGrid/);
+    }
+    // Another launch of the same user is not held by this one's count.
+    const other = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
+    assert.equal((await prepareZip(other, 'thumbnails')).status.state, 'ready');
+  });
+
   test('a status asked with ?wait=1 is held while the zip is prepared: answered "ready" when it is, or "preparing" only after a second', async () => {
     const page = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
     // Every site and storage request 400 ms away: preparing takes several of them in turn, well over a second.

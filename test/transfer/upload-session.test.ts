@@ -57,6 +57,24 @@ describe('UploadSessions', () => {
     assert.equal(site.storage.multipartUploadsInProgress(), 0);
   });
 
+  test('a launch begins at most its cap of uploads, counted atomically: asked at once, the rest are refused 429 and begin nothing', async () => {
+    const capped = new UploadSessions({ store, tracker, ttlSeconds: 3600, maxBytes: 100 * MiB, partSize: 5 * MiB, maxUploadsPerLaunch: 3 });
+    const target = [version('sh010_anim_v001')];
+    const before = site.storage.multipartUploadsInProgress();
+    const results = await Promise.allSettled(Array.from({ length: 7 }, (_, i) => capped.begin('ctx-capped', 'artist', { name: `plate_${i}.mov`, size: 6 * MiB, targets: target })));
+    const begun = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    const refused = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
+    assert.equal(begun.length, 3);
+    assert.equal(refused.length, 4);
+    for (const reason of refused) assert.ok(reason instanceof UploadError && reason.status === 429 && reason.code === 'too_many_uploads', String(reason));
+    assert.equal(site.storage.multipartUploadsInProgress(), before + 3, 'a refused upload began nothing at storage');
+    assert.equal((await capped.list('ctx-capped')).length, 3);
+    // Another launch has its own count.
+    const elsewhere = await capped.begin('ctx-other', 'artist', { name: 'plate_x.mov', size: 6 * MiB, targets: target });
+    for (const record of [...begun, elsewhere]) await capped.abort(record);
+    assert.equal(site.storage.multipartUploadsInProgress(), before);
+  });
+
   test('a begun upload on a hidden target aborts the ones already begun', async () => {
     await assert.rejects(sessions.begin('ctx', 'artist', { name: 'x.mov', size: 11 * MiB, targets: [version('sh010_anim_v002'), version('bl010_comp_v001')] }));
     assert.equal(site.storage.multipartUploadsInProgress(), 0);
