@@ -37,4 +37,4 @@ EXPOSE 3000
 STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 CMD ["node", "dist/healthcheck.js"]
 # As the Procfile and `npm start` run it (docs/decisions/0006-young-generation.md).
-CMD ["node", "--max-semi-space-size=1", "dist/server.js"]
+CMD ["node", "--max-semi-space-size=2", "dist/server.js"]

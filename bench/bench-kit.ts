@@ -221,9 +221,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 /** The settings every bench reads from BENCH_<prefix>_*: rounds, profile and log folders, node flags for the relays. */
-export function benchSettings(prefix: 'UPLOAD' | 'DOWNLOAD'): { rounds: number; profileDir: string | null; relayNodeArgs: string[]; sites: BenchSiteKind[] } {
+export function benchSettings(prefix: 'UPLOAD' | 'DOWNLOAD', defaultRounds = 5): { rounds: number; profileDir: string | null; relayNodeArgs: string[]; sites: BenchSiteKind[] } {
   const env = (name: string): string | undefined => process.env[`BENCH_${prefix}_${name}`];
-  const rounds = Number(env('ROUNDS') || 5);
+  const rounds = Number(env('ROUNDS') || defaultRounds);
   if (!Number.isInteger(rounds) || rounds < 2) throw new Error(`BENCH_${prefix}_ROUNDS must be a whole number, at least 2`);
   logDir = env('LOG_DIR') || null;
   if (logDir) mkdirSync(logDir, { recursive: true });
