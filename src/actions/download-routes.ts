@@ -218,10 +218,10 @@ export function downloadRoutes(deps: DownloadRouteDeps): Router {
     const context = await downloadContext(req, deps);
     const body = (req.body ?? {}) as { kinds?: unknown };
     const kinds = kindsFrom(body.kinds);
-    // Each prepared zip keeps its plan in the store for a day: one launch cannot pile them up (counted atomically,
-    // so requests at once cannot all slip under the cap).
+    // Each prepared zip keeps its plan in the store for a day: one launch cannot pile them up. Counted atomically
+    // (requests at once cannot all slip under the cap), over a day from the launch's first zip, as long as a plan lives.
     if ((await deps.store.increment(`launch-zip-count:${context.id}`, STATUS_TTL_SECONDS, ownedBy(context))) > MAX_ZIPS_PER_LAUNCH) {
-      throw new HttpError(429, 'too_many_zips', `This launch has prepared ${MAX_ZIPS_PER_LAUNCH} zips, the most one launch may; run the action again from {site} for more.`);
+      throw new HttpError(429, 'too_many_zips', `This launch has prepared ${MAX_ZIPS_PER_LAUNCH} zips in a day, the most one launch may; run the action again from {site} for more.`);
     }
     const id = randomUUID();
     const status: DownloadStatus = { state: 'preparing', listed: null, resolved: 0, files: 0, skipped: 0, total: null, sent: 0, failedFile: null, message: null };

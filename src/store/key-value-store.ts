@@ -25,10 +25,11 @@ export interface KeyValueStore {
   setIfPresent(key: string, value: string, ttlSeconds: number, options?: WriteOptions): Promise<boolean>;
   delete(key: string): Promise<void>;
   /**
-   * Adds 1 to a counter and answers its new value, atomically; a new counter lives ttlSeconds (a later increment
-   * does not extend it, nor change its owner). For rate limits that hold across instances.
+   * Adds `by` (1 unless said; -1 gives one back) to a counter and answers its new value, atomically; a new counter
+   * lives ttlSeconds (a later increment does not extend it, nor change its owner). For rate limits and caps that
+   * hold across instances: each counter is a window that ends with its TTL.
    */
-  increment(key: string, ttlSeconds: number, options?: WriteOptions): Promise<number>;
+  increment(key: string, ttlSeconds: number, options?: WriteOptions, by?: number): Promise<number>;
   /** Sets one field of a hash and gives the whole hash ttlSeconds (and the owner): many writers can each set their own field. */
   hashSet(key: string, field: string, value: string, ttlSeconds: number, options?: WriteOptions): Promise<void>;
   /** Removes one field of a hash (nothing when absent). */

@@ -107,17 +107,18 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return true;
   }
 
-  async increment(key: string, ttlSeconds: number, options?: WriteOptions): Promise<number> {
+  async increment(key: string, ttlSeconds: number, options?: WriteOptions, by = 1): Promise<number> {
     this.#checkOpen();
     checkTtlSeconds(ttlSeconds);
+    if (!Number.isSafeInteger(by)) throw new TypeError('increment: by must be a whole number');
     const entry = this.#liveEntry(key);
     if (entry && typeof entry.value !== 'string') throw wrongType(key);
     if (!entry) {
-      this.#store(key, '1', ttlSeconds, options?.owner);
-      return 1;
+      this.#store(key, String(by), ttlSeconds, options?.owner);
+      return by;
     }
-    // Its expiry and owner stay: a window's counter ends when the window does. Only its digits may grow.
-    const count = Number(entry.value) + 1;
+    // Its expiry and owner stay: a window's counter ends when the window does. Only its digits may change.
+    const count = Number(entry.value) + by;
     const value = String(count);
     this.#resize(entry, 2 * (value.length - (entry.value as string).length));
     entry.value = value;

@@ -1,5 +1,5 @@
 import { createClient, ErrorReply } from 'redis';
-import type { KeyValueStore } from './key-value-store.ts';
+import type { KeyValueStore, WriteOptions } from './key-value-store.ts';
 import { StoreUnavailableError, withinDeadline } from './store-unavailable.ts';
 import { checkTtlSeconds } from './ttl.ts';
 
@@ -125,10 +125,11 @@ export class RedisKeyValueStore implements KeyValueStore {
     return reply !== null;
   }
 
-  async increment(key: string, ttlSeconds: number): Promise<number> {
+  async increment(key: string, ttlSeconds: number, _options?: WriteOptions, by = 1): Promise<number> {
     checkTtlSeconds(ttlSeconds);
-    // INCR and EXPIRE … NX in one transaction: a new counter always gets its TTL, a running one keeps its own.
-    const [count] = await this.#answer(() => this.#client.multi().incr(this.#prefix + key).expire(this.#prefix + key, ttlSeconds, 'NX').exec());
+    if (!Number.isSafeInteger(by)) throw new TypeError('increment: by must be a whole number');
+    // INCRBY and EXPIRE … NX in one transaction: a new counter always gets its TTL, a running one keeps its own.
+    const [count] = await this.#answer(() => this.#client.multi().incrBy(this.#prefix + key, by).expire(this.#prefix + key, ttlSeconds, 'NX').exec());
     return Number(count);
   }
 

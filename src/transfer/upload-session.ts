@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { KeyValueStore, WriteOptions } from '../store/key-value-store.ts';
-import type { EntityId, PartLocation, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
+import type { EntityId, NewUpload, PartLocation, Tracker, TrackerUpload, UploadedFile, UploadTarget } from '../trackers/tracker.ts';
 import { fanOut } from './fan-out.ts';
 import { imageCheck, NotAnImageError } from './image-check.ts';
 import { PartLinks } from './part-links.ts';
@@ -120,12 +120,6 @@ export class UploadSessions {
     if (request.size > MAX_OBJECT_SIZE) {
       throw new UploadError(413, 'file_too_large', `"${name}" is ${request.size} bytes; storage takes at most 5 TiB (${MAX_OBJECT_SIZE} bytes) in one file.`);
     }
-    // Each upload's state is kept for days: one launch cannot pile up more than a page of files could need. Counted
-    // atomically, as the attempt is made: requests at once, to one instance or many, cannot all slip under the cap.
-    const most = this.#options.maxUploadsPerLaunch ?? MAX_UPLOADS_PER_LAUNCH;
-    if ((await this.#options.store.increment(`launch-upload-count:${contextId}`, this.#options.ttlSeconds, { owner: login })) > most) {
-      throw new UploadError(429, 'too_many_uploads', `This launch has begun ${most} uploads, the most one launch may; run the action again from {site} for more.`);
-    }
     const { tracker } = this.#options;
     const inParts = await Promise.all(request.targets.map((target) => tracker.multipartAllowed(login, target)));
     const inOnePiece = inParts.includes(false);
@@ -134,6 +128,35 @@ export class UploadSessions {
     }
     const plan: PartPlan = inOnePiece ? planSinglePut(request.size) : planParts(request.size, this.#options.partSize);
     const file = { name, size: request.size, contentType: contentTypeFor(name), multipart: plan.multipart, partCount: plan.partCount };
+    const giveBack = await this.#reserveUpload(contextId, login);
+    try {
+      return await this.#beginAtSite(contextId, login, request, name, plan, file);
+    } catch (error) {
+      // Not begun: its place under the cap is given back (the page may try again after a site's 5xx).
+      await giveBack().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * A place under the launch's cap, taken atomically (requests at once, to one instance or many, cannot all slip
+   * under it), or 429. Each upload's state is kept for days: one launch cannot pile up more than a page of files
+   * could need. The count is a window of `ttlSeconds` from the launch's first upload. Resolves to what gives it back.
+   */
+  async #reserveUpload(contextId: string, login: string): Promise<() => Promise<void>> {
+    const most = this.#options.maxUploadsPerLaunch ?? MAX_UPLOADS_PER_LAUNCH;
+    const key = `launch-upload-count:${contextId}`;
+    const add = (by: number) => this.#options.store.increment(key, this.#options.ttlSeconds, { owner: login }, by);
+    const giveBack = async () => void (await add(-1));
+    if ((await add(1)) > most) {
+      await giveBack();
+      throw new UploadError(429, 'too_many_uploads', `This launch has begun ${most} uploads, the most one launch may; run the action again from {site} for more.`);
+    }
+    return giveBack;
+  }
+
+  async #beginAtSite(contextId: string, login: string, request: UploadFileRequest, name: string, plan: PartPlan, file: NewUpload): Promise<UploadRecord> {
+    const { tracker } = this.#options;
     const begun = await Promise.allSettled(request.targets.map((target) => tracker.beginUpload(login, target, file)));
     const uploads = begun.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const refused = begun.find((result) => result.status === 'rejected');

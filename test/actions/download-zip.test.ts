@@ -135,16 +135,29 @@ describe('download-zip', { timeout: 180_000 }, () => {
           headers: { accept: 'application/json', 'content-type': 'application/json', 'x-csrf-token': page.token('zip') },
           body: '{"kinds":["thumbnails"]}',
         });
-        return { status: response.statusCode, body: (await response.body.json()) as { error?: { code?: string; message?: string } } };
+        return { status: response.statusCode, body: (await response.body.json()) as { error?: { code?: string; message?: string }; download?: { statusUrl: string } } };
       }),
     );
     const refused = answers.filter((answer) => answer.status === 429);
-    assert.equal(answers.filter((answer) => answer.status === 202).length, 50, JSON.stringify(answers.map((answer) => answer.status)));
+    const accepted = answers.filter((answer) => answer.status === 202);
+    assert.equal(accepted.length, 50, JSON.stringify(answers.map((answer) => answer.status)));
     assert.equal(refused.length, 3);
     for (const { body } of refused) {
       assert.equal(body.error?.code, 'too_many_zips');
       assert.match(body.error?.message ?? '', /run the action again from ShotGrid/);
     }
+    // Every accepted zip is prepared (none left running into the next test).
+    const states = await Promise.all(
+      accepted.map(async ({ body }) => {
+        const statusUrl = new URL(body.download!.statusUrl, page.pageUrl).toString();
+        for (let asked = 0; asked < 60; asked++) {
+          const status = (await (await request(`${statusUrl}?wait=1`, { headers: { accept: 'application/json' } })).body.json()) as { state: string };
+          if (status.state !== 'preparing') return status.state;
+        }
+        return 'preparing';
+      }),
+    );
+    assert.deepEqual(new Set(states), new Set(['ready']));
     // Another launch of the same user is not held by this one's count.
     const other = await launch(env, 'download-zip', 'Shot', shotIds('sh010'));
     assert.equal((await prepareZip(other, 'thumbnails')).status.state, 'ready');

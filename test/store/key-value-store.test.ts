@@ -132,6 +132,17 @@ function keyValueStoreContract(twin: Twin): void {
       assert.equal(await store.increment('counter', 60), 1, 'the window ended: a new counter');
     });
 
+    test('increment by an amount: -1 gives one back, atomically across callers, and the window keeps its TTL', async () => {
+      const { store, peer } = await open();
+      await Promise.all(Array.from({ length: 10 }, (_, index) => (index % 2 === 0 ? store : peer).increment('places', 1)));
+      await Promise.all(Array.from({ length: 4 }, (_, index) => (index % 2 === 0 ? store : peer).increment('places', 1, {}, -1)));
+      assert.equal(await peer.increment('places', 60, {}, 0), 6);
+      assert.equal(await store.increment('places', 60, {}, 3), 9);
+      await sleep(1_200);
+      assert.equal(await store.increment('places', 60), 1, 'the TTL set by the first increment still ends the window');
+      await assert.rejects(store.increment('places', 60, {}, 0.5), TypeError);
+    });
+
     test('setIfAbsent from 20 concurrent callers: exactly one wins', async () => {
       const { store, peer } = await open();
       for (let round = 0; round < 5; round += 1) {

@@ -61,6 +61,10 @@ describe('UploadSessions', () => {
     const capped = new UploadSessions({ store, tracker, ttlSeconds: 3600, maxBytes: 100 * MiB, partSize: 5 * MiB, maxUploadsPerLaunch: 3 });
     const target = [version('sh010_anim_v001')];
     const before = site.storage.multipartUploadsInProgress();
+    // What the site refuses (a target the user cannot see) was never begun: it takes no place under the cap.
+    for (let i = 0; i < 4; i++) {
+      await assert.rejects(capped.begin('ctx-capped', 'artist', { name: 'hidden.mov', size: 6 * MiB, targets: [version('bl010_comp_v001')] }), (error: unknown) => !(error instanceof UploadError && error.code === 'too_many_uploads'));
+    }
     const results = await Promise.allSettled(Array.from({ length: 7 }, (_, i) => capped.begin('ctx-capped', 'artist', { name: `plate_${i}.mov`, size: 6 * MiB, targets: target })));
     const begun = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const refused = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as unknown] : []));
