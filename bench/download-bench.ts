@@ -75,16 +75,17 @@ import type { BenchFile, BenchSiteKind } from './bench-sites.ts';
 // (c) runs (1) and (4) only, with the sandbox's latencyMs fault at 50 (set through PUT /sandbox/admin/faults,
 // cleared after): the service's click → first byte and click → last byte beside the script's. Target: the service
 // >= 10 × faster end to end. Under that latency the script waits two round trips a file, about 3.5 minutes a run
-// (the same within a second or two from run to run: it is 4,000 × 50 ms of waiting), so to keep this bench
-// within about 15 minutes for both sites (c) has no warm-up, three rounds of the service (BENCH_DOWNLOAD_LATENCY_ROUNDS) and the
-// script in the first only (BENCH_DOWNLOAD_LATENCY_SCRIPT_RUNS). Figures are printed, never asserted in a test: the exit code
-// is non-zero when a target is missed, a transfer fails or delivers the wrong number of bytes.
+// (the same within a second or two from run to run: it is 4,000 × 50 ms of waiting), so to keep this bench within
+// about 15 minutes for both sites (c) has no warm-up, three rounds of the service (BENCH_DOWNLOAD_LATENCY_ROUNDS)
+// and the script in the first only (BENCH_DOWNLOAD_LATENCY_SCRIPT_RUNS). Figures are printed, never asserted in a
+// test: the exit code is non-zero when a target is missed, a transfer fails or delivers the wrong number of bytes.
 //
-// Processes: the sandbox site (`node dist/sandbox/main.js`, its storage in /dev/shm or a temp folder), the service, the
-// pass-through, and this client, which discards what it receives and counts it. The files are uploaded to the
+// Processes: the sandbox site (`node dist/sandbox/main.js`, its storage in /dev/shm or a temp folder), the service,
+// the pass-through, and this client, which discards what it receives and counts it. The files are uploaded to the
 // sandbox through its REST upload API (as a script would), before anything is timed. Variants run interleaved after
-// unmeasured warm-up rounds (BENCH_DOWNLOAD_WARM_UPS, 3 by default), each round starting one variant later (1,2,2b,3,4, then 2,2b,3,4,1, …) so that none always
-// follows the same one; the median of each is reported, with every run's figure so the noise shows.
+// unmeasured warm-up rounds (BENCH_DOWNLOAD_WARM_UPS, 3 by default), each round starting one variant later
+// (1,2,2b,3,4, then 2,2b,3,4,1, …) so that none always follows the same one; the median of each is reported, with
+// every run's figure so the noise shows.
 //
 // Env: BENCH_DOWNLOAD_ROUNDS (default 7, at least 2), BENCH_DOWNLOAD_CASES (default "a,b,c"), BENCH_DOWNLOAD_A_MIB
 // (size of (a)'s files, default 256), BENCH_DOWNLOAD_B_FILES (number of (b)'s and (c)'s files, default 2000),

@@ -62,11 +62,10 @@ import type { BenchSiteKind, ScriptUpload } from './bench-sites.ts';
 // under latency). Target: service >= 2.5 × python over the parts, as the other ratios; begin → complete is printed
 // beside it. On ShotGrid (4) waits two round trips a part (its upload link, then the PUT); on ftrack one (every
 // part's link comes with the upload's start), so there (4) is twice as fast, and on two cores nothing reaches 2.5 ×
-// it: two runs on 2026-12-06 measured the service 1.88–1.94, the pass-through 1.75–1.85, the client's parts straight
-// to storage 1.95–1.97, and ftrack's own client, one PUT (one round trip in all, no relay), 2.30–2.33. Storage,
-// the relay and the client share the cores. Figures are printed,
-// never asserted in a test: the exit code is non-zero when a target is missed, an
-// upload fails or a stored object has the wrong size.
+// it: two runs on 2026-12-06 measured the service 1.88–1.94, the pass-through 1.75–1.85, the client's parts
+// straight to storage 1.95–1.97, and ftrack's own client, one PUT (one round trip in all, no relay), 2.30–2.33.
+// Storage, the relay and the client share the cores. Figures are printed, never asserted in a test: the exit code
+// is non-zero when a target is missed, an upload fails or a stored object has the wrong size.
 //
 // Processes: the sandbox site (`node dist/sandbox/main.js`, its storage in /dev/shm or a temp folder), the service, the
 // pass-through, and this client. The client sends one random part-sized buffer (and its prefixes) for every part,
@@ -240,7 +239,7 @@ interface Run extends MeasuredRun {
    * Share of the parts' time the sandbox's main thread (its site API and its storage, one process) was on a CPU:
    * near 1, it is what limits the run.
    */
-  storageMainBusy: number;
+  sandboxMainBusy: number;
 }
 
 interface Steps<T> {
@@ -292,7 +291,7 @@ async function measured<T>(setup: Setup, variant: Variant, filename: string, byt
     serverCpuSplit,
     serverRssGrowth,
     sandboxCpuSeconds,
-    storageMainBusy: (sandboxSplit.mainUser + sandboxSplit.mainSystem) / partsSeconds,
+    sandboxMainBusy: (sandboxSplit.mainUser + sandboxSplit.mainSystem) / partsSeconds,
     clientCpuSeconds: (client.user + client.system) / 1e6,
     otherCores: Math.max(0, otherCpuSeconds / partsSeconds),
   };
@@ -431,7 +430,7 @@ function table(runs: readonly Run[], variants: readonly Variant[]): void {
       `${LABELS[variant].padEnd(26)} ${fixed(rate(variant), 0, 6)}  ${list.map((run) => mbPerSecond(run, run.partsSeconds).toFixed(0)).join(', ').padEnd(22)} ` +
         `${fixed(median(list.map((run) => run.partsSeconds)), 2, 7)} ${fixed(median(list.map((run) => run.totalSeconds)), 2, 7)} ${fixed(totalRate(variant), 0, 10)}  ` +
         `${relayCpu.padStart(9)} ${relayRss.padStart(10)}  ${fixed(median(list.map((run) => perGiB(run.sandboxCpuSeconds, run))), 2, 11)} ` +
-        `${`${(median(list.map((run) => run.storageMainBusy)) * 100).toFixed(0)} %`.padStart(12)} ` +
+        `${`${(median(list.map((run) => run.sandboxMainBusy)) * 100).toFixed(0)} %`.padStart(12)} ` +
         `${fixed(median(list.map((run) => perGiB(run.clientCpuSeconds, run))), 2, 10)}`,
     );
   }
